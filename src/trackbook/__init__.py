@@ -1,0 +1,93 @@
+"""trackbook: notebook-first experiment tracking with MLflow's API.
+
+``import trackbook as tb`` (or ``import trackbook as mlflow``) is cheap: the modules
+behind each name load on first use, and nothing heavy (pandas, DuckDB, plotly) loads
+until a query or widget needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+_FLUENT = (
+    "set_experiment", "create_experiment", "get_experiment", "get_experiment_by_name",
+    "search_experiments", "delete_experiment", "start_run", "end_run", "active_run",
+    "last_active_run", "get_run", "get_parent_run", "delete_run", "log_metric", "log_metrics",
+    "log_param", "log_params", "set_tag", "set_tags", "delete_tag", "log_artifact",
+    "log_artifacts", "log_text", "log_dict", "log_figure", "log_image", "get_artifact_uri",
+    "flush", "search_runs", "sql", "ActiveRun",
+)
+_LAZY: dict[str, tuple[str, str]] = {name: ("trackbook.tracking.fluent", name) for name in _FLUENT}
+_LAZY.update({
+    "set_tracking_uri": ("trackbook.tracking.uri", "set_tracking_uri"),
+    "get_tracking_uri": ("trackbook.tracking.uri", "get_tracking_uri"),
+    "Client": ("trackbook.tracking.client", "Client"),
+    "MlflowClient": ("trackbook.tracking.client", "Client"),
+    "Run": ("trackbook.tracking.entities", "Run"),
+    "RunInfo": ("trackbook.tracking.entities", "RunInfo"),
+    "RunData": ("trackbook.tracking.entities", "RunData"),
+    "RunStatus": ("trackbook.tracking.entities", "RunStatus"),
+    "Experiment": ("trackbook.tracking.entities", "Experiment"),
+    "Metric": ("trackbook.tracking.entities", "Metric"),
+    "ViewType": ("trackbook.tracking.entities", "ViewType"),
+    "TrackbookError": ("trackbook._errors", "TrackbookError"),
+})
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'trackbook' has no attribute {name!r}")
+    value = getattr(importlib.import_module(target[0]), target[1])
+    globals()[name] = value  # later lookups skip this function (hot loops call log_metric)
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from ._errors import TrackbookError
+    from .tracking.client import Client
+    from .tracking.client import Client as MlflowClient
+    from .tracking.entities import Experiment, Metric, Run, RunData, RunInfo, RunStatus, ViewType
+    from .tracking.fluent import (
+        ActiveRun,
+        active_run,
+        create_experiment,
+        delete_experiment,
+        delete_run,
+        delete_tag,
+        end_run,
+        flush,
+        get_artifact_uri,
+        get_experiment,
+        get_experiment_by_name,
+        get_parent_run,
+        get_run,
+        last_active_run,
+        log_artifact,
+        log_artifacts,
+        log_dict,
+        log_figure,
+        log_image,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        search_experiments,
+        search_runs,
+        set_experiment,
+        set_tag,
+        set_tags,
+        sql,
+        start_run,
+    )
+    from .tracking.uri import get_tracking_uri, set_tracking_uri

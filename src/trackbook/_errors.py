@@ -1,0 +1,62 @@
+"""Every error trackbook raises derives from :class:`TrackbookError`.
+
+Messages say what was given and what is allowed, so the user can fix the call
+without reading our source.
+"""
+
+from __future__ import annotations
+
+
+class TrackbookError(Exception):
+    """Base class of all trackbook errors."""
+
+
+class TrackbookWarning(UserWarning):
+    """Something was off but no data was lost (e.g. a flush retried)."""
+
+
+class InvalidNameError(TrackbookError, ValueError):
+    """A metric, param, tag, experiment or run name is not allowed."""
+
+
+class InvalidValueError(TrackbookError, ValueError):
+    """A logged value has the wrong type or shape."""
+
+
+class ParamConflictError(TrackbookError, ValueError):
+    """A param was logged again with a different value (params are immutable)."""
+
+
+class FilterSyntaxError(TrackbookError, ValueError):
+    """A search filter or order_by clause could not be parsed.
+
+    ``position`` is the 0-based character offset where parsing failed.
+    """
+
+    def __init__(self, message: str, text: str = "", position: int | None = None) -> None:
+        self.text = text
+        self.position = position
+        if text and position is not None:
+            pointer = " " * position + "^"
+            message = f"{message}\n  {text}\n  {pointer}"
+        super().__init__(message)
+
+
+class RunNotFoundError(TrackbookError, LookupError):
+    """No run has the given id."""
+
+
+class ExperimentNotFoundError(TrackbookError, LookupError):
+    """No experiment has the given id or name."""
+
+
+class RunStateError(TrackbookError, RuntimeError):
+    """The run is in a state that does not allow the operation (e.g. it has finished)."""
+
+
+class ArtifactPathError(TrackbookError, ValueError):
+    """An artifact path is absolute or escapes the run's artifact folder."""
+
+
+class StoreError(TrackbookError, OSError):
+    """The store on disk is unreadable, locked for too long, or from a newer version."""

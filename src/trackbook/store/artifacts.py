@@ -1,0 +1,99 @@
+"""Artifact files of a run, kept inside ``runs/<id>/artifacts`` and never outside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .._errors import ArtifactPathError
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """An artifact entry, as MLflow's ``list_artifacts`` returns it."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None
+
+
+def safe_relpath(path: str | None) -> str:
+    """Normalise an artifact sub-path; refuse absolute paths and ``..`` escapes."""
+    if path is None or path in ("", "."):
+        return ""
+    text = str(path).replace("\\", "/")
+    p = PurePosixPath(text)
+    if p.is_absolute() or (len(text) > 1 and text[1] == ":"):
+        raise ArtifactPathError(f"artifact path {path!r} must be relative to the run's folder")
+    if any(part == ".." for part in p.parts):
+        raise ArtifactPathError(
+            f"artifact path {path!r} contains '..'; artifacts cannot leave the run's folder")
+    parts = [x for x in p.parts if x not in ("", ".")]
+    return "/".join(parts)
+
+
+def resolve(root: Path, path: str | None) -> Path:
+    """The real path of artifact ``path`` under ``root``; it must stay inside ``root``."""
+    rel = safe_relpath(path)
+    target = (root / rel) if rel else root
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(target)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise ArtifactPathError(f"artifact path {path!r} resolves outside the run's folder")
+    return target
+
+
+def put_file(root: Path, local: str | os.PathLike[str], artifact_path: str | None) -> Path:
+    """Copy one local file into ``root/artifact_path/``."""
+    src = Path(local)
+    if not src.is_file():
+        raise ArtifactPathError(f"{str(local)!r} is not a file (use log_artifacts for folders)")
+    dest_dir = resolve(root, artifact_path)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / src.name
+    tmp = dest_dir / f".{src.name}.{os.getpid()}.tmp"
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def put_dir(root: Path, local: str | os.PathLike[str], artifact_path: str | None) -> Path:
+    """Copy the contents of a local folder into ``root/artifact_path/``."""
+    src = Path(local)
+    if not src.is_dir():
+        raise ArtifactPathError(f"{str(local)!r} is not a folder")
+    dest = resolve(root, artifact_path)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, dest, dirs_exist_ok=True)
+    return dest
+
+
+def put_bytes(root: Path, artifact_file: str, data: bytes) -> Path:
+    """Write ``data`` as artifact file ``artifact_file`` (a relative path with a name)."""
+    rel = safe_relpath(artifact_file)
+    if not rel:
+        raise ArtifactPathError("artifact_file needs a file name, e.g. 'config.json'")
+    dest = resolve(root, rel)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+    return dest
+
+
+def list_dir(root: Path, path: str | None = None) -> list[FileInfo]:
+    """Entries directly under ``path`` (relative paths from the artifact root)."""
+    base = resolve(root, path)
+    if not base.is_dir():
+        return []
+    prefix = safe_relpath(path)
+    out = []
+    for e in sorted(os.scandir(base), key=lambda e: e.name):
+        if e.name.startswith("."):
+            continue
+        rel = f"{prefix}/{e.name}" if prefix else e.name
+        is_dir = e.is_dir()
+        out.append(FileInfo(rel, is_dir, None if is_dir else e.stat().st_size))
+    return out

@@ -1,0 +1,342 @@
+"""The DuckDB catalog: an index over the store's files, refreshed incrementally.
+
+Only readers open DuckDB, each time through a short-lived connection with retry
+(DuckDB locks the whole file to one process). ``refresh`` folds the new lines of
+every writer log into the tables; the catalog can be deleted and rebuilt any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .._errors import StoreError
+from . import events
+from .layout import Layout
+from .metrics import merge_summary
+from .schema import DDL, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import duckdb
+
+log = logging.getLogger(__name__)
+
+LOCK_TIMEOUT_SECONDS = 60.0
+SLOW_QUERY_SECONDS = 0.5
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() or "Conflicting lock" in text
+
+
+class Catalog:
+    """Short-lived access to ``catalog.duckdb`` of one store."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    @contextlib.contextmanager
+    def connect(self, refresh: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the catalog (waiting out other processes' locks), refresh, yield, close."""
+        import duckdb
+
+        self.layout.ensure()
+        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+        delay = 0.005
+        while True:
+            try:
+                con = duckdb.connect(str(self.layout.catalog_file))
+                break
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                    raise StoreError(
+                        f"cannot open the catalog {self.layout.catalog_file}: {exc}. "
+                        "Another process may hold it open for a long time; close it, or run "
+                        "`trackbook reindex` if the file is damaged (it is rebuilt from the logs)."
+                    ) from exc
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.25)
+        try:
+            self._migrate(con)
+            if refresh:
+                self._refresh(con)
+            yield con
+        finally:
+            con.close()
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        row = None
+        with contextlib.suppress(Exception):
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None:
+            version = int(row[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"catalog schema version {version} is newer than this trackbook "
+                    f"understands ({SCHEMA_VERSION}); upgrade trackbook"
+                )
+            if version == SCHEMA_VERSION:
+                return
+        con.execute(DDL)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    [str(SCHEMA_VERSION)])
+
+    # -- refresh ---------------------------------------------------------------------------
+
+    def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
+        t0 = time.perf_counter()
+        offsets = dict(con.execute("SELECT writer_id, byte_offset FROM log_offsets").fetchall())
+        batch: list[tuple[int, int, str, dict[str, Any]]] = []
+        new_offsets: dict[str, int] = {}
+        for writer_id, path in events.iter_logs(self.layout):
+            start = offsets.get(writer_id, 0)
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
+                continue
+            if size <= start:
+                continue
+            records, end = events.read_records(path, start)
+            if end != start:
+                new_offsets[writer_id] = end
+            batch.extend((r.get("t", 0), i, writer_id, r) for i, r in enumerate(records))
+        known_exps = {r[0] for r in con.execute("SELECT experiment_id FROM experiments").fetchall()}
+        new_exps = self._new_experiments(known_exps)
+        con.execute("BEGIN")
+        try:
+            if new_exps:
+                con.executemany(
+                    "INSERT OR IGNORE INTO experiments VALUES (?, ?, ?, 'active', ?, ?)",
+                    [(e["experiment_id"], e["name"], e.get("artifact_location"),
+                      e.get("creation_time"), e.get("creation_time")) for e in new_exps])
+            if batch:
+                batch.sort(key=lambda x: (x[0], x[2], x[1]))
+                _Applier(con).apply([(w, r) for _, _, w, r in batch])
+                con.executemany("INSERT OR REPLACE INTO log_offsets VALUES (?, ?)",
+                                list(new_offsets.items()))
+            self._mark_dead_runs(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        dt = time.perf_counter() - t0
+        if dt > SLOW_QUERY_SECONDS:
+            log.info("catalog refresh took %.3fs for %d records", dt, len(batch))
+
+    def _new_experiments(self, known: set[str]) -> list[dict[str, Any]]:
+        out = []
+        try:
+            names = os.listdir(self.layout.experiments_dir)
+        except FileNotFoundError:
+            return out
+        for n in names:
+            if n.endswith(".json") and n[:-5] not in known:
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    out.append(json.loads((self.layout.experiments_dir / n).read_text()))
+        return out
+
+    def _mark_dead_runs(self, con: duckdb.DuckDBPyConnection) -> None:
+        """A RUNNING run whose writer process is gone becomes KILLED (design rule 5)."""
+        rows = con.execute(
+            "SELECT run_id, writer_id, last_update FROM runs WHERE status = 'RUNNING'"
+        ).fetchall()
+        alive: dict[str, bool] = {}
+        for run_id, writer_id, last_update in rows:
+            if writer_id not in alive:
+                alive[writer_id] = events.writer_alive(self.layout, writer_id)
+            if not alive[writer_id]:
+                seen = events.writer_last_seen(self.layout, writer_id) or last_update
+                end = max(seen or 0, last_update or 0)
+                con.execute(
+                    "UPDATE runs SET status = 'KILLED', end_time = ?, last_update = ? "
+                    "WHERE run_id = ?", [end, end, run_id])
+
+    def rebuild(self) -> None:
+        """Delete the catalog and rebuild it from the store's files."""
+        for suffix in ("", ".wal"):
+            p = self.layout.catalog_file.with_name(self.layout.catalog_file.name + suffix)
+            p.unlink(missing_ok=True)
+        with self.connect():
+            pass
+
+
+class _Applier:
+    """Folds a time-ordered batch of log records into the catalog tables."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.params: dict[tuple[str, str], str] = {}
+        self.tags: dict[tuple[str, str], tuple[str | None, int]] = {}
+        self.metrics: dict[tuple[str, str], list[Any]] = {}
+        self.files_add: set[tuple[str, str]] = set()
+        self.files_del: set[tuple[str, str]] = set()
+        self.exp_updates: list[tuple[str, dict[str, Any]]] = []
+        self.exp_tags: dict[tuple[str, str], str | None] = {}
+
+    def _run(self, run_id: str) -> dict[str, Any]:
+        run = self.runs.get(run_id)
+        if run is None:
+            run = self.runs[run_id] = {"run_id": run_id}
+        return run
+
+    def _prefetch(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        """Load the existing rows the batch touches with two queries, not one per record."""
+        import pyarrow as pa
+
+        run_ids = sorted({r["run"] for _, r in batch if "run" in r})
+        if not run_ids:
+            return
+        touched = pa.table({"run_id": pa.array(run_ids, pa.string())})  # noqa: F841
+        cur = self.con.execute("SELECT r.* FROM runs r JOIN touched USING (run_id)")
+        cols = [d[0] for d in cur.description]
+        for row in cur.fetchall():
+            self.runs[row[0]] = dict(zip(cols, row, strict=True))
+        if any(r.get("op") == "metrics" for _, r in batch):
+            for row in self.con.execute(
+                "SELECT m.run_id, m.key, m.count, m.min, m.max, m.step, m.timestamp, m.value "
+                "FROM latest_metrics m JOIN touched USING (run_id)"
+            ).fetchall():
+                self.metrics[(row[0], row[1])] = list(row[2:])
+
+    def apply(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        self._prefetch(batch)
+        for writer_id, r in batch:
+            handler = getattr(self, "_op_" + str(r.get("op")), None)
+            if handler is None:
+                log.debug("skipping unknown log op %r", r.get("op"))
+                continue
+            handler(writer_id, r)
+        self._flush()
+
+    def _op_run_start(self, writer_id: str, r: dict[str, Any]) -> None:
+        run = self._run(r["run"])
+        run.update(experiment_id=r["exp"], run_name=r.get("name"), status="RUNNING",
+                   start_time=r.get("start", r["t"]), end_time=None,
+                   lifecycle_stage="active", user_id=r.get("user"),
+                   parent_run_id=r.get("parent"), artifact_uri=r.get("artifact_uri"),
+                   writer_id=writer_id, last_update=r["t"])
+
+    def _op_resume(self, writer_id: str, r: dict[str, Any]) -> None:
+        run = self._run(r["run"])
+        if "experiment_id" in run:
+            run.update(status="RUNNING", end_time=None, writer_id=writer_id, last_update=r["t"])
+
+    def _op_status(self, writer_id: str, r: dict[str, Any]) -> None:
+        run = self._run(r["run"])
+        if "experiment_id" not in run or r["t"] < (run.get("last_update") or 0):
+            return
+        run.update(status=r["status"], last_update=r["t"])
+        if r["status"] != "RUNNING":
+            run["end_time"] = r.get("end", r["t"])
+
+    def _op_rename(self, writer_id: str, r: dict[str, Any]) -> None:
+        self._run(r["run"])["run_name"] = r["name"]
+
+    def _op_lifecycle(self, writer_id: str, r: dict[str, Any]) -> None:
+        self._run(r["run"])["lifecycle_stage"] = r["stage"]
+
+    def _op_params(self, writer_id: str, r: dict[str, Any]) -> None:
+        run_id = r["run"]
+        for k, v in r["data"].items():
+            self.params[(run_id, k)] = v
+
+    def _op_tags(self, writer_id: str, r: dict[str, Any]) -> None:
+        run_id = r["run"]
+        for k, v in r["data"].items():
+            self.tags[(run_id, k)] = (v, r["t"])
+            if k == "mlflow.runName" and v:
+                self._run(run_id)["run_name"] = v
+
+    def _op_del_tag(self, writer_id: str, r: dict[str, Any]) -> None:
+        self.tags[(r["run"], r["key"])] = (None, r["t"])
+
+    def _op_metrics(self, writer_id: str, r: dict[str, Any]) -> None:
+        run_id = r["run"]
+        self.files_add.add((run_id, r["file"]))
+        for key, summary in r["sum"].items():
+            k = (run_id, key)
+            self.metrics[k] = merge_summary(self.metrics.get(k), summary)
+
+    def _op_compact(self, writer_id: str, r: dict[str, Any]) -> None:
+        run_id = r["run"]
+        for old in r["replaces"]:
+            self.files_add.discard((run_id, old))
+            self.files_del.add((run_id, old))
+        self.files_add.add((run_id, r["file"]))
+        self.files_del.discard((run_id, r["file"]))
+
+    def _op_experiment_update(self, writer_id: str, r: dict[str, Any]) -> None:
+        self.exp_updates.append((r["exp"], r["fields"]))
+
+    def _op_experiment_tags(self, writer_id: str, r: dict[str, Any]) -> None:
+        for k, v in r["data"].items():
+            self.exp_tags[(r["exp"], k)] = v
+
+    def _flush(self) -> None:
+        con = self.con
+        run_cols = ["run_id", "experiment_id", "run_name", "status", "start_time", "end_time",
+                    "lifecycle_stage", "user_id", "parent_run_id", "artifact_uri", "writer_id",
+                    "last_update"]
+        rows = [tuple(run.get(c) for c in run_cols) for run in self.runs.values()
+                if run.get("experiment_id") is not None]
+        _bulk_upsert(con, "runs", run_cols, rows)
+        _bulk_upsert(con, "params", ["run_id", "key", "value"],
+                     [(k[0], k[1], v) for k, v in self.params.items()])
+        deleted_tags = [k for k, (v, _) in self.tags.items() if v is None]
+        for run_id, key in deleted_tags:
+            con.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", [run_id, key])
+        _bulk_upsert(con, "tags", ["run_id", "key", "value", "ts"],
+                     [(k[0], k[1], v, ts) for k, (v, ts) in self.tags.items() if v is not None])
+        _bulk_upsert(con, "latest_metrics",
+                     ["run_id", "key", "value", "step", "timestamp", "min", "max", "count"],
+                     [(k[0], k[1], s[5], s[3], s[4], s[1], s[2], s[0])
+                      for k, s in self.metrics.items()])
+        for run_id, f in self.files_del:
+            con.execute("DELETE FROM metric_files WHERE run_id = ? AND file = ?", [run_id, f])
+        _bulk_upsert(con, "metric_files", ["run_id", "file"], sorted(self.files_add))
+        allowed = {"name", "lifecycle_stage", "last_update_time"}
+        for exp_id, fields in self.exp_updates:
+            for col, value in fields.items():
+                if col in allowed:  # column names come from this whitelist only
+                    con.execute(f"UPDATE experiments SET {col} = ? WHERE experiment_id = ?",  # noqa: S608
+                                [value, exp_id])
+        for (exp_id, key), value in self.exp_tags.items():
+            if value is None:
+                con.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?",
+                            [exp_id, key])
+            else:
+                con.execute("INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
+                            [exp_id, key, value])
+
+
+def _bulk_upsert(con: duckdb.DuckDBPyConnection, table: str, cols: list[str],
+                 rows: list[tuple[Any, ...]]) -> None:
+    """INSERT OR REPLACE many rows at once through an Arrow table (fast for 10k+ rows)."""
+    if not rows:
+        return
+    if len(rows) < 64:
+        marks = ", ".join("?" * len(cols))
+        con.executemany(f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({marks})",  # noqa: S608
+                        rows)
+        return
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True))
+    types = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+        [table]).fetchall()
+    kinds = dict(types)
+    arrays = [pa.array(list(c), pa.float64() if kinds[n] == "DOUBLE" else
+                       pa.int64() if kinds[n] == "BIGINT" else pa.string())
+              for n, c in zip(cols, columns, strict=True)]
+    staged = pa.Table.from_arrays(arrays, names=cols)  # noqa: F841 - read by DuckDB below
+    con.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) "  # noqa: S608
+                f"SELECT {', '.join(cols)} FROM staged")

@@ -1,0 +1,223 @@
+"""Metric points as Parquet files: chunk writer, summaries, reader and compaction.
+
+Each writer flushes its buffer for a run as a chunk ``c-<writer>-<seq>.parquet``
+(written to a temp name, then renamed: readers never see a torn file). Compaction
+rewrites everything visible into ``m-<gen>.parquet`` whose Parquet metadata lists the
+chunks it covers as ``{writer: highest seq}``; the covered chunks are then deleted.
+
+Reading rule (never double-counts, never misses): the newest ``m-*`` file plus every
+chunk it does not cover. A file vanishing mid-read means a compaction ran: list again.
+
+Columns: run_id (string), key (string), value (float64), step (int64), timestamp (int64 ms).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+COVERS_KEY = b"trackbook.covers"
+_READ_ATTEMPTS = 20
+
+
+def _pa() -> Any:
+    import pyarrow
+
+    return pyarrow
+
+
+def _schema() -> pa.Schema:
+    pa = _pa()
+    return pa.schema([
+        ("run_id", pa.string()), ("key", pa.string()), ("value", pa.float64()),
+        ("step", pa.int64()), ("timestamp", pa.int64()),
+    ])
+
+
+def chunk_name(writer_id: str, seq: int) -> str:
+    return f"c-{writer_id}-{seq:06d}.parquet"
+
+
+def _parse_chunk(name: str) -> tuple[str, int] | None:
+    if not (name.startswith("c-") and name.endswith(".parquet")):
+        return None
+    writer, _, seq = name[2 : -len(".parquet")].rpartition("-")
+    return (writer, int(seq)) if writer and seq.isdigit() else None
+
+
+def _parse_compact(name: str) -> int | None:
+    if name.startswith("m-") and name.endswith(".parquet"):
+        gen = name[2 : -len(".parquet")]
+        return int(gen) if gen.isdigit() else None
+    return None
+
+
+def build_table(run_id: str, items: Sequence[tuple[str, float, int, int]]) -> pa.Table:
+    """Columnar table from buffered (key, value, step, timestamp) tuples."""
+    pa = _pa()
+    keys, values, steps, stamps = zip(*items, strict=True)
+    n = len(keys)
+    return pa.Table.from_arrays(
+        [pa.array([run_id] * n, pa.string()), pa.array(keys, pa.string()),
+         pa.array(values, pa.float64()), pa.array(steps, pa.int64()),
+         pa.array(stamps, pa.int64())],
+        schema=_schema(),
+    )
+
+
+def summarize(table: pa.Table) -> dict[str, list[Any]]:
+    """Per key: [count, min, max, last_step, last_timestamp, last_value].
+
+    "Last" follows MLflow's latest-metric rule: highest step, then highest timestamp.
+    min/max ignore NaN (None when every value is NaN).
+    """
+    pc = _pa().compute
+    ordered = table.sort_by([("key", "ascending"), ("step", "ascending"),
+                             ("timestamp", "ascending")])
+    finite = pc.if_else(pc.is_nan(ordered["value"]), None, ordered["value"])
+    ordered = ordered.append_column("finite", finite)
+    grouped = ordered.group_by("key", use_threads=False).aggregate([
+        ("value", "count"), ("finite", "min"), ("finite", "max"),
+        ("step", "last"), ("timestamp", "last"), ("value", "last"),
+    ])
+    out: dict[str, list[Any]] = {}
+    for row in grouped.to_pylist():
+        out[row["key"]] = [row["value_count"], row["finite_min"], row["finite_max"],
+                           row["step_last"], row["timestamp_last"], row["value_last"]]
+    return out
+
+
+def merge_summary(old: list[Any] | None, new: list[Any]) -> list[Any]:
+    """Combine two summaries of the same key (used when a run is flushed many times)."""
+    if old is None:
+        return list(new)
+    count = old[0] + new[0]
+    mins = [v for v in (old[1], new[1]) if v is not None]
+    maxs = [v for v in (old[2], new[2]) if v is not None]
+    latest = old if (old[3], old[4]) > (new[3], new[4]) else new
+    return [count, min(mins) if mins else None, max(maxs) if maxs else None, *latest[3:6]]
+
+
+def write_chunk(directory: Path, name: str, table: pa.Table) -> Path:
+    """Write ``table`` as ``directory/name`` via a temp file and an atomic rename."""
+    import pyarrow.parquet as pq
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    tmp = directory / f".{name}.tmp"
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
+
+
+def _covers(path: Path) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(COVERS_KEY, b"{}"))
+
+
+def visible_files(directory: Path) -> tuple[Path | None, list[Path], dict[str, int]]:
+    """Apply the reading rule: (newest compacted file, uncovered chunks, covers)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return None, [], {}
+    compacts = sorted((g, n) for n in names if (g := _parse_compact(n)) is not None)
+    newest = directory / compacts[-1][1] if compacts else None
+    covers = _covers(newest) if newest is not None else {}
+    chunks = []
+    for n in sorted(names):
+        parsed = _parse_chunk(n)
+        if parsed is not None and parsed[1] > covers.get(parsed[0], -1):
+            chunks.append(directory / n)
+    return newest, chunks, covers
+
+
+def read_metrics(directory: Path, keys: Sequence[str] | None = None) -> pa.Table:
+    """All points of one run (optionally only ``keys``), sorted by key, step, timestamp."""
+    filters = [("key", "in", list(keys))] if keys else None
+    for _ in range(_READ_ATTEMPTS):
+        try:
+            newest, chunks, _ = visible_files(directory)
+            table = _read_files(([newest] if newest else []) + chunks, filters)
+            break
+        except FileNotFoundError:
+            continue  # a compaction replaced files under us; list again
+    else:  # pragma: no cover - would need 20 compactions during one read
+        raise OSError(f"metric files under {directory} kept changing while reading")
+    return table.sort_by([("key", "ascending"), ("step", "ascending"),
+                          ("timestamp", "ascending")])
+
+
+def compact(directory: Path,
+            before_delete: Callable[[dict[str, Any]], None] | None = None
+            ) -> dict[str, Any] | None:
+    """Rewrite the visible files of a run into one; return what was done, or None.
+
+    Safe against concurrent writers (their new chunks are not covered) and against a
+    concurrent compaction (the new file is created exclusively; the loser gives up).
+    ``before_delete`` is called with the result once the new file is in place and before
+    the replaced files are deleted, so a log can record the swap first.
+    """
+    import pyarrow.parquet as pq
+
+    for _ in range(_READ_ATTEMPTS):
+        newest, chunks, covers = visible_files(directory)
+        if not chunks:
+            return None
+        try:
+            table = _read_files(([newest] if newest else []) + chunks)
+        except FileNotFoundError:
+            continue
+        break
+    else:  # pragma: no cover
+        return None
+    new_covers = dict(covers)
+    for c in chunks:
+        writer, seq = _parse_chunk(c.name)  # type: ignore[misc]
+        new_covers[writer] = max(seq, new_covers.get(writer, -1))
+    gen = (_parse_compact(newest.name) if newest else 0) or 0
+    name = f"m-{gen + 1:08d}.parquet"
+    table = table.sort_by([("key", "ascending"), ("step", "ascending"),
+                           ("timestamp", "ascending")])
+    table = table.replace_schema_metadata({COVERS_KEY: json.dumps(new_covers).encode()})
+    tmp = directory / f".{name}.{os.getpid()}.tmp"
+    pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
+    try:
+        os.link(tmp, directory / name)
+    except FileExistsError:
+        return None  # another process compacted first; its file covers ours
+    finally:
+        tmp.unlink(missing_ok=True)
+    replaced = [c.name for c in chunks] + ([newest.name] if newest else [])
+    result = {"file": name, "replaces": replaced, "points": table.num_rows}
+    if before_delete is not None:
+        before_delete(result)
+    for old in replaced:
+        (directory / old).unlink(missing_ok=True)
+    return result
+
+
+def _read_files(files: list[Path], filters: Any = None) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    if not files:
+        return _schema().empty_table()
+    tables = [pq.read_table(f, filters=filters, schema=_schema()) for f in files]
+    return _pa().concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def to_float(value: Any) -> float:
+    """Coerce a metric value to float or raise ``TypeError`` (bools and strings are refused)."""
+    if isinstance(value, (bool, str | bytes)):
+        raise TypeError(type(value).__name__)
+    f = float(value)
+    return f if not math.isnan(f) else math.nan

@@ -1,0 +1,208 @@
+"""The per-process writer: metric buffers, background flushing, the event log.
+
+Logging a metric only appends a tuple to an in-memory buffer; a daemon thread
+flushes buffers to Parquet chunks every ``flush_seconds`` or as soon as one holds
+``flush_points`` points, and everything is flushed at ``end_run`` and interpreter exit.
+A failed flush warns and keeps the points for the next attempt.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .._errors import TrackbookWarning
+from . import metrics as _metrics
+from .events import EventLog, now_ms
+from .layout import Layout
+
+log = logging.getLogger(__name__)
+
+FLUSH_POINTS = int(os.environ.get("TRACKBOOK_FLUSH_POINTS", "10000"))
+FLUSH_SECONDS = float(os.environ.get("TRACKBOOK_FLUSH_SECONDS", "1.0"))
+COMPACT_EVERY_CHUNKS = 100
+
+
+class RunBuffer:
+    """Buffered metric points of one run in this process."""
+
+    __slots__ = ("chunks", "directory", "flush_lock", "items", "lock", "run_id", "seq",
+                 "session")
+
+    def __init__(self, session: WriterSession, run_id: str) -> None:
+        self.session = session
+        self.run_id = run_id
+        self.directory = session.layout.metrics_dir(run_id)
+        self.items: list[tuple[str, float, int, int]] = []
+        self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()
+        self.seq = 0
+        self.chunks = 0
+
+    def add(self, key: str, value: float, step: int, timestamp: int) -> None:
+        with self.lock:
+            self.items.append((key, value, step, timestamp))
+            n = len(self.items)
+        if n >= FLUSH_POINTS:
+            self.session.pressure(self, n)
+
+    def extend(self, points: list[tuple[str, float, int, int]]) -> None:
+        with self.lock:
+            self.items.extend(points)
+            n = len(self.items)
+        if n >= FLUSH_POINTS:
+            self.session.pressure(self, n)
+
+    def flush(self) -> int:
+        """Write buffered points as one chunk; return how many were written."""
+        with self.flush_lock:
+            with self.lock:
+                items, self.items = self.items, []
+            if not items:
+                return 0
+            session = self.session
+            try:
+                table = _metrics.build_table(self.run_id, items)
+                name = _metrics.chunk_name(session.log.writer_id, self.seq)
+                _metrics.write_chunk(self.directory, name, table)
+                summary = _metrics.summarize(table)
+                session.log.append([{"op": "metrics", "t": now_ms(), "run": self.run_id,
+                                     "file": name, "n": len(items), "sum": summary}])
+            except Exception as exc:
+                with self.lock:
+                    self.items[:0] = items
+                warnings.warn(f"trackbook could not flush {len(items)} metric points of run "
+                              f"{self.run_id} ({exc}); they stay buffered and are retried",
+                              TrackbookWarning, stacklevel=2)
+                return 0
+            self.seq += 1
+            self.chunks += 1
+            if self.chunks >= COMPACT_EVERY_CHUNKS:
+                self.compact_locked()
+            return len(items)
+
+    def compact_locked(self) -> None:
+        self.chunks = 0
+        run_id = self.run_id
+        log_ = self.session.log
+        try:
+            _metrics.compact(self.directory, before_delete=lambda r: log_.append(
+                [{"op": "compact", "t": now_ms(), "run": run_id, **r}]))
+        except Exception as exc:  # compaction is an optimisation; never lose the run over it
+            log.warning("compaction of run %s failed: %s", run_id, exc)
+
+    def close(self) -> None:
+        """Flush and compact everything (run end)."""
+        self.flush()
+        with self.flush_lock:
+            self.compact_locked()
+
+
+class WriterSession:
+    """Everything one process writes into one store."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.log = EventLog(layout)
+        self.buffers: dict[str, RunBuffer] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def writer_id(self) -> str:
+        return self.log.writer_id
+
+    def record(self, op: str, **fields: Any) -> None:
+        """Append one metadata record (run start, params, tags, status, ...) to the log."""
+        fields.setdefault("t", now_ms())
+        self.log.append([{"op": op, **fields}])
+
+    def buffer(self, run_id: str) -> RunBuffer:
+        buf = self.buffers.get(run_id)
+        if buf is None:
+            with self._lock:
+                buf = self.buffers.get(run_id)
+                if buf is None:
+                    buf = self.buffers[run_id] = RunBuffer(self, run_id)
+            self._ensure_thread()
+        return buf
+
+    def pressure(self, buf: RunBuffer, n: int) -> None:
+        """A buffer is full: wake the flusher, or flush inline if it falls far behind."""
+        if n >= 5 * FLUSH_POINTS:
+            buf.flush()
+        else:
+            self._wake.set()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="trackbook-flusher",
+                                            daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush_all()
+            try:
+                self.log.beat()
+            except OSError as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    def flush_all(self) -> None:
+        for buf in list(self.buffers.values()):
+            buf.flush()
+
+    def close_run(self, run_id: str) -> None:
+        """Flush and compact a run's metrics and forget its buffer."""
+        buf = self.buffers.pop(run_id, None)
+        if buf is not None:
+            buf.close()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.flush_all()
+
+
+_sessions: dict[Path, WriterSession] = {}
+_sessions_lock = threading.Lock()
+
+
+def session_for(layout: Layout) -> WriterSession:
+    """The writer session of this process for the store at ``layout``."""
+    s = _sessions.get(layout.root)
+    if s is None:
+        with _sessions_lock:
+            s = _sessions.get(layout.root)
+            if s is None:
+                s = _sessions[layout.root] = WriterSession(layout)
+    return s
+
+
+def _flush_at_exit() -> None:
+    for s in list(_sessions.values()):
+        try:
+            s.shutdown()
+        except Exception as exc:  # at exit nobody can handle it; say what was lost
+            log.error("trackbook could not flush at exit: %s", exc)
+
+
+def _forget_in_child() -> None:
+    # A forked child is a new writer: it must not append to its parent's log.
+    global _sessions, _sessions_lock
+    _sessions = {}
+    _sessions_lock = threading.Lock()
+
+
+atexit.register(_flush_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)

@@ -1,0 +1,153 @@
+"""The store facade: what the layers above use to write and query a store."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ExperimentNotFoundError
+from . import metrics as _metrics
+from .catalog import Catalog
+from .events import now_ms
+from .layout import Layout, create_exclusive, write_atomic
+from .session import WriterSession, session_for
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+class Store:
+    """A store rooted at a local folder: files are the truth, DuckDB is the index."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.layout = Layout.at(root)
+        self.catalog = Catalog(self.layout)
+
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    @property
+    def session(self) -> WriterSession:
+        return session_for(self.layout)
+
+    # -- experiments -----------------------------------------------------------------------
+
+    def experiment_by_name(self, name: str) -> dict[str, Any] | None:
+        """Read the name claim directly: no DuckDB needed to find an experiment."""
+        try:
+            return json.loads(self.layout.experiment_name_claim(name).read_text())
+        except FileNotFoundError:
+            return None
+
+    def experiment_by_id(self, experiment_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.layout.experiments_dir / f"{experiment_id}.json").read_text())
+        except FileNotFoundError:
+            return None
+
+    def create_experiment(self, name: str, artifact_location: str | None = None,
+                          experiment_id: str | None = None) -> tuple[str, bool]:
+        """Claim ``name``; return (experiment id, whether this call created it)."""
+        self.layout.ensure()
+        exp_id = experiment_id or str(uuid.uuid4().int >> 80)
+        record = {"experiment_id": exp_id, "name": name,
+                  "artifact_location": artifact_location, "creation_time": now_ms()}
+        data = json.dumps(record).encode()
+        claim = self.layout.experiment_name_claim(name)
+        if create_exclusive(claim, data):
+            write_atomic(self.layout.experiments_dir / f"{exp_id}.json", data)
+            return exp_id, True
+        for _ in range(100):  # the winner's claim is complete once it exists (hard link)
+            existing = self.experiment_by_name(name)
+            if existing is not None:
+                return existing["experiment_id"], False
+            time.sleep(0.01)
+        raise ExperimentNotFoundError(f"experiment {name!r} is claimed but unreadable: {claim}")
+
+    def ensure_default_experiment(self) -> str:
+        if self.experiment_by_id(DEFAULT_EXPERIMENT_ID) is None:
+            self.create_experiment(DEFAULT_EXPERIMENT_NAME, experiment_id=DEFAULT_EXPERIMENT_ID)
+        return DEFAULT_EXPERIMENT_ID
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        old = self.experiment_by_id(experiment_id)
+        if old is None:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+        record = dict(old, name=new_name)
+        data = json.dumps(record).encode()
+        if not create_exclusive(self.layout.experiment_name_claim(new_name), data):
+            raise ValueError(f"an experiment named {new_name!r} already exists")
+        write_atomic(self.layout.experiments_dir / f"{experiment_id}.json", data)
+        self.session.record("experiment_update", exp=experiment_id,
+                            fields={"name": new_name, "last_update_time": now_ms()})
+        self.layout.experiment_name_claim(old["name"]).unlink(missing_ok=True)
+
+    # -- runs: writing ---------------------------------------------------------------------
+
+    def artifact_root(self, run_id: str) -> Path:
+        return self.layout.artifacts_dir(run_id)
+
+    def start_run(self, experiment_id: str, run_name: str, start_time: int,
+                  user: str | None, parent_run_id: str | None,
+                  run_id: str | None = None) -> str:
+        run_id = run_id or uuid.uuid4().hex
+        self.layout.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        self.session.record("run_start", run=run_id, exp=experiment_id, name=run_name,
+                            start=start_time, user=user, parent=parent_run_id,
+                            artifact_uri=str(self.artifact_root(run_id)))
+        return run_id
+
+    def write_env_snapshot(self, text: str) -> str:
+        """Store an installed-packages listing once, by content hash; return the hash."""
+        import hashlib
+
+        digest = hashlib.sha1(text.encode()).hexdigest()
+        path = self.layout.envs_dir / f"{digest}.txt"
+        if not path.exists():
+            self.layout.ensure()
+            write_atomic(path, text.encode())
+        return digest
+
+    # -- queries (DuckDB) ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A refreshed, short-lived catalog connection."""
+        with self.catalog.connect() as con:
+            yield con
+
+    def run_row(self, con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any] | None:
+        cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    def metric_history(self, run_id: str, keys: list[str] | None = None) -> pa.Table:
+        """All points of a run (optionally only ``keys``), straight from its Parquet files."""
+        return _metrics.read_metrics(self.layout.metrics_dir(run_id), keys)
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        import pyarrow.compute as pc
+
+        table = _metrics.read_metrics(self.layout.metrics_dir(run_id))
+        return sorted(pc.unique(table["key"]).to_pylist())
+
+    def metric_file_paths(self, con: duckdb.DuckDBPyConnection,
+                          run_ids: list[str] | None = None) -> list[str]:
+        """Absolute paths of the metric files the catalog knows (for SQL over points)."""
+        rows = con.execute("SELECT run_id, file FROM metric_files ORDER BY run_id, file").fetchall()
+        wanted = set(run_ids) if run_ids is not None else None
+        return [str(self.layout.metrics_dir(r) / f) for r, f in rows
+                if wanted is None or r in wanted]

@@ -1,0 +1,1 @@
+"""Runs, experiments, the fluent API, Client and the search grammar."""

@@ -1,0 +1,361 @@
+"""``Client``: explicit calls on experiments and runs (MLflow's ``MlflowClient`` names)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import (
+    ExperimentNotFoundError,
+    InvalidNameError,
+    InvalidValueError,
+    ParamConflictError,
+    RunNotFoundError,
+)
+from ..store import artifacts as _artifacts
+from ..store.events import now_ms
+from . import context, query
+from . import validation as v
+from .entities import Experiment, Metric, Run, RunStatus, ViewType
+from .runstate import RunState, buffer_of, remember, state_of
+from .uri import get_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "gentle",
+               "golden", "lucid", "merry", "nimble", "quiet", "rapid", "silver", "steady",
+               "sunny", "swift", "tidy", "vivid", "wise", "witty", "zesty", "keen")
+_NOUNS = ("otter", "falcon", "maple", "comet", "badger", "heron", "lynx", "cedar", "ember",
+          "finch", "harbor", "koala", "lark", "meadow", "orca", "pine", "quartz", "raven",
+          "sparrow", "tiger", "willow", "yak", "zebra", "fox")
+
+
+def generate_run_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
+
+
+def _pairs(items: Iterable[Any]) -> list[tuple[str, Any]]:
+    out = []
+    for item in items:
+        if isinstance(item, tuple):
+            out.append((item[0], item[1]))
+        else:
+            out.append((item.key, item.value))
+    return out
+
+
+class Client:
+    """Explicit access to a store: experiments, runs, metrics, artifacts.
+
+    Parameters
+    ----------
+    tracking_uri
+        A store folder or ``file://`` URI; default: the current tracking URI.
+    """
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self._store = get_store(tracking_uri)
+
+    @property
+    def store(self) -> Any:
+        return self._store
+
+    # -- experiments -----------------------------------------------------------------------
+
+    def create_experiment(self, name: str, artifact_location: str | None = None,
+                          tags: dict[str, Any] | None = None) -> str:
+        """Create an experiment; raise if the name is taken. Returns its id."""
+        v.check_experiment_name(name)
+        exp_id, created = self._store.create_experiment(name, artifact_location)
+        if not created:
+            raise InvalidNameError(f"an experiment named {name!r} already exists "
+                                   f"(id {exp_id}); use set_experiment to reuse it")
+        if tags:
+            for k, val in tags.items():
+                self.set_experiment_tag(exp_id, k, val)
+        return exp_id
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        exp = query.experiment(self._store, experiment_id=str(experiment_id))
+        if exp is None:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+        return exp
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return query.experiment(self._store, name=name)
+
+    def search_experiments(self, view_type: int = ViewType.ACTIVE_ONLY,
+                           max_results: int | None = None,
+                           filter_string: str | None = None,
+                           order_by: list[str] | None = None) -> list[Experiment]:
+        """Experiments, newest first; ``filter_string`` may be ``name = '...'`` or
+        ``name LIKE '...'``."""
+        return query.experiments(self._store, view_type, max_results, filter_string)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        v.check_name("tag", key)
+        self._store.session.record("experiment_tags", exp=str(experiment_id),
+                                   data={key: v.tag_value(value)})
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.get_experiment(experiment_id)
+        self._store.session.record("experiment_update", exp=str(experiment_id),
+                                   fields={"lifecycle_stage": "deleted",
+                                           "last_update_time": now_ms()})
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.get_experiment(experiment_id)
+        self._store.session.record("experiment_update", exp=str(experiment_id),
+                                   fields={"lifecycle_stage": "active",
+                                           "last_update_time": now_ms()})
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        v.check_experiment_name(new_name)
+        self._store.rename_experiment(str(experiment_id), new_name)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def create_run(self, experiment_id: str, start_time: int | None = None,
+                   tags: dict[str, Any] | None = None, run_name: str | None = None,
+                   parent_run_id: str | None = None) -> Run:
+        """Start a new RUNNING run in ``experiment_id`` and return it."""
+        experiment_id = str(experiment_id)
+        if self._store.experiment_by_id(experiment_id) is None:
+            if experiment_id == "0":
+                self._store.ensure_default_experiment()
+            else:
+                raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+        tags = {k: v.tag_value(val) for k, val in (tags or {}).items()}
+        for k in tags:
+            v.check_name("tag", k)
+        run_name = run_name or tags.get("mlflow.runName") or generate_run_name()
+        v.check_run_name(run_name)
+        start = start_time or now_ms()
+        all_tags = context.system_tags()
+        env_hash = self._store.write_env_snapshot(context.installed_packages())
+        all_tags["trackbook.packages"] = f"envs/{env_hash}.txt"
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        all_tags.update(tags)
+        all_tags["mlflow.runName"] = run_name
+        user = all_tags.get("mlflow.user")
+        run_id = self._store.start_run(experiment_id, run_name, start, user, parent_run_id)
+        self._store.session.record("tags", run=run_id, data=all_tags)
+        remember(self._store, RunState(run_id, experiment_id, RunStatus.RUNNING))
+        cells = context.executed_cells()
+        if cells:
+            self.log_text(run_id, cells, "notebook/cells.py")
+        return query.make_run(
+            {"run_id": run_id, "experiment_id": experiment_id, "run_name": run_name,
+             "user_id": user, "status": RunStatus.RUNNING, "start_time": start,
+             "end_time": None, "artifact_uri": str(self._store.artifact_root(run_id)),
+             "lifecycle_stage": "active"}, {}, all_tags, {})
+
+    def resume_run(self, run_id: str) -> Run:
+        """Mark a finished run RUNNING again so this process can log to it."""
+        st = state_of(self._store, run_id)
+        self._store.session.record("resume", run=run_id)
+        st.status = RunStatus.RUNNING
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its latest metrics, params and tags."""
+        self._store.session.flush_all()
+        run = query.get_run(self._store, run_id)
+        if run is None:
+            raise RunNotFoundError(f"no run with id {run_id!r} in store {self._store.root}")
+        return run
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        parent = self.get_run(run_id).data.tags.get("mlflow.parentRunId")
+        return self.get_run(parent) if parent else None
+
+    def set_terminated(self, run_id: str, status: str = RunStatus.FINISHED,
+                       end_time: int | None = None) -> None:
+        """End a run: flush and compact its metrics, record the final status."""
+        if status not in RunStatus.ALL:
+            raise InvalidValueError(f"status must be one of {RunStatus.ALL}, got {status!r}")
+        st = state_of(self._store, run_id)
+        self._store.session.close_run(run_id)
+        st.buffer = None
+        cells = context.executed_cells()
+        if cells and st.status == RunStatus.RUNNING:
+            self.log_text(run_id, cells, "notebook/cells.py")
+        self._store.session.record("status", run=run_id, status=status,
+                                   end=end_time or now_ms())
+        st.status = status
+
+    def update_run(self, run_id: str, status: str | None = None,
+                   name: str | None = None) -> None:
+        if name is not None:
+            v.check_run_name(name)
+            self._store.session.record("tags", run=run_id, data={"mlflow.runName": name})
+        if status is not None:
+            if status in RunStatus.TERMINAL:
+                self.set_terminated(run_id, status)
+            else:
+                self._store.session.record("status", run=run_id, status=status)
+
+    def delete_run(self, run_id: str) -> None:
+        """Mark a run deleted (hidden from searches; ``trackbook gc`` removes its files)."""
+        state_of(self._store, run_id)
+        self._store.session.record("lifecycle", run=run_id, stage="deleted")
+
+    def restore_run(self, run_id: str) -> None:
+        state_of(self._store, run_id)
+        self._store.session.record("lifecycle", run=run_id, stage="active")
+
+    # -- logging ---------------------------------------------------------------------------
+
+    def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
+                   step: int | None = None) -> None:
+        """Buffer one metric point (flushed in the background)."""
+        st = state_of(self._store, run_id)
+        st.check_writable("metrics")
+        v.check_name("metric", key)
+        val = v.metric_value(key, value)
+        buffer_of(self._store, st).add(key, val, v.step_value(step),
+                                       timestamp if timestamp is not None else now_ms())
+
+    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+        self.log_batch(run_id, params=[(key, value)])
+        return value
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, tags=[(key, value)])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        state_of(self._store, run_id)
+        self._store.session.record("del_tag", run=run_id, key=key)
+
+    def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Any] = (),
+                  tags: Sequence[Any] = ()) -> None:
+        """Log many metrics (``Metric``), params and tags (objects with key/value, or
+        tuples) at once. Everything is validated before anything is written."""
+        st = state_of(self._store, run_id)
+        points = []
+        for m in metrics:
+            if isinstance(m, tuple) and not isinstance(m, Metric):
+                key, value, *rest = m
+                ts, step = ([*rest, None, None])[:2]
+            else:
+                key, value, ts, step = m.key, m.value, m.timestamp, m.step
+            v.check_name("metric", key)
+            points.append((key, v.metric_value(key, value), v.step_value(step),
+                           int(ts) if ts is not None else now_ms()))
+        new_params: dict[str, str] = {}
+        for key, value in _pairs(params):
+            v.check_name("param", key)
+            val = v.param_value(value)
+            old = st.params.get(key, new_params.get(key))
+            if old is not None and old != val:
+                raise ParamConflictError(
+                    f"param {key!r} of run {run_id} is already {old!r}; cannot change it to "
+                    f"{val!r}. Params are immutable: start a new run, or record changing "
+                    "values as tags or metrics")
+            if old is None:
+                new_params[key] = val
+        new_tags = {}
+        for key, value in _pairs(tags):
+            v.check_name("tag", key)
+            new_tags[key] = v.tag_value(value)
+        if points or new_params:
+            st.check_writable("metrics" if points else "params")
+        if new_params:
+            self._store.session.record("params", run=run_id, data=new_params)
+            st.params.update(new_params)
+        if new_tags:
+            self._store.session.record("tags", run=run_id, data=new_tags)
+        if points:
+            buffer_of(self._store, st).extend(points)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric, ordered by step then timestamp."""
+        self._store.session.flush_all()
+        table = self._store.metric_history(run_id, [key])
+        cols = [table[c].to_pylist() for c in ("key", "value", "timestamp", "step")]
+        return list(map(Metric._make, zip(*cols, strict=True)))
+
+    def get_metric_history_df(self, run_id: str, keys: Sequence[str] | None = None
+                              ) -> pd.DataFrame:
+        """Metric history as a DataFrame (key, value, step, timestamp): fast for big runs."""
+        self._store.session.flush_all()
+        return self._store.metric_history(run_id, list(keys) if keys else None).to_pandas()
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "",
+                    run_view_type: int = ViewType.ACTIVE_ONLY,
+                    max_results: int | None = None, order_by: list[str] | None = None,
+                    ) -> list[Run]:
+        """Runs matching the filter, as ``Run`` objects (no cap unless ``max_results``)."""
+        self._store.session.flush_all()
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        return query.search_run_objects(self._store, ids, filter_string, run_view_type,
+                                        max_results, order_by)
+
+    # -- artifacts -------------------------------------------------------------------------
+
+    def _artifact_root(self, run_id: str) -> Path:
+        state_of(self._store, run_id)
+        return self._store.artifact_root(run_id)
+
+    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str],
+                     artifact_path: str | None = None) -> None:
+        _artifacts.put_file(self._artifact_root(run_id), local_path, artifact_path)
+
+    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str],
+                      artifact_path: str | None = None) -> None:
+        _artifacts.put_dir(self._artifact_root(run_id), local_dir, artifact_path)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        _artifacts.put_bytes(self._artifact_root(run_id), artifact_file, text.encode("utf-8"))
+
+    def log_dict(self, run_id: str, dictionary: dict[str, Any], artifact_file: str) -> None:
+        """Save a dict as JSON, or as YAML when ``artifact_file`` ends in .yaml/.yml."""
+        from .artifact_formats import dict_bytes
+
+        _artifacts.put_bytes(self._artifact_root(run_id), artifact_file,
+                             dict_bytes(dictionary, artifact_file))
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """Save a matplotlib or plotly figure (format from the file extension)."""
+        from .artifact_formats import figure_bytes
+
+        _artifacts.put_bytes(self._artifact_root(run_id), artifact_file,
+                             figure_bytes(figure, artifact_file))
+
+    def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
+        """Save a numpy array or PIL image as PNG (or the file's extension)."""
+        from .artifact_formats import image_bytes
+
+        _artifacts.put_bytes(self._artifact_root(run_id), artifact_file,
+                             image_bytes(image, artifact_file))
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Any]:
+        return _artifacts.list_dir(self._artifact_root(run_id), path)
+
+    def download_artifacts(self, run_id: str, path: str = "",
+                           dst_path: str | None = None) -> str:
+        """Local path of an artifact (copied to ``dst_path`` when given)."""
+        import shutil
+
+        src = _artifacts.resolve(self._artifact_root(run_id), path)
+        if not src.exists():
+            raise FileNotFoundError(f"run {run_id} has no artifact {path!r}")
+        if dst_path is None:
+            return str(src)
+        dest = Path(dst_path) / (src.name if path else "artifacts")
+        if src.is_dir():
+            shutil.copytree(src, dest, dirs_exist_ok=True)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+        return str(dest)
+
+
+MlflowClient = Client

@@ -1,0 +1,129 @@
+"""What reproduces a run: source file or notebook, git state, Python and packages.
+
+Everything here is captured once per process (packages, git commit) or cheaply per
+run, so starting a run stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import platform
+import subprocess
+import sys
+import time
+from typing import Any
+
+_GIT_TTL_SECONDS = 10.0
+_git_cache: dict[str, tuple[float, dict[str, str]]] = {}
+
+
+def ipython_shell() -> Any | None:
+    """The running IPython shell, if any (without importing IPython otherwise)."""
+    mod = sys.modules.get("IPython")
+    if mod is None:
+        return None
+    try:
+        return mod.get_ipython()
+    except Exception:
+        return None
+
+
+def in_notebook() -> bool:
+    shell = ipython_shell()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def notebook_path() -> str | None:
+    """The notebook file of this kernel, when the front end tells us."""
+    shell = ipython_shell()
+    if shell is not None:
+        vsc = shell.user_ns.get("__vsc_ipynb_file__")
+        if vsc:
+            return str(vsc)
+    name = os.environ.get("JPY_SESSION_NAME")
+    if name:
+        return os.path.abspath(name) if not name.startswith("/") else name
+    return None
+
+
+def executed_cells() -> str | None:
+    """Source of every cell run in this kernel so far, as one Python file."""
+    shell = ipython_shell()
+    if shell is None:
+        return None
+    cells = shell.user_ns.get("In") or []
+    parts = [f"# In[{i}]:\n{src}\n" for i, src in enumerate(cells) if i and src]
+    return "\n".join(parts) if parts else None
+
+
+def source_info() -> dict[str, str]:
+    """mlflow.source.* tags: the notebook or entry script that started the run."""
+    nb = notebook_path()
+    if nb:
+        return {"mlflow.source.name": nb, "mlflow.source.type": "NOTEBOOK"}
+    if in_notebook():
+        return {"mlflow.source.name": "<notebook>", "mlflow.source.type": "NOTEBOOK"}
+    main = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if main and main != "-c" and os.path.exists(main):
+        return {"mlflow.source.name": os.path.abspath(main), "mlflow.source.type": "LOCAL"}
+    return {"mlflow.source.name": main or "<interactive>", "mlflow.source.type": "LOCAL"}
+
+
+def git_info(path: str | None = None) -> dict[str, str]:
+    """Commit, dirty flag and branch of the git repo holding ``path`` (default: cwd)."""
+    where = os.path.abspath(path or os.getcwd())
+    hit = _git_cache.get(where)
+    if hit is not None and time.monotonic() - hit[0] < _GIT_TTL_SECONDS:
+        return hit[1]
+    info: dict[str, str] = {}
+    try:
+        out = subprocess.run(
+            ["git", "-C", where, "rev-parse", "HEAD", "--abbrev-ref", "HEAD",
+             "--show-toplevel"],
+            capture_output=True, text=True, timeout=5, check=False)
+        if out.returncode == 0:
+            commit, branch, top = out.stdout.split("\n")[:3]
+            status = subprocess.run(
+                ["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True, text=True, timeout=10, check=False)
+            info = {"mlflow.source.git.commit": commit,
+                    "mlflow.source.git.branch": branch,
+                    "mlflow.source.git.repoURL": top,
+                    "trackbook.git.dirty": "true" if status.stdout.strip() else "false"}
+    except (OSError, subprocess.SubprocessError, ValueError):
+        info = {}
+    _git_cache[where] = (time.monotonic(), info)
+    return info
+
+
+@functools.lru_cache(maxsize=1)
+def installed_packages() -> str:
+    """``name==version`` of every installed distribution, sorted (one line each)."""
+    from importlib import metadata
+
+    seen: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name and name.lower() not in seen:
+            seen[name.lower()] = f"{name}=={dist.version}"
+    header = f"# python {platform.python_version()} ({sys.executable})\n"
+    return header + "\n".join(seen[k] for k in sorted(seen)) + "\n"
+
+
+def user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def system_tags() -> dict[str, str]:
+    """All tags describing where a run came from (not packages: see installed_packages)."""
+    tags = {"mlflow.user": user_name(), "trackbook.python": platform.python_version()}
+    tags.update(source_info())
+    source = tags.get("mlflow.source.name", "")
+    git_dir = os.path.dirname(source) if os.path.isabs(source) else None
+    tags.update(git_info(git_dir))
+    return tags

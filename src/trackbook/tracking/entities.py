@@ -1,0 +1,91 @@
+"""Run, experiment and metric records, shaped like MLflow's entities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+class RunStatus:
+    """Run states; the names and meanings are MLflow's."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    ALL = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+    TERMINAL = ("FINISHED", "FAILED", "KILLED")
+
+    @staticmethod
+    def is_terminated(status: str) -> bool:
+        return status in RunStatus.TERMINAL
+
+
+class ViewType:
+    """Which lifecycle stages a search includes."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+
+class Metric(NamedTuple):
+    """One metric point."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+@dataclass
+class Experiment:
+    """An experiment: a named group of runs."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str | None = None
+    lifecycle_stage: str = "active"
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None
+
+
+@dataclass
+class RunInfo:
+    """Identity and state of a run."""
+
+    run_id: str
+    experiment_id: str
+    run_name: str | None
+    user_id: str | None
+    status: str
+    start_time: int | None
+    end_time: int | None
+    artifact_uri: str | None
+    lifecycle_stage: str = "active"
+
+    @property
+    def run_uuid(self) -> str:
+        return self.run_id
+
+
+@dataclass
+class RunData:
+    """What was logged: latest metric values, params and tags."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """A run: its info and its data."""
+
+    info: RunInfo
+    data: RunData
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"info": vars(self.info), "data": vars(self.data)}

@@ -1,0 +1,409 @@
+"""The fluent API: module-level functions on "the current run", as in MLflow.
+
+Notebook-friendly: starting a run while another is active ends the old one instead
+of failing, runs left open end at interpreter exit, and an exception inside
+``with start_run():`` marks the run FAILED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ExperimentNotFoundError, InvalidValueError, RunStateError
+from ..store.events import now_ms
+from ..store.session import FLUSH_POINTS as _FLUSH_POINTS
+from . import query
+from . import validation as v
+from .client import Client
+from .entities import Experiment, Metric, Run, RunStatus, ViewType
+from .runstate import buffer_of, state_of
+from .uri import get_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+_valid_names = v._valid_names
+
+
+class ActiveRun(Run):
+    """The run returned by :func:`start_run`; use it as a context manager."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run.info, run.data)
+        store = get_store()
+        self._store = store
+        self._state = state_of(store, run.info.run_id)
+        self._buffer = buffer_of(store, self._state)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        _end(self, status)
+        return False
+
+    def __repr__(self) -> str:
+        return (f"<ActiveRun: run_id={self.info.run_id!r}, run_name={self.info.run_name!r}, "
+                f"status={self._state.status!r}>")
+
+
+_stack: list[ActiveRun] = []
+_lock = threading.RLock()
+_experiment_id: str | None = None
+_last_run_id: str | None = None
+_uncaught_exception = False
+
+
+def _client() -> Client:
+    return Client()
+
+
+# -- experiments -----------------------------------------------------------------------------
+
+def set_experiment(experiment_name: str | None = None,
+                   experiment_id: str | None = None) -> Experiment:
+    """Make an experiment current, creating it (by name) if it does not exist."""
+    global _experiment_id
+    store = get_store()
+    if (experiment_name is None) == (experiment_id is None):
+        raise InvalidValueError("set_experiment needs exactly one of experiment_name or "
+                                "experiment_id")
+    if experiment_name is not None:
+        v.check_experiment_name(experiment_name)
+        record = store.experiment_by_name(experiment_name)
+        if record is None:
+            store.create_experiment(experiment_name)
+            record = store.experiment_by_name(experiment_name)
+    else:
+        record = store.experiment_by_id(str(experiment_id))
+        if record is None:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}; create "
+                                          "it with set_experiment(experiment_name=...)")
+    assert record is not None
+    _experiment_id = record["experiment_id"]
+    return Experiment(record["experiment_id"], record["name"], record.get("artifact_location"),
+                      creation_time=record.get("creation_time"))
+
+
+def _current_experiment_id() -> str:
+    if _experiment_id is not None:
+        return _experiment_id
+    name = os.environ.get("TRACKBOOK_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if name:
+        return set_experiment(name).experiment_id
+    return get_store().ensure_default_experiment()
+
+
+def create_experiment(name: str, artifact_location: str | None = None,
+                      tags: dict[str, Any] | None = None) -> str:
+    return _client().create_experiment(name, artifact_location, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    return _client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return _client().get_experiment_by_name(name)
+
+
+def search_experiments(view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
+                       filter_string: str | None = None,
+                       order_by: list[str] | None = None) -> list[Experiment]:
+    return _client().search_experiments(view_type, max_results, filter_string, order_by)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    _client().delete_experiment(experiment_id)
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+def start_run(run_id: str | None = None, experiment_id: str | None = None,
+              run_name: str | None = None, nested: bool = False,
+              parent_run_id: str | None = None, tags: dict[str, Any] | None = None,
+              description: str | None = None, log_system_metrics: bool | None = None
+              ) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it current.
+
+    If a run is already active and ``nested`` is false, that run is ended (FINISHED)
+    first: re-running a notebook cell never fails with "run already active".
+    """
+    global _last_run_id
+    with _lock:
+        if run_id is not None and _stack and _stack[-1].info.run_id == run_id:
+            return _stack[-1]
+        if _stack and not nested:
+            log.info("ending run %s: a new run was started", _stack[-1].info.run_id)
+            while _stack:
+                _end(_stack[-1], RunStatus.FINISHED)
+        client = _client()
+        if nested and _stack and parent_run_id is None:
+            parent_run_id = _stack[-1].info.run_id
+        if run_id is not None:
+            st = state_of(client.store, run_id)
+            if experiment_id is not None and str(experiment_id) != st.experiment_id:
+                raise InvalidValueError(f"run {run_id} belongs to experiment "
+                                        f"{st.experiment_id}, not {experiment_id}")
+            run = client.resume_run(run_id)
+        else:
+            tags = dict(tags or {})
+            if description:
+                tags["mlflow.note.content"] = description
+            exp = str(experiment_id) if experiment_id is not None else _current_experiment_id()
+            run = client.create_run(exp, tags=tags, run_name=run_name,
+                                    parent_run_id=parent_run_id)
+        active = ActiveRun(run)
+        _stack.append(active)
+        _last_run_id = run.info.run_id
+        return active
+
+
+def _end(run: ActiveRun, status: str) -> None:
+    with _lock:
+        if run in _stack:
+            # Ending a parent ends its open children first.
+            while _stack and _stack[-1] is not run:
+                _end(_stack[-1], status)
+            _stack.remove(run)
+        if run._state.status == RunStatus.RUNNING:
+            _client().set_terminated(run.info.run_id, status)
+        run.info.status = run._state.status
+        run.info.end_time = run.info.end_time or now_ms()
+
+
+def end_run(status: str = RunStatus.FINISHED) -> None:
+    """End the current run (no-op without one)."""
+    if status not in RunStatus.ALL:
+        raise InvalidValueError(f"status must be one of {RunStatus.ALL}, got {status!r}")
+    with _lock:
+        if _stack:
+            _end(_stack[-1], status)
+
+
+def active_run() -> ActiveRun | None:
+    return _stack[-1] if _stack else None
+
+
+def last_active_run() -> Run | None:
+    if _stack:
+        return get_run(_stack[-1].info.run_id)
+    return get_run(_last_run_id) if _last_run_id else None
+
+
+def get_run(run_id: str) -> Run:
+    return _client().get_run(run_id)
+
+
+def get_parent_run(run_id: str) -> Run | None:
+    return _client().get_parent_run(run_id)
+
+
+def delete_run(run_id: str) -> None:
+    _client().delete_run(run_id)
+
+
+def _current() -> ActiveRun:
+    if _stack:
+        return _stack[-1]
+    return start_run()  # MLflow starts a run implicitly on the first log call
+
+
+# -- logging ---------------------------------------------------------------------------------
+
+def log_metric(key: str, value: float, step: int | None = None,
+               synchronous: bool | None = None, timestamp: int | None = None,
+               run_id: str | None = None, **_: Any) -> None:
+    """Log one metric point to the current run. Buffered: costs ~1 microsecond."""
+    if run_id is not None:
+        _client().log_metric(run_id, key, value, timestamp, step)
+        return
+    run = _stack[-1] if _stack else _current()
+    state = run._state
+    if state.status != "RUNNING":
+        state.check_writable("metrics")
+    if key not in _valid_names:
+        v.check_name("metric", key)
+    if type(value) is not float:
+        value = v.metric_value(key, value)
+    if step is None:
+        step = 0
+    elif type(step) is not int:
+        step = v.step_value(step)
+    buf = run._buffer
+    with buf.lock:
+        buf.items.append((key, value, step,
+                          timestamp if timestamp is not None else now_ms()))
+        n = len(buf.items)
+    if n >= _FLUSH_POINTS:
+        buf.session.pressure(buf, n)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None,
+                synchronous: bool | None = None, run_id: str | None = None,
+                timestamp: int | None = None, **_: Any) -> None:
+    """Log several metrics at one step."""
+    if not isinstance(metrics, dict):
+        raise InvalidValueError(f"log_metrics needs a dict, got {type(metrics).__name__}")
+    ts = timestamp if timestamp is not None else now_ms()
+    st = v.step_value(step)
+    if run_id is not None:
+        _client().log_batch(run_id, metrics=[Metric(k, val, ts, st)
+                                             for k, val in metrics.items()])
+        return
+    run = _current()
+    run._state.check_writable("metrics")
+    points = [(v.check_name("metric", k), v.metric_value(k, val), st, ts)
+              for k, val in metrics.items()]
+    run._buffer.extend(points)
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    _client().log_param(_current().info.run_id, key, value)
+    return value
+
+
+def log_params(params: dict[str, Any], synchronous: bool | None = None,
+               run_id: str | None = None) -> None:
+    _client().log_batch(run_id or _current().info.run_id, params=list(params.items()))
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+    _client().set_tag(_current().info.run_id, key, value)
+
+
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
+    _client().log_batch(_current().info.run_id, tags=list(tags.items()))
+
+
+def delete_tag(key: str) -> None:
+    _client().delete_tag(_current().info.run_id, key)
+
+
+def log_artifact(local_path: str, artifact_path: str | None = None,
+                 run_id: str | None = None) -> None:
+    _client().log_artifact(run_id or _current().info.run_id, local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str, artifact_path: str | None = None,
+                  run_id: str | None = None) -> None:
+    _client().log_artifacts(run_id or _current().info.run_id, local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    _client().log_text(run_id or _current().info.run_id, text, artifact_file)
+
+
+def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None = None) -> None:
+    _client().log_dict(run_id or _current().info.run_id, dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None,
+               run_id: str | None = None) -> None:
+    _client().log_figure(run_id or _current().info.run_id, figure, artifact_file)
+
+
+def log_image(image: Any, artifact_file: str | None = None, key: str | None = None,
+              step: int | None = None, run_id: str | None = None, **_: Any) -> None:
+    if artifact_file is None:
+        if key is None:
+            raise InvalidValueError("log_image needs artifact_file (or key and step)")
+        artifact_file = f"images/{key}/step_{v.step_value(step):06d}.png"
+    _client().log_image(run_id or _current().info.run_id, image, artifact_file)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    from ..store.artifacts import resolve
+
+    root = get_store().artifact_root(_current().info.run_id)
+    return resolve(root, artifact_path).as_uri()
+
+
+def flush() -> None:
+    """Write all buffered metric points now (normally done in the background)."""
+    get_store().session.flush_all()
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str = "",
+                run_view_type: int = ViewType.ACTIVE_ONLY, max_results: int | None = None,
+                order_by: list[str] | None = None, output_format: str = "pandas",
+                search_all_experiments: bool = False,
+                experiment_names: Sequence[str] | None = None) -> pd.DataFrame | list[Run]:
+    """Runs matching a filter, as a pandas DataFrame (MLflow's columns) or a list.
+
+    Without experiment ids or names, searches the current experiment (or all with
+    ``search_all_experiments=True``). No cap unless ``max_results`` is given.
+    """
+    store = get_store()
+    store.session.flush_all()
+    ids: list[str] | None
+    if experiment_names:
+        ids = []
+        for name in experiment_names:
+            rec = store.experiment_by_name(name)
+            if rec is None:
+                raise ExperimentNotFoundError(f"no experiment named {name!r}")
+            ids.append(rec["experiment_id"])
+    elif experiment_ids is not None:
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+    elif search_all_experiments:
+        ids = None
+    else:
+        ids = [_current_experiment_id()]
+    if output_format == "list":
+        return query.search_run_objects(store, ids, filter_string, run_view_type,
+                                        max_results, order_by)
+    if output_format != "pandas":
+        raise InvalidValueError(f"output_format must be 'pandas' or 'list', got "
+                                f"{output_format!r}")
+    return query.search_frame(store, ids, filter_string, run_view_type, max_results, order_by)
+
+
+def sql(text: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+    """DuckDB SQL over the store (tables runs, params, tags, latest_metrics, experiments;
+    view metrics with every point). Use ``?`` placeholders with ``params`` for values."""
+    store = get_store()
+    store.session.flush_all()
+    return query.sql(store, text, params)
+
+
+# -- process exit ----------------------------------------------------------------------------
+
+def _end_all_at_exit() -> None:
+    status = RunStatus.FAILED if _uncaught_exception else RunStatus.FINISHED
+    while _stack:
+        try:
+            _end(_stack[-1], status)
+        except RunStateError:
+            _stack.pop()
+        except Exception as exc:
+            log.error("could not end run at exit: %s", exc)
+            _stack.pop()
+
+
+_previous_excepthook = sys.excepthook
+
+
+def _excepthook(exc_type: Any, exc: Any, tb: Any) -> None:
+    global _uncaught_exception
+    _uncaught_exception = True
+    _previous_excepthook(exc_type, exc, tb)
+
+
+sys.excepthook = _excepthook
+atexit.register(_end_all_at_exit)

@@ -1,0 +1,204 @@
+"""Reading the catalog: runs, experiments, search results and ad-hoc SQL."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._errors import FilterSyntaxError, InvalidValueError
+from ..store.store import Store
+from .entities import Experiment, Run, RunData, RunInfo, ViewType
+from .search import compile_filter, compile_order_by
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+_RUN_COLS = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
+             "end_time", "artifact_uri", "lifecycle_stage")
+_STAGES = {ViewType.ACTIVE_ONLY: ["active"], ViewType.DELETED_ONLY: ["deleted"],
+           ViewType.ALL: ["active", "deleted"]}
+
+
+def make_run(row: dict[str, Any], params: dict[str, str], tags: dict[str, str],
+             metrics: dict[str, float]) -> Run:
+    info = RunInfo(**{c: row.get(c) for c in _RUN_COLS})
+    return Run(info, RunData(metrics=metrics, params=params, tags=tags))
+
+
+def _experiment_from(con: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> Experiment:
+    tags = dict(con.execute("SELECT key, value FROM experiment_tags WHERE experiment_id = ?",
+                            [row[0]]).fetchall())
+    return Experiment(row[0], row[1], row[2], row[3], tags, row[4], row[5])
+
+
+def experiment(store: Store, experiment_id: str | None = None,
+               name: str | None = None) -> Experiment | None:
+    with store.connect() as con:
+        if experiment_id is not None:
+            row = con.execute("SELECT * FROM experiments WHERE experiment_id = ?",
+                              [experiment_id]).fetchone()
+        else:
+            row = con.execute("SELECT * FROM experiments WHERE name = ?", [name]).fetchone()
+        return _experiment_from(con, row) if row else None
+
+
+def experiments(store: Store, view_type: int = ViewType.ACTIVE_ONLY,
+                max_results: int | None = None,
+                filter_string: str | None = None) -> list[Experiment]:
+    where, params = ["lifecycle_stage IN (SELECT unnest(?))"], [_STAGES[view_type]]
+    if filter_string:
+        parts = filter_string.strip().split(None, 2)
+        if len(parts) != 3 or parts[0].lower() != "name" or \
+                parts[1].upper() not in ("=", "!=", "LIKE", "ILIKE"):
+            raise FilterSyntaxError(
+                "experiment filters support: name = '...', name != '...', name LIKE '...', "
+                f"name ILIKE '...'; got {filter_string!r}", filter_string, 0)
+        value = parts[2].strip()
+        if len(value) < 2 or value[0] not in "'\"" or value[-1] != value[0]:
+            raise FilterSyntaxError("the name must be a quoted string", filter_string,
+                                    filter_string.find(value))
+        op = {"=": "=", "!=": "!=", "LIKE": "LIKE", "ILIKE": "ILIKE"}[parts[1].upper()]
+        where.append(f"name {op} ?")
+        params.append(value[1:-1])
+    sql = (f"SELECT * FROM experiments WHERE {' AND '.join(where)} "  # noqa: S608
+           "ORDER BY creation_time DESC, experiment_id")
+    if max_results is not None:
+        sql += " LIMIT ?"
+        params.append(int(max_results))
+    with store.connect() as con:
+        return [_experiment_from(con, r) for r in con.execute(sql, params).fetchall()]
+
+
+def get_run(store: Store, run_id: str) -> Run | None:
+    with store.connect() as con:
+        row = store.run_row(con, run_id)
+        if row is None:
+            return None
+        params = dict(con.execute("SELECT key, value FROM params WHERE run_id = ?",
+                                  [run_id]).fetchall())
+        tags = dict(con.execute("SELECT key, value FROM tags WHERE run_id = ?",
+                                [run_id]).fetchall())
+        metrics = dict(con.execute("SELECT key, value FROM latest_metrics WHERE run_id = ?",
+                                   [run_id]).fetchall())
+    return make_run(row, params, tags, metrics)
+
+
+def _select_ids(con: duckdb.DuckDBPyConnection, experiment_ids: Sequence[str] | None,
+                filter_string: str | None, view_type: int, max_results: int | None,
+                order_by: Sequence[str] | None, offset: int = 0) -> list[str]:
+    if view_type not in _STAGES:
+        raise InvalidValueError(f"run_view_type must be 1, 2 or 3 (ViewType), got {view_type!r}")
+    if max_results is not None and (not isinstance(max_results, int) or max_results < 0):
+        raise InvalidValueError(f"max_results must be a non-negative int, got {max_results!r}")
+    fsql, fparams = compile_filter(filter_string or "")
+    osql, oparams = compile_order_by(list(order_by) if order_by else None)
+    exp_clause, exp_params = "TRUE", []
+    if experiment_ids is not None:
+        exp_clause, exp_params = "r.experiment_id IN (SELECT unnest(?))", [
+            [str(e) for e in experiment_ids]]
+    sql = (f"SELECT r.run_id FROM runs r WHERE {exp_clause} "  # noqa: S608 - fragments are ours
+           f"AND r.lifecycle_stage IN (SELECT unnest(?)) AND ({fsql}) ORDER BY {osql}")
+    params: list[Any] = [*exp_params, _STAGES[view_type], *fparams, *oparams]
+    if max_results is not None:
+        sql += " LIMIT ?"
+        params.append(max_results)
+    if offset:
+        sql += " OFFSET ?"
+        params.append(offset)
+    t0 = time.perf_counter()
+    ids = [r[0] for r in con.execute(sql, params).fetchall()]
+    if time.perf_counter() - t0 > 0.5:
+        log.info("slow run search (%.3fs): %r", time.perf_counter() - t0, filter_string)
+    return ids
+
+
+def _stage_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    import pyarrow as pa
+
+    sel = pa.table({"run_id": pa.array(ids, pa.string()),  # noqa: F841 - read by DuckDB
+                    "_ord": pa.array(range(len(ids)), pa.int64())})
+    con.execute("CREATE OR REPLACE TEMP TABLE _sel AS SELECT * FROM sel")
+
+
+def search_run_objects(store: Store, experiment_ids: Sequence[str] | None,
+                       filter_string: str | None, view_type: int,
+                       max_results: int | None, order_by: Sequence[str] | None) -> list[Run]:
+    with store.connect() as con:
+        ids = _select_ids(con, experiment_ids, filter_string, view_type, max_results, order_by)
+        if not ids:
+            return []
+        _stage_ids(con, ids)
+        cur = con.execute("SELECT r.* FROM runs r JOIN _sel USING (run_id) ORDER BY _sel._ord")
+        cols = [d[0] for d in cur.description]
+        rows = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+        data: dict[str, dict[str, dict[str, Any]]] = {i: {"p": {}, "t": {}, "m": {}} for i in ids}
+        for kind, table in (("p", "params"), ("t", "tags"), ("m", "latest_metrics")):
+            for run_id, key, value in con.execute(
+                    f"SELECT x.run_id, x.key, x.value FROM {table} x "  # noqa: S608
+                    "JOIN _sel USING (run_id)").fetchall():
+                data[run_id][kind][key] = value
+    return [make_run(rows[i], data[i]["p"], data[i]["t"], data[i]["m"]) for i in ids]
+
+
+def search_frame(store: Store, experiment_ids: Sequence[str] | None,
+                 filter_string: str | None, view_type: int, max_results: int | None,
+                 order_by: Sequence[str] | None) -> pd.DataFrame:
+    """MLflow-shaped DataFrame: run_id, experiment_id, status, ..., metrics.*, params.*,
+    tags.* (one row per run, in the requested order)."""
+    import pandas as pd
+
+    with store.connect() as con:
+        ids = _select_ids(con, experiment_ids, filter_string, view_type, max_results, order_by)
+        _stage_ids(con, ids)
+        base = con.execute(
+            "SELECT r.run_id, r.experiment_id, r.status, r.artifact_uri, "
+            "to_timestamp(r.start_time / 1000.0) AS start_time, "
+            "to_timestamp(r.end_time / 1000.0) AS end_time, r.run_name "
+            "FROM runs r JOIN _sel USING (run_id) ORDER BY _sel._ord").df()
+        wide = []
+        for prefix, table in (("metrics.", "latest_metrics"), ("params.", "params"),
+                              ("tags.", "tags")):
+            long = con.execute(f"SELECT x.run_id, x.key, x.value FROM {table} x "  # noqa: S608
+                               "JOIN _sel USING (run_id)").df()
+            if len(long):
+                w = long.pivot(index="run_id", columns="key", values="value")
+                w.columns = [prefix + str(c) for c in w.columns]
+                wide.append(w[sorted(w.columns)])
+    for col in ("start_time", "end_time"):
+        base[col] = pd.to_datetime(base[col], utc=True)
+    if wide:
+        base = base.join(pd.concat(wide, axis=1), on="run_id")
+    return base.reset_index(drop=True)
+
+
+def sql(store: Store, text: str, params: Sequence[Any] | None = None,
+        attempts: int = 5) -> pd.DataFrame:
+    """Run DuckDB SQL over the catalog tables plus a ``metrics`` view of every point.
+
+    Tables: ``experiments``, ``runs``, ``params``, ``tags``, ``latest_metrics``, and the
+    view ``metrics(run_id, run_name, experiment_id, key, value, step, timestamp)``.
+    """
+    import pyarrow.dataset as ds
+
+    from ..store.metrics import _schema
+
+    for attempt in range(attempts):
+        with store.connect() as con:
+            try:
+                files = store.metric_file_paths(con)
+                points = ds.dataset(files, schema=_schema(), format="parquet")  # noqa: F841
+                con.execute(
+                    "CREATE OR REPLACE TEMP VIEW metrics AS SELECT p.run_id, r.run_name, "
+                    "r.experiment_id, p.key, p.value, p.step, p.timestamp "
+                    "FROM points p JOIN runs r USING (run_id)")
+                return con.execute(text, list(params) if params else None).df()
+            except Exception as exc:
+                # A live writer compacted files between listing and reading: list again.
+                vanished = isinstance(exc, FileNotFoundError) or "No such file" in str(exc)
+                if not vanished or attempt == attempts - 1:
+                    raise
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,458 @@
+"""Compile MLflow-style ``search_runs`` filter and order_by strings to DuckDB SQL.
+
+The output is used as ``SELECT ... FROM runs r WHERE r.experiment_id IN (...) AND
+(<filter sql>) ORDER BY <order sql> LIMIT ? OFFSET ?`` with filter params before
+order params. No user text reaches the SQL string: keys and values are ``?``
+parameters and column names come from :data:`ATTRIBUTES`.
+
+Grammar (keywords case-insensitive; NOT binds tighter than AND, AND than OR)::
+
+    or_expr    := and_expr ("OR" and_expr)*
+    and_expr   := not_expr ("AND" not_expr)*
+    not_expr   := "NOT" not_expr | "(" or_expr ")" | comparison
+    comparison := entity op value | entity ["NOT"] "IN" "(" value ("," value)* ")"
+                | entity "IS" ["NOT"] "NULL"
+    entity     := ("metrics" | "params" | "tags" | "attributes") "." key | attribute
+    op         := = | == | != | <> | < | <= | > | >= | [NOT] LIKE | [NOT] ILIKE
+    value      := 'string' | "string" | number      (nan, inf and -inf are numbers)
+    order_item := entity ["ASC" | "DESC"]
+
+``metric.``, ``param.``, ``tag.``, ``attribute.`` and ``run.`` are prefixes too. A
+key is bare (everything after the first dot up to whitespace, an operator char, a
+paren, a comma or a quote: ``metrics.val/auc``, ``params.model.depth``) or quoted
+with backquotes or double quotes. Inside quotes, a doubled quote or a backslash
+escapes the quote character and ``\\\\`` is a backslash; other backslashes stay.
+
+Semantics: metrics compare the latest value and need numbers (no LIKE). Params
+and tags compare as strings, a number as the text written (``params.depth = 8``
+matches ``'8'``), except ``<``/``<=``/``>``/``>=`` with a number, which compare
+``TRY_CAST(value AS DOUBLE)``. Every comparison except ``IS NULL`` needs the key
+or attribute to be present: a run without ``params.x`` matches neither
+``params.x = 'a'`` nor ``params.x != 'a'``, but does match ``NOT params.x = 'a'``.
+``start_time`` and ``end_time`` (ms since the epoch) need numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from trackbook._errors import FilterSyntaxError
+
+__all__ = ["ATTRIBUTES", "compile_filter", "compile_order_by"]
+
+#: Run attributes usable in filters and order_by, mapped to "compares numerically".
+ATTRIBUTES: dict[str, bool] = {
+    "run_id": False, "run_name": False, "status": False, "start_time": True, "end_time": True,
+    "experiment_id": False, "user_id": False, "artifact_uri": False, "lifecycle_stage": False,
+    "parent_run_id": False,
+}  # fmt: skip
+
+_PREFIXES = {
+    "metrics": "metric", "metric": "metric",
+    "params": "param", "param": "param",
+    "tags": "tag", "tag": "tag",
+    "attributes": "attr", "attribute": "attr", "run": "attr",
+}  # fmt: skip
+_TABLES = {"metric": ("latest_metrics", "m"), "param": ("params", "p"), "tag": ("tags", "t")}
+_CMP_OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_ORDERED = {"<", "<=", ">", ">="}
+_KEYWORDS = {"AND", "OR", "NOT", "LIKE", "ILIKE", "IN", "IS", "NULL", "ASC", "DESC"}
+_OP_NAMES = (
+    "=, !=, <, <=, >, >=, LIKE, ILIKE, NOT LIKE, NOT ILIKE, IN, NOT IN, IS NULL, IS NOT NULL"
+)
+_EXAMPLE = "a comparison such as metrics.acc > 0.9 or params.model = 'rf'"
+
+_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BARE_KEY_RE = re.compile(r"[^\s=!<>(),'\"`]+")
+_OP_RE = re.compile(r"==|!=|<>|<=|>=|=|<|>")
+_NUMBER_RE = re.compile(
+    r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-](?:infinity|inf|nan)(?![A-Za-z0-9_]))",
+    re.IGNORECASE,
+)
+_INT_RE = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    """One token: ``kind`` is WORD, ENTITY, STRING, NUMBER, OP, LPAREN, RPAREN, COMMA,
+    OTHER or EOF; ``text`` is the source text; ``value`` the decoded value."""
+
+    kind: str
+    text: str
+    pos: int
+    value: object = None
+
+
+def _read_quoted(text: str, start: int) -> tuple[str, int]:
+    """Decode the quoted string or key starting at ``text[start]``; return (value, end)."""
+    quote, out, i, n = text[start], [], start + 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in (quote, "\\"):
+            out.append(text[i + 1])
+            i += 2
+        elif c == quote and i + 1 < n and text[i + 1] == quote:
+            out.append(quote)
+            i += 2
+        elif c == quote:
+            return "".join(out), i + 1
+        else:
+            out.append(c)
+            i += 1
+    raise FilterSyntaxError(
+        f"unterminated quote: expected a closing {quote} to match the one at position "
+        f"{start}, found end of input",
+        text,
+        start,
+    )
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    """Split ``text`` into tokens; the last one is always EOF."""
+    toks: list[_Tok] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            toks.append(_Tok("EOF", "", n))
+            return toks
+        c, start = text[i], i
+        if c in "(),":
+            kind = {"(": "LPAREN", ")": "RPAREN", ",": "COMMA"}[c]
+            toks.append(_Tok(kind, c, i))
+            i += 1
+        elif c in "'\"":
+            value, i = _read_quoted(text, i)
+            toks.append(_Tok("STRING", text[start:i], start, value))
+        elif m := _OP_RE.match(text, i):
+            toks.append(_Tok("OP", m.group(), i))
+            i = m.end()
+        elif c in "0123456789.+-" and (m := _NUMBER_RE.match(text, i)):
+            toks.append(_Tok("NUMBER", m.group(), i, float(m.group())))
+            i = m.end()
+        elif m := _WORD_RE.match(text, i):
+            i = m.end()
+            if i < n and text[i] == ".":
+                i += 1
+                if i < n and text[i] in '`"':
+                    key, i = _read_quoted(text, i)
+                elif km := _BARE_KEY_RE.match(text, i):
+                    key, i = km.group(), km.end()
+                else:
+                    found = repr(text[i]) if i < n else "end of input"
+                    raise FilterSyntaxError(
+                        f"expected a key after {text[start:i]!r}, found {found}", text, i
+                    )
+                toks.append(_Tok("ENTITY", text[start:i], start, (m.group(), key)))
+            else:
+                toks.append(_Tok("WORD", m.group(), start))
+        else:
+            toks.append(_Tok("OTHER", c, i))
+            i += 1
+
+
+def _found(tok: _Tok) -> str:
+    if tok.kind == "EOF":
+        return "end of input"
+    if tok.kind == "STRING":
+        return f"string {tok.text}"
+    return repr(tok.text)
+
+
+def _check_alias(run_alias: str) -> str:
+    if not _WORD_RE.fullmatch(run_alias) or run_alias.lower() in ("m", "p", "t"):
+        raise ValueError(
+            f"run_alias must be an SQL identifier other than m, p, t; got {run_alias!r}"
+        )
+    return run_alias
+
+
+def _subquery(kind: str, alias: str, select_value: bool) -> str:
+    """Open ``(SELECT ... WHERE same run AND key = ?`` on the table of a metric/param/tag."""
+    table, t = _TABLES[kind]
+    select = f"{t}.value" if select_value else "1"
+    where = f"{t}.run_id = {alias}.run_id AND {t}.key = ?"
+    return f"(SELECT {select} FROM {table} {t} WHERE {where}"  # noqa: S608 - whitelisted only
+
+
+class _Parser:
+    """Recursive-descent parser that emits SQL text and collects ``?`` params in order."""
+
+    def __init__(self, text: str, alias: str) -> None:
+        self.text, self.alias = text, alias
+        self.toks = _tokenize(text)
+        self.i = 0
+        self.params: list[object] = []
+
+    # -- token helpers ---------------------------------------------------------------
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def next(self) -> _Tok:
+        tok = self.toks[self.i]
+        if tok.kind != "EOF":
+            self.i += 1
+        return tok
+
+    @staticmethod
+    def is_kw(tok: _Tok, *words: str) -> bool:
+        return tok.kind == "WORD" and tok.text.upper() in words
+
+    def fail(self, message: str, tok: _Tok) -> FilterSyntaxError:
+        return FilterSyntaxError(message, self.text, tok.pos)
+
+    def expected(self, what: str, tok: _Tok) -> FilterSyntaxError:
+        return self.fail(f"expected {what}, found {_found(tok)}", tok)
+
+    # -- boolean structure -----------------------------------------------------------
+    def parse_filter(self) -> str:
+        sql = self.or_expr()
+        tok = self.peek()
+        if tok.kind == "RPAREN":
+            raise self.fail("found ')' with no matching '('; expected AND, OR or end of input", tok)
+        if tok.kind != "EOF":
+            raise self.expected("AND, OR or end of input", tok)
+        return sql
+
+    def or_expr(self) -> str:
+        parts = [self.and_expr()]
+        while self.is_kw(self.peek(), "OR"):
+            self.next()
+            parts.append(self.and_expr())
+        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+    def and_expr(self) -> str:
+        parts = [self.not_expr()]
+        while self.is_kw(self.peek(), "AND"):
+            self.next()
+            parts.append(self.not_expr())
+        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+    def not_expr(self) -> str:
+        tok = self.peek()
+        if self.is_kw(tok, "NOT"):
+            self.next()
+            return f"(NOT {self.not_expr()})"
+        if tok.kind == "LPAREN":
+            self.next()
+            inner = self.or_expr()
+            close = self.next()
+            if close.kind != "RPAREN":
+                raise self.expected(f"AND, OR or ')' to close the '(' at position {tok.pos}", close)
+            return inner
+        return self.comparison()
+
+    # -- comparisons -----------------------------------------------------------------
+    def entity(self, tok: _Tok, what: str) -> tuple[str, str]:
+        """Resolve an entity token to (kind, key-or-attribute); ``what`` names the expectation."""
+        if tok.kind == "ENTITY":
+            prefix, key = tok.value  # type: ignore[misc]
+            kind = _PREFIXES.get(prefix.lower())
+            if kind is None:
+                raise self.fail(
+                    f"unknown entity prefix {prefix + '.'!r}: expected metrics., params., tags. "
+                    "or attributes. (or metric., param., tag., attribute., run.)",
+                    tok,
+                )
+            return (kind, key) if kind != "attr" else ("attr", self.attribute(key, tok))
+        if tok.kind == "WORD" and tok.text.upper() not in _KEYWORDS:
+            return "attr", self.attribute(tok.text, tok)
+        idx = self.toks.index(tok)
+        context = f" after {self.toks[idx - 1].text!r}" if idx > 0 else ""
+        raise self.expected(f"{what}{context}", tok)
+
+    def attribute(self, name: str, tok: _Tok) -> str:
+        if name.lower() in ATTRIBUTES:
+            return name.lower()
+        raise self.fail(f"unknown attribute {name!r}: expected one of {', '.join(ATTRIBUTES)}", tok)
+
+    def operator(self, subject: str) -> tuple[str, _Tok]:
+        tok = self.next()
+        if tok.kind == "OP":
+            return _CMP_OPS[tok.text], tok
+        word = tok.text.upper() if tok.kind == "WORD" else ""
+        if word in ("LIKE", "ILIKE", "IN"):
+            return word, tok
+        if word == "NOT":
+            nxt = self.next()
+            if self.is_kw(nxt, "LIKE", "ILIKE", "IN"):
+                return f"NOT {nxt.text.upper()}", tok
+            raise self.expected("LIKE, ILIKE or IN after NOT", nxt)
+        if word == "IS":
+            negated = self.is_kw(self.peek(), "NOT")
+            if negated:
+                self.next()
+            nxt = self.next()
+            if not self.is_kw(nxt, "NULL"):
+                raise self.expected(f"NULL after {'IS NOT' if negated else 'IS'}", nxt)
+            return ("IS NOT NULL" if negated else "IS NULL"), tok
+        raise self.expected(f"a comparison operator ({_OP_NAMES}) after {subject}", tok)
+
+    def value(self, after: str) -> _Tok:
+        tok = self.next()
+        if tok.kind in ("STRING", "NUMBER"):
+            return tok
+        if tok.kind == "WORD" and tok.text.lower() in ("nan", "inf", "infinity"):
+            return _Tok("NUMBER", tok.text, tok.pos, float(tok.text))
+        raise self.expected(f"a value (a quoted string or a number) after {after}", tok)
+
+    def value_list(self, after: str) -> list[_Tok]:
+        tok = self.next()
+        if tok.kind != "LPAREN":
+            raise self.expected(f"'(' starting the value list after {after}", tok)
+        if self.peek().kind == "RPAREN":
+            message = f"empty IN list: expected at least one value after {after} ("
+            raise self.fail(message, self.peek())
+        values = [self.value("'('")]
+        while self.peek().kind == "COMMA":
+            self.next()
+            values.append(self.value("','"))
+        close = self.next()
+        if close.kind != "RPAREN":
+            raise self.expected("',' or ')' in the value list", close)
+        return values
+
+    def comparison(self) -> str:
+        tok = self.next()
+        kind, name = self.entity(tok, _EXAMPLE)
+        subject = repr(tok.text)
+        op, op_tok = self.operator(subject)
+        after = f"{tok.text} {op}"
+        if op in ("IS NULL", "IS NOT NULL"):
+            values: list[_Tok] = []
+        elif op in ("IN", "NOT IN"):
+            values = self.value_list(repr(after))
+        else:
+            values = [self.value(repr(after))]
+        return self.build(kind, name, op, op_tok, values, tok.text)
+
+    def build(
+        self, kind: str, name: str, op: str, op_tok: _Tok, values: list[_Tok], subject: str
+    ) -> str:
+        """Emit SQL for one comparison; ``kind``/``name``/``op`` are whitelisted strings."""
+        a = self.alias
+        if kind == "attr" and op in ("IS NULL", "IS NOT NULL"):
+            return f"({a}.{name} {op})"
+        exists = "" if kind == "attr" else f"EXISTS {_subquery(kind, a, select_value=False)}"
+        if op in ("IS NULL", "IS NOT NULL"):
+            self.params.append(name)
+            return f"{exists})" if op == "IS NOT NULL" else f"(NOT {exists}))"
+        t = _TABLES[kind][1] if kind != "attr" else ""
+        numeric = kind == "metric" or (kind == "attr" and ATTRIBUTES[name])
+        if numeric:
+            if "LIKE" in op:
+                raise self.fail(
+                    f"{op} cannot be used on {subject!r}, which compares to numbers: expected "
+                    "one of =, !=, <, <=, >, >=, IN, NOT IN, IS NULL, IS NOT NULL",
+                    op_tok,
+                )
+            for v in values:
+                if v.kind != "NUMBER":
+                    raise self.fail(
+                        f"{subject!r} compares to numbers: expected a number, found {_found(v)}",
+                        v,
+                    )
+            args: list[object] = [
+                int(v.text) if kind == "attr" and _INT_RE.fullmatch(v.text) else v.value
+                for v in values
+            ]
+            column = f"{a}.{name}" if kind == "attr" else "m.value"
+        elif op in _ORDERED and values[0].kind == "NUMBER" and kind != "attr":
+            args = [values[0].value]
+            column = f"TRY_CAST({t}.value AS DOUBLE)"
+        else:
+            args = [v.value if v.kind == "STRING" else v.text for v in values]
+            column = f"{a}.{name}" if kind == "attr" else f"{t}.value"
+        if op in ("IN", "NOT IN"):
+            predicate = f"{column} {op} ({', '.join('?' * len(args))})"
+        else:
+            predicate = f"{column} {op} ?"
+        if kind == "attr":
+            self.params.extend(args)
+            return f"COALESCE({predicate}, FALSE)"
+        self.params.extend([name, *args])
+        return f"{exists} AND {predicate})"
+
+
+def compile_filter(filter_string: str | None, run_alias: str = "r") -> tuple[str, list[object]]:
+    """Compile an MLflow ``search_runs`` filter string to a DuckDB boolean expression.
+
+    Parameters
+    ----------
+    filter_string : str or None
+        For example ``"metrics.acc > 0.9 AND params.model = 'rf'"``. ``None`` or a
+        blank string matches every run.
+    run_alias : str, default "r"
+        Alias of the ``runs`` table in the surrounding query.
+
+    Returns
+    -------
+    tuple of (str, list)
+        The SQL expression (``"TRUE"`` for an empty filter) and its ``?`` parameters,
+        in order.
+
+    Raises
+    ------
+    FilterSyntaxError
+        If the filter cannot be parsed; ``position`` is the offending offset.
+    ValueError
+        If ``run_alias`` is not a plain identifier (or is ``m``, ``p`` or ``t``).
+    """
+    alias = _check_alias(run_alias)
+    if filter_string is None or not filter_string.strip():
+        return "TRUE", []
+    parser = _Parser(filter_string, alias)
+    sql = parser.parse_filter()
+    return sql, parser.params
+
+
+def compile_order_by(order_by: list[str] | None, run_alias: str = "r") -> tuple[str, list[object]]:
+    """Compile MLflow ``order_by`` items to a DuckDB ORDER BY list.
+
+    Parameters
+    ----------
+    order_by : list of str or None
+        Items such as ``"metrics.acc DESC"``, ``"params.model"`` or
+        ``"attributes.start_time ASC"`` (ASC is the default). Runs without the key
+        sort last in either direction.
+    run_alias : str, default "r"
+        Alias of the ``runs`` table in the surrounding query.
+
+    Returns
+    -------
+    tuple of (str, list)
+        The comma-separated ORDER BY items (without ``ORDER BY``), always ending with
+        ``start_time DESC, run_id`` as tiebreakers, and their ``?`` parameters.
+
+    Raises
+    ------
+    FilterSyntaxError
+        If an item cannot be parsed; ``text`` is the item, ``position`` the offset.
+    ValueError
+        If ``run_alias`` is not a plain identifier (or is ``m``, ``p`` or ``t``).
+    """
+    a = _check_alias(run_alias)
+    default = f"{a}.start_time DESC, {a}.run_id"
+    items: list[str] = []
+    params: list[object] = []
+    for item in order_by or []:
+        if not isinstance(item, str):
+            raise FilterSyntaxError(f"expected an order_by string, found {type(item).__name__}")
+        parser = _Parser(item, a)
+        tok = parser.next()
+        kind, name = parser.entity(tok, "an entity to order by, such as metrics.acc DESC")
+        direction = "ASC"
+        if parser.is_kw(parser.peek(), "ASC", "DESC"):
+            direction = parser.next().text.upper()
+        end = parser.peek()
+        if end.kind != "EOF":
+            raise parser.expected(f"ASC, DESC or end of input after {tok.text!r}", end)
+        if kind == "attr":
+            expr = f"{a}.{name}"
+        else:
+            expr = _subquery(kind, a, select_value=True) + ")"
+            params.append(name)
+        items.append(f"{expr} {direction} NULLS LAST")
+    return ", ".join([*items, default]), params
