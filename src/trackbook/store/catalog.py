@@ -180,6 +180,7 @@ class _Applier:
         self.files_del: set[tuple[str, str]] = set()
         self.exp_updates: list[tuple[str, dict[str, Any]]] = []
         self.exp_tags: dict[tuple[str, str], str | None] = {}
+        self.purged: set[str] = set()
 
     def _run(self, run_id: str) -> dict[str, Any]:
         run = self.runs.get(run_id)
@@ -209,6 +210,8 @@ class _Applier:
     def apply(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         self._prefetch(batch)
         for writer_id, r in batch:
+            if r.get("run") in self.purged:
+                continue
             handler = getattr(self, "_op_" + str(r.get("op")), None)
             if handler is None:
                 log.debug("skipping unknown log op %r", r.get("op"))
@@ -242,6 +245,16 @@ class _Applier:
 
     def _op_lifecycle(self, writer_id: str, r: dict[str, Any]) -> None:
         self._run(r["run"])["lifecycle_stage"] = r["stage"]
+
+    def _op_purge(self, writer_id: str, r: dict[str, Any]) -> None:
+        """``trackbook gc`` removed the run's files: forget it everywhere."""
+        run_id = r["run"]
+        self.purged.add(run_id)
+        self.runs.pop(run_id, None)
+        for d in (self.params, self.tags, self.metrics):
+            for k in [k for k in d if k[0] == run_id]:
+                del d[k]
+        self.files_add = {k for k in self.files_add if k[0] != run_id}
 
     def _op_params(self, writer_id: str, r: dict[str, Any]) -> None:
         run_id = r["run"]
@@ -282,6 +295,9 @@ class _Applier:
 
     def _flush(self) -> None:
         con = self.con
+        for run_id in self.purged:
+            for table in ("runs", "params", "tags", "latest_metrics", "metric_files"):
+                con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])  # noqa: S608
         run_cols = ["run_id", "experiment_id", "run_name", "status", "start_time", "end_time",
                     "lifecycle_stage", "user_id", "parent_run_id", "artifact_uri", "writer_id",
                     "last_update"]
