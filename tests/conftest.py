@@ -1,0 +1,70 @@
+"""Shared fixtures: a fresh store per test, and no fluent state leaking between tests.
+
+Keep this file small and generic; helpers for one area live next to its tests
+(do not ``import`` from conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _end_open_runs() -> None:
+    """End runs a test left open and forget the fluent API's current experiment/run."""
+    fluent = sys.modules.get("trackbook.tracking.fluent")
+    if fluent is not None:
+        while fluent._stack:
+            try:
+                fluent.end_run()
+            except Exception:  # the test may have broken its store on purpose
+                with contextlib.suppress(IndexError):
+                    fluent._stack.pop()
+        fluent._experiment_id = None
+        fluent._last_run_id = None
+    uri = sys.modules.get("trackbook.tracking.uri")
+    if uri is not None:
+        uri._uri = None
+
+
+@pytest.fixture(autouse=True)
+def _reset_trackbook_state() -> Iterator[None]:
+    """Every test starts with no active run, no current experiment and no tracking URI."""
+    _end_open_runs()
+    yield
+    _end_open_runs()
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point trackbook at a fresh, empty store; yield its root folder.
+
+    Both ``tb.set_tracking_uri`` (this process) and ``$TRACKBOOK_STORE`` (subprocesses,
+    e.g. CLI or multi-process tests) point at it. Use ``tb.Client()`` for the API.
+    """
+    import trackbook as tb
+
+    root = tmp_path / "store"
+    monkeypatch.setenv("TRACKBOOK_STORE", str(root))
+    monkeypatch.delenv("TRACKBOOK_EXPERIMENT_NAME", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    tb.set_tracking_uri(root)
+    yield root
+    _end_open_runs()
+    # Stop this store's background flusher and drop the cached objects, so hundreds of
+    # tests do not leave hundreds of idle threads and open log files behind.
+    session_mod = sys.modules.get("trackbook.store.session")
+    uri_mod = sys.modules.get("trackbook.tracking.uri")
+    key = root.absolute()
+    if session_mod is not None:
+        session = session_mod._sessions.pop(key, None)
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.shutdown()
+            session.log.close()
+    if uri_mod is not None:
+        uri_mod._stores.pop(key, None)
