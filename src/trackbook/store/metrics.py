@@ -63,9 +63,8 @@ def build_table(run_id: str, items: Sequence[tuple[str, float, int, int]]) -> pa
     """Columnar table from buffered (key, value, step, timestamp) tuples."""
     pa = _pa()
     keys, values, steps, stamps = zip(*items, strict=True)
-    n = len(keys)
     return pa.Table.from_arrays(
-        [pa.array([run_id] * n, pa.string()), pa.array(keys, pa.string()),
+        [pa.repeat(pa.scalar(run_id, pa.string()), len(keys)), pa.array(keys, pa.string()),
          pa.array(values, pa.float64()), pa.array(steps, pa.int64()),
          pa.array(stamps, pa.int64())],
         schema=_schema(),
@@ -75,22 +74,32 @@ def build_table(run_id: str, items: Sequence[tuple[str, float, int, int]]) -> pa
 def summarize(table: pa.Table) -> dict[str, list[Any]]:
     """Per key: [count, min, max, last_step, last_timestamp, last_value].
 
-    "Last" follows MLflow's latest-metric rule: highest step, then highest timestamp.
-    min/max ignore NaN (None when every value is NaN).
+    "Last" follows MLflow's latest-metric rule: highest step, then highest timestamp
+    (then the later point). min/max ignore NaN (None when every value is NaN).
     """
-    pc = _pa().compute
-    ordered = table.sort_by([("key", "ascending"), ("step", "ascending"),
-                             ("timestamp", "ascending")])
-    finite = pc.if_else(pc.is_nan(ordered["value"]), None, ordered["value"])
-    ordered = ordered.append_column("finite", finite)
-    grouped = ordered.group_by("key", use_threads=False).aggregate([
-        ("value", "count"), ("finite", "min"), ("finite", "max"),
-        ("step", "last"), ("timestamp", "last"), ("value", "last"),
-    ])
+    import numpy as np
+
+    encoded = table["key"].combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy()
+    names = encoded.dictionary.to_pylist()
+    values = table["value"].to_numpy()
+    steps = table["step"].to_numpy()
+    stamps = table["timestamp"].to_numpy()
+    order = np.lexsort((np.arange(len(codes)), stamps, steps, codes))
+    codes_s = codes[order]
+    starts = np.flatnonzero(np.r_[True, codes_s[1:] != codes_s[:-1]])
+    ends = np.r_[starts[1:], len(codes_s)] - 1
+    vals_s = values[order]
+    with np.errstate(invalid="ignore"):
+        mins = np.fmin.reduceat(vals_s, starts)
+        maxs = np.fmax.reduceat(vals_s, starts)
     out: dict[str, list[Any]] = {}
-    for row in grouped.to_pylist():
-        out[row["key"]] = [row["value_count"], row["finite_min"], row["finite_max"],
-                           row["step_last"], row["timestamp_last"], row["value_last"]]
+    for g, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        last = order[end]
+        lo, hi = float(mins[g]), float(maxs[g])
+        out[names[codes_s[start]]] = [
+            int(end - start + 1), None if math.isnan(lo) else lo, None if math.isnan(hi) else hi,
+            int(steps[last]), int(stamps[last]), float(values[last])]
     return out
 
 
@@ -143,18 +152,58 @@ def visible_files(directory: Path) -> tuple[Path | None, list[Path], dict[str, i
 
 def read_metrics(directory: Path, keys: Sequence[str] | None = None) -> pa.Table:
     """All points of one run (optionally only ``keys``), sorted by key, step, timestamp."""
-    filters = [("key", "in", list(keys))] if keys else None
     for _ in range(_READ_ATTEMPTS):
         try:
             newest, chunks, _ = visible_files(directory)
-            table = _read_files(([newest] if newest else []) + chunks, filters)
+            tables = [_read_file(f, keys) for f in ([newest] if newest else []) + chunks]
             break
         except FileNotFoundError:
             continue  # a compaction replaced files under us; list again
     else:  # pragma: no cover - would need 20 compactions during one read
         raise OSError(f"metric files under {directory} kept changing while reading")
+    if not tables:
+        return _schema().empty_table()
+    if len(tables) == 1 and not chunks:
+        return tables[0]  # a compacted file is already in order
+    table = _pa().concat_tables(tables)
     return table.sort_by([("key", "ascending"), ("step", "ascending"),
                           ("timestamp", "ascending")])
+
+
+def _read_file(path: Path, keys: Sequence[str] | None) -> pa.Table:
+    """Read one file, skipping row groups whose key statistics exclude ``keys``.
+
+    Compacted files hold one key per row group, so a history read touches only its rows.
+    """
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    if not keys:
+        return pf.read().cast(_schema())
+    wanted = set(keys)
+    meta = pf.metadata
+    key_col = meta.schema.names.index("key")
+    groups, mixed = [], False
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(key_col).statistics
+        if stats is None or not stats.has_min_max:
+            groups.append(i)
+            mixed = True
+            continue
+        lo, hi = stats.min, stats.max
+        if lo == hi:
+            if lo in wanted:
+                groups.append(i)
+        elif any(lo <= k <= hi for k in wanted):
+            groups.append(i)
+            mixed = True
+    if not groups:
+        return _schema().empty_table()
+    table = pf.read_row_groups(groups).cast(_schema())
+    if mixed:
+        pc = _pa().compute
+        table = table.filter(pc.is_in(table["key"], _pa().array(sorted(wanted), _pa().string())))
+    return table
 
 
 def compact(directory: Path,
@@ -167,7 +216,6 @@ def compact(directory: Path,
     ``before_delete`` is called with the result once the new file is in place and before
     the replaced files are deleted, so a log can record the swap first.
     """
-    import pyarrow.parquet as pq
 
     for _ in range(_READ_ATTEMPTS):
         newest, chunks, covers = visible_files(directory)
@@ -190,7 +238,7 @@ def compact(directory: Path,
                            ("timestamp", "ascending")])
     table = table.replace_schema_metadata({COVERS_KEY: json.dumps(new_covers).encode()})
     tmp = directory / f".{name}.{os.getpid()}.tmp"
-    pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
+    _write_by_key(table, tmp)
     try:
         os.link(tmp, directory / name)
     except FileExistsError:
@@ -206,13 +254,26 @@ def compact(directory: Path,
     return result
 
 
-def _read_files(files: list[Path], filters: Any = None) -> pa.Table:
-    import pyarrow.parquet as pq
-
+def _read_files(files: list[Path]) -> pa.Table:
     if not files:
         return _schema().empty_table()
-    tables = [pq.read_table(f, filters=filters, schema=_schema()) for f in files]
+    tables = [_read_file(f, None) for f in files]
     return _pa().concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def _write_by_key(table: pa.Table, path: Path) -> None:
+    """Write a key-sorted table with one row group per key (at most 1M rows each)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    codes = table["key"].combine_chunks().dictionary_encode().indices.to_numpy()
+    bounds = [*np.flatnonzero(codes[1:] != codes[:-1]) + 1, len(codes)]
+    with pq.ParquetWriter(path, table.schema, compression="zstd",
+                          use_byte_stream_split=["value"]) as writer:
+        start = 0
+        for end in bounds:
+            writer.write_table(table.slice(start, end - start), row_group_size=1 << 20)
+            start = end
 
 
 def to_float(value: Any) -> float:

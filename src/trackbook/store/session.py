@@ -29,9 +29,15 @@ COMPACT_EVERY_CHUNKS = 100
 
 
 class RunBuffer:
-    """Buffered metric points of one run in this process."""
+    """Buffered metric points of one run in this process.
 
-    __slots__ = ("chunks", "directory", "flush_lock", "items", "lock", "run_id", "seq",
+    ``items`` is appended to without a lock: the flusher copies the first ``n`` items and
+    deletes exactly those afterwards (``del items[:n]``), and both list operations are
+    atomic, so a point appended meanwhile is never lost. The list object never changes,
+    so hot loops may hold a reference to it.
+    """
+
+    __slots__ = ("chunks", "directory", "flush_lock", "items", "limit", "run_id", "seq",
                  "session")
 
     def __init__(self, session: WriterSession, run_id: str) -> None:
@@ -39,32 +45,36 @@ class RunBuffer:
         self.run_id = run_id
         self.directory = session.layout.metrics_dir(run_id)
         self.items: list[tuple[str, float, int, int]] = []
-        self.lock = threading.Lock()
         self.flush_lock = threading.Lock()
         self.seq = 0
         self.chunks = 0
+        # Buffer length at which the next writer-side check happens (see ``full``).
+        self.limit = FLUSH_POINTS
 
     def add(self, key: str, value: float, step: int, timestamp: int) -> None:
-        with self.lock:
-            self.items.append((key, value, step, timestamp))
-            n = len(self.items)
-        if n >= FLUSH_POINTS:
-            self.session.pressure(self, n)
+        items = self.items
+        items.append((key, value, step, timestamp))
+        if len(items) >= self.limit:
+            self.full()
 
     def extend(self, points: list[tuple[str, float, int, int]]) -> None:
-        with self.lock:
-            self.items.extend(points)
-            n = len(self.items)
-        if n >= FLUSH_POINTS:
-            self.session.pressure(self, n)
+        items = self.items
+        items.extend(points)
+        if len(items) >= self.limit:
+            self.full()
+
+    def full(self) -> None:
+        """The buffer reached FLUSH_POINTS: wake the flusher once, or flush inline when the
+        flusher has fallen far behind (bounded memory)."""
+        self.flush()
 
     def flush(self) -> int:
         """Write buffered points as one chunk; return how many were written."""
         with self.flush_lock:
-            with self.lock:
-                items, self.items = self.items, []
-            if not items:
+            n = len(self.items)
+            if not n:
                 return 0
+            items = self.items[:n]
             session = self.session
             try:
                 table = _metrics.build_table(self.run_id, items)
@@ -74,12 +84,12 @@ class RunBuffer:
                 session.log.append([{"op": "metrics", "t": now_ms(), "run": self.run_id,
                                      "file": name, "n": len(items), "sum": summary}])
             except Exception as exc:
-                with self.lock:
-                    self.items[:0] = items
                 warnings.warn(f"trackbook could not flush {len(items)} metric points of run "
                               f"{self.run_id} ({exc}); they stay buffered and are retried",
                               TrackbookWarning, stacklevel=2)
                 return 0
+            del self.items[:n]
+            self.limit = FLUSH_POINTS
             self.seq += 1
             self.chunks += 1
             if self.chunks >= COMPACT_EVERY_CHUNKS:
@@ -134,12 +144,8 @@ class WriterSession:
             self._ensure_thread()
         return buf
 
-    def pressure(self, buf: RunBuffer, n: int) -> None:
-        """A buffer is full: wake the flusher, or flush inline if it falls far behind."""
-        if n >= 5 * FLUSH_POINTS:
-            buf.flush()
-        else:
-            self._wake.set()
+    def wake(self) -> None:
+        self._wake.set()
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -20,6 +20,7 @@ from ..store.events import now_ms
 from . import context, query
 from . import validation as v
 from .entities import Experiment, Metric, Run, RunStatus, ViewType
+from .history import MetricHistory
 from .runstate import RunState, buffer_of, remember, state_of
 from .uri import get_store
 
@@ -273,12 +274,15 @@ class Client:
         if points:
             buffer_of(self._store, st).extend(points)
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every point of one metric, ordered by step then timestamp."""
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        """Every point of one metric, ordered by step then timestamp.
+
+        Returns a sequence of ``Metric`` (like MLflow's list) that keeps the points as
+        arrays: ``.values``, ``.steps``, ``.timestamps`` and ``.to_pandas()`` are free.
+        """
+        state_of(self._store, run_id)
         self._store.session.flush_all()
-        table = self._store.metric_history(run_id, [key])
-        cols = [table[c].to_pylist() for c in ("key", "value", "timestamp", "step")]
-        return list(map(Metric._make, zip(*cols, strict=True)))
+        return MetricHistory.from_arrow(key, self._store.metric_history(run_id, [key]))
 
     def get_metric_history_df(self, run_id: str, keys: Sequence[str] | None = None
                               ) -> pd.DataFrame:
