@@ -8,9 +8,9 @@
       experiments/<id>.json           the same record, found by id
       log/<writer>.jsonl              one append-only metadata log per writer process
       writers/<writer>.json           writer identity + heartbeat (pid, host, time)
-      runs/<run_id>/metrics/          Parquet metric chunks c-<writer>-<seq>.parquet and
-                                      compacted files m-<gen>.parquet
-      runs/<run_id>/artifacts/        artifact files
+      runs/<run_id>/c-<writer>-<seq>.parquet   metric chunks (one per flush)
+      runs/<run_id>/m-<gen>.parquet            compacted metrics (replaces older files)
+      runs/<run_id>/artifacts/                 artifact files
       envs/<sha1>.txt                 installed-packages snapshots, content-addressed
       catalog.duckdb                  the DuckDB index (deletable, rebuilt from the files)
 """
@@ -72,7 +72,8 @@ class Layout:
         return self.runs_dir / run_id
 
     def metrics_dir(self, run_id: str) -> Path:
-        return self.run_dir(run_id) / "metrics"
+        # Metric files sit directly in the run folder: one mkdir less per run.
+        return self.run_dir(run_id)
 
     def artifacts_dir(self, run_id: str) -> Path:
         return self.run_dir(run_id) / "artifacts"

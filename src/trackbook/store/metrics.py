@@ -77,6 +77,8 @@ def summarize(table: pa.Table) -> dict[str, list[Any]]:
     "Last" follows MLflow's latest-metric rule: highest step, then highest timestamp
     (then the later point). min/max ignore NaN (None when every value is NaN).
     """
+    if table.num_rows <= 64:
+        return _summarize_small(table)
     import numpy as np
 
     encoded = table["key"].combine_chunks().dictionary_encode()
@@ -103,6 +105,25 @@ def summarize(table: pa.Table) -> dict[str, list[Any]]:
     return out
 
 
+def _summarize_small(table: pa.Table) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    rows = zip(*(table[c].to_pylist() for c in ("key", "value", "step", "timestamp")),
+               strict=True)
+    for key, value, step, ts in rows:
+        finite = None if math.isnan(value) else value
+        s = out.get(key)
+        if s is None:
+            out[key] = [1, finite, finite, step, ts, value]
+            continue
+        s[0] += 1
+        if finite is not None:
+            s[1] = finite if s[1] is None else min(s[1], finite)
+            s[2] = finite if s[2] is None else max(s[2], finite)
+        if (step, ts) >= (s[3], s[4]):
+            s[3], s[4], s[5] = step, ts, value
+    return out
+
+
 def merge_summary(old: list[Any] | None, new: list[Any]) -> list[Any]:
     """Combine two summaries of the same key (used when a run is flushed many times)."""
     if old is None:
@@ -118,12 +139,20 @@ def write_chunk(directory: Path, name: str, table: pa.Table) -> Path:
     """Write ``table`` as ``directory/name`` via a temp file and an atomic rename."""
     import pyarrow.parquet as pq
 
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    tmp = directory / f".{name}.tmp"
-    pq.write_table(table, tmp, compression="zstd")
+    path = os.path.join(directory, name)
+    tmp = os.path.join(directory, f".{name}.tmp")
+    try:
+        sink = _pa().OSFile(tmp, "wb")
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        sink = _pa().OSFile(tmp, "wb")
+    with sink:
+        # Small chunks: encoding and compression cost more than they save.
+        small = table.num_rows < 2000
+        pq.write_table(table, sink, compression="none" if small else "zstd",
+                       use_dictionary=not small)
     os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def _covers(path: Path) -> dict[str, int]:
@@ -219,8 +248,8 @@ def compact(directory: Path,
 
     for _ in range(_READ_ATTEMPTS):
         newest, chunks, covers = visible_files(directory)
-        if not chunks:
-            return None
+        if not chunks or (newest is None and len(chunks) == 1):
+            return None  # already a single file: rewriting it would gain nothing
         try:
             table = _read_files(([newest] if newest else []) + chunks)
         except FileNotFoundError:

@@ -13,6 +13,7 @@ from ..store.store import Store
 DEFAULT_STORE_DIR = "trackbook-store"
 _uri: str | None = None
 _stores: dict[Path, Store] = {}
+_by_text: dict[tuple[str, str], Store] = {}
 _lock = threading.Lock()
 
 
@@ -41,9 +42,12 @@ def store_path(uri: str | None) -> Path:
 
 def get_store(uri: str | None = None) -> Store:
     """The (cached) store object for ``uri`` or the current tracking URI."""
-    path = store_path(uri)
-    store = _stores.get(path)
+    text = uri or _uri or os.environ.get("TRACKBOOK_STORE") or DEFAULT_STORE_DIR
+    key = (text, os.getcwd() if not os.path.isabs(text) else "")
+    store = _by_text.get(key)
     if store is None:
+        path = store_path(uri)
         with _lock:
             store = _stores.setdefault(path, Store(path))
+            _by_text[key] = store
     return store
