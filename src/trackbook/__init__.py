@@ -34,6 +34,7 @@ _LAZY.update({
     "Metric": ("trackbook.tracking.entities", "Metric"),
     "ViewType": ("trackbook.tracking.entities", "ViewType"),
     "TrackbookError": ("trackbook._errors", "TrackbookError"),
+    "runs_table": ("trackbook.widgets", "runs_table"),
 })
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -91,3 +92,4 @@ if TYPE_CHECKING:
         start_run,
     )
     from .tracking.uri import get_tracking_uri, set_tracking_uri
+    from .widgets import runs_table

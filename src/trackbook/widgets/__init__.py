@@ -1,0 +1,11 @@
+"""Notebook widgets (anywidget): the run table, learning curves and run comparison.
+
+Importing this package loads anywidget and ipywidgets; ``import trackbook`` does not.
+The JavaScript lives in ``js/`` and is bundled into ``trackbook/static/`` at install.
+"""
+
+from __future__ import annotations
+
+from ._table import RunsTable, runs_table
+
+__all__ = ["RunsTable", "runs_table"]

@@ -1,0 +1,70 @@
+"""Message shapes exchanged between the widgets' Python and JavaScript sides.
+
+Every request from the browser is ``{"type": <kind>, "id": <request id>, ...}``; every
+answer is a :class:`Reply` with the same ``id``, plus binary buffers (Arrow IPC streams)
+where rows or points travel. The TypeScript side declares the same shapes in ``js/src``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+
+class SortKey(TypedDict):
+    """One sort key of the run table: a column name and its direction."""
+
+    column: str
+    desc: bool
+
+
+class ColumnInfo(TypedDict):
+    """A column the run table can show (for the column picker)."""
+
+    name: str  # "attributes.status", "params.lr", "metrics.acc", "tags.team"
+    kind: Literal["attribute", "param", "metric", "tag"]
+    differs: bool  # False when every run in scope has the same value
+
+
+class PageRequest(TypedDict):
+    """Ask for one page of runs; the reply carries an Arrow IPC stream of the rows."""
+
+    type: Literal["page"]
+    id: str
+    offset: int
+    limit: int
+    sort: NotRequired[list[SortKey]]
+    filter: NotRequired[str]
+    columns: NotRequired[list[str]]
+
+
+class ColumnsRequest(TypedDict):
+    """Ask for every column available under ``filter``."""
+
+    type: Literal["columns"]
+    id: str
+    filter: NotRequired[str]
+
+
+class VersionRequest(TypedDict):
+    """Ask for a token that changes whenever the store changes (live refresh)."""
+
+    type: Literal["version"]
+    id: str
+
+
+class Reply(TypedDict, total=False):
+    """The answer to any request; ``error`` is set when ``ok`` is False."""
+
+    type: Literal["reply"]
+    id: str
+    ok: bool
+    error: str
+    total: int  # page: runs matching the filter
+    offset: int  # page: offset of the first row
+    columns: list[ColumnInfo] | list[str]  # columns: picker entries
+    version: str  # version: the store's change token
+    extra: dict[str, Any]
+
+
+#: Name of the run id column in every page of rows (not a displayable column).
+ID_COLUMN = "__run_id"

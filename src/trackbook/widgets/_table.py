@@ -1,0 +1,194 @@
+"""The run table widget: sortable, filterable, selectable, live, paged by DuckDB."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from .._errors import FilterSyntaxError
+from ..tracking.uri import get_store
+from . import _runs_query as q
+from ._base import TrackbookWidget
+from ._html import html_table, text_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..store.store import Store
+
+MAX_PAGE_SIZE = 1000
+FALLBACK_ROWS = 20
+
+
+class RunsTable(TrackbookWidget):
+    """An interactive table of runs; rows are pulled page by page from DuckDB.
+
+    Create it with :func:`runs_table`. Header click sorts (shift-click adds a key), the
+    filter box takes the ``search_runs`` grammar, ticked rows land in :attr:`selected`.
+    Runs logged after the table is displayed appear by themselves (``refresh_seconds``).
+
+    Examples
+    --------
+    >>> table = tb.runs_table("churn")          # doctest: +SKIP
+    >>> table.observe(lambda ch: print(ch["new"]), names="selected")  # doctest: +SKIP
+    """
+
+    _bundle_name = "runs_table"
+
+    sort = traitlets.List(traitlets.Dict(), default_value=[]).tag(sync=True)
+    """Sort keys, first is primary: ``[{"column": "metrics.acc", "desc": True}, ...]``."""
+
+    filter = traitlets.Unicode("").tag(sync=True)
+    """The filter box text, in the ``search_runs`` grammar (ANDed with the fixed filter)."""
+
+    columns = traitlets.List(traitlets.Unicode(), default_value=[]).tag(sync=True)
+    """Visible columns (``attributes.status``, ``params.lr``, ...); empty: automatic."""
+
+    only_differing = traitlets.Bool(False).tag(sync=True)
+    """Hide param/metric/tag columns whose value is the same in every matching run."""
+
+    selected = traitlets.List(traitlets.Unicode(), default_value=[]).tag(sync=True)
+    """Ids of the ticked runs (observable: ``table.observe(cb, names="selected")``)."""
+
+    page_size = traitlets.Int(50).tag(sync=True)
+    """Rows per page (1 to 1000)."""
+
+    refresh_seconds = traitlets.Float(2.0).tag(sync=True)
+    """How often the view checks the store for changes; 0 turns live refresh off."""
+
+    def __init__(self, store: Store | None = None, scope: q.RunScope | None = None,
+                 **kwargs: Any) -> None:
+        self._store = store if store is not None else get_store()
+        self._scope = scope if scope is not None else q.RunScope()
+        super().__init__(**kwargs)
+
+    # -- validation --------------------------------------------------------------------------
+
+    @traitlets.validate("sort")
+    def _check_sort(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for item in proposal["value"]:
+            if isinstance(item, str):  # "metrics.acc DESC" is accepted from Python too
+                col, _, direction = item.strip().partition(" ")
+                item = {"column": col, "desc": direction.strip().upper() == "DESC"}
+            q.parse_column(item.get("column", ""))
+            out.append({"column": item["column"], "desc": bool(item.get("desc", False))})
+        return out
+
+    @traitlets.validate("columns")
+    def _check_columns(self, proposal: dict[str, Any]) -> list[str]:
+        for c in proposal["value"]:
+            q.parse_column(c)
+        return list(proposal["value"])
+
+    @traitlets.validate("page_size")
+    def _check_page_size(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if not 1 <= value <= MAX_PAGE_SIZE:
+            raise traitlets.TraitError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {value}")
+        return value
+
+    # -- requests from the browser -----------------------------------------------------------
+
+    def _flush_own_writes(self) -> None:
+        """Runs logged from this kernel sit in a buffer for up to a second: write them now."""
+        self._store.session.flush_all()
+
+    def _resolve_columns(self, con: Any, wanted: Sequence[str], user_filter: str) -> list[str]:
+        if wanted:
+            return list(wanted)
+        infos, _ = q.column_infos(con, self._scope, user_filter)
+        return q.default_columns(infos)
+
+    def _req_page(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        user_filter = str(msg.get("filter", self.filter))
+        sort = self._check_sort({"value": msg.get("sort", self.sort)})
+        offset = int(msg.get("offset", 0))
+        limit = min(int(msg.get("limit", self.page_size)), MAX_PAGE_SIZE)
+        self._flush_own_writes()
+        try:
+            with self._store.connect() as con:
+                cols = self._resolve_columns(con, msg.get("columns") or self.columns,
+                                             user_filter)
+                table, total = q.fetch_page(con, self._scope, user_filter, sort, cols,
+                                            offset, limit)
+        except FilterSyntaxError as exc:
+            self.error = str(exc)
+            raise
+        self.error = ""
+        return {"total": total, "offset": offset}, [q.to_ipc(table)]
+
+    def _req_columns(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        user_filter = str(msg.get("filter", self.filter))
+        with self._store.connect() as con:
+            infos, total = q.column_infos(con, self._scope, user_filter)
+        return {"columns": infos, "total": total}, []
+
+    def _req_version(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        self._flush_own_writes()
+        return {"version": q.store_version(self._store)}, []
+
+    # -- Python-side access ------------------------------------------------------------------
+
+    def page(self, offset: int = 0, limit: int | None = None) -> tuple[pa.Table, int]:
+        """The rows the table shows at ``offset`` (Arrow table) and the number of matches."""
+        reply, buffers = self.handle_request({"type": "page", "id": "python", "offset": offset,
+                                              "limit": limit or self.page_size})
+        if not reply["ok"]:
+            raise FilterSyntaxError(reply.get("error", "error"))
+        import pyarrow as pa
+
+        return pa.ipc.open_stream(buffers[0]).read_all(), int(reply.get("total", 0))
+
+    def _fallback(self) -> tuple[pa.Table, int] | str:
+        try:
+            return self.page(0, FALLBACK_ROWS)
+        except Exception as exc:
+            return f"error: {exc}"
+
+    def _repr_html_(self) -> str:
+        got = self._fallback()
+        if isinstance(got, str):
+            return f"<pre>{got}</pre>"
+        return html_table(*got)
+
+    def __repr__(self) -> str:
+        got = self._fallback()
+        return f"RunsTable\n{got if isinstance(got, str) else text_table(*got)}"
+
+
+def runs_table(experiment: str | Sequence[str] | None = None, filter_string: str | None = None,
+               experiment_ids: Sequence[str] | None = None, *,
+               tracking_uri: str | None = None, **kwargs: Any) -> RunsTable:
+    """An interactive, live table of runs for the notebook.
+
+    Parameters
+    ----------
+    experiment : str or list of str, optional
+        Experiment name(s) or id(s). With neither this nor ``experiment_ids``, the table
+        shows the runs of every experiment in the store.
+    filter_string : str, optional
+        A fixed ``search_runs`` filter (e.g. ``"params.model = 'rf'"``); the filter box
+        narrows further.
+    experiment_ids : list of str, optional
+        Experiment ids, as in ``search_runs``.
+    tracking_uri : str, optional
+        Another store than the current tracking URI.
+    **kwargs
+        Initial widget state: ``sort``, ``filter``, ``columns``, ``only_differing``,
+        ``selected``, ``page_size``, ``refresh_seconds``.
+
+    Returns
+    -------
+    RunsTable
+        Display it (last expression of a cell); read ``table.selected``.
+
+    Examples
+    --------
+    >>> table = tb.runs_table("churn", sort=["metrics.val_auc DESC"])  # doctest: +SKIP
+    """
+    store = get_store(tracking_uri)
+    scope = q.resolve_scope(store, experiment, experiment_ids, filter_string)
+    return RunsTable(store=store, scope=scope, **kwargs)
