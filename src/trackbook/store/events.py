@@ -111,16 +111,21 @@ def read_records(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int
     end = data.rfind(b"\n")
     if end < 0:
         return [], offset
-    records = []
-    for line in data[: end + 1].splitlines():
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            # A torn line can only be the tail of a killed writer; it never had a newline,
-            # so reaching here means a corrupt byte in the middle: skip that record only.
-            continue
+    body = data[: end + 1]
+    try:
+        # One parse for the whole batch is ~3x faster than a json.loads per line.
+        records = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]")
+    except ValueError:
+        records = []
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                # Only a killed writer's torn tail lacks its newline, so a bad line here
+                # is a damaged byte: skip that record, keep the rest.
+                continue
     return records, offset + end + 1
 
 
@@ -143,13 +148,19 @@ def writer_alive(layout: Layout, writer_id: str, now: float | None = None) -> bo
         return False
     if info.get("host") == socket.gethostname():
         pid = int(info["pid"])
-        if pid == os.getpid() and info.get("pid_start") == _process_start_ticks(pid):
+        if not os.path.isdir("/proc"):  # no start times to compare: trust the pid
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
             return True
         start = _process_start_ticks(pid)
         if start is None:
             return False
         expected = info.get("pid_start")
-        return expected is None or start == expected
+        return expected is None or start == expected  # a reused pid has another start time
     now = time.time() if now is None else now
     return now - info.get("heartbeat", 0) / 1000.0 < STALE_AFTER_SECONDS
 

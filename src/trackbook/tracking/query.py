@@ -144,35 +144,37 @@ def search_run_objects(store: Store, experiment_ids: Sequence[str] | None,
     return [make_run(rows[i], data[i]["p"], data[i]["t"], data[i]["m"]) for i in ids]
 
 
+_WIDE = (("metrics.", "latest_metrics"), ("params.", "params"), ("tags.", "tags"))
+
+
 def search_frame(store: Store, experiment_ids: Sequence[str] | None,
                  filter_string: str | None, view_type: int, max_results: int | None,
                  order_by: Sequence[str] | None) -> pd.DataFrame:
     """MLflow-shaped DataFrame: run_id, experiment_id, status, ..., metrics.*, params.*,
-    tags.* (one row per run, in the requested order)."""
-    import pandas as pd
-
+    tags.* (one row per run, in the requested order). DuckDB pivots; pandas only receives
+    the finished table."""
     with store.connect() as con:
         ids = _select_ids(con, experiment_ids, filter_string, view_type, max_results, order_by)
         _stage_ids(con, ids)
-        base = con.execute(
-            "SELECT r.run_id, r.experiment_id, r.status, r.artifact_uri, "
+        parts = []
+        for prefix, table in _WIDE:  # prefixes and table names are constants, never input
+            if con.execute(f"SELECT EXISTS (SELECT 1 FROM {table} "  # noqa: S608
+                           "JOIN _sel USING (run_id))").fetchone()[0]:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _w_{table} AS PIVOT ("  # noqa: S608
+                    f"SELECT x.run_id, '{prefix}' || x.key AS k, x.value FROM {table} x "
+                    "JOIN _sel USING (run_id)) ON k USING first(value) GROUP BY run_id")
+                parts.append(f"_w_{table}")
+        # Only the constant table names above are spliced into this text.
+        text = (
+            "SELECT r.run_id, r.experiment_id, r.status, r.artifact_uri, "  # noqa: S608
             "to_timestamp(r.start_time / 1000.0) AS start_time, "
-            "to_timestamp(r.end_time / 1000.0) AS end_time, r.run_name "
-            "FROM runs r JOIN _sel USING (run_id) ORDER BY _sel._ord").df()
-        wide = []
-        for prefix, table in (("metrics.", "latest_metrics"), ("params.", "params"),
-                              ("tags.", "tags")):
-            long = con.execute(f"SELECT x.run_id, x.key, x.value FROM {table} x "  # noqa: S608
-                               "JOIN _sel USING (run_id)").df()
-            if len(long):
-                w = long.pivot(index="run_id", columns="key", values="value")
-                w.columns = [prefix + str(c) for c in w.columns]
-                wide.append(w[sorted(w.columns)])
-    for col in ("start_time", "end_time"):
-        base[col] = pd.to_datetime(base[col], utc=True)
-    if wide:
-        base = base.join(pd.concat(wide, axis=1), on="run_id")
-    return base.reset_index(drop=True)
+            "to_timestamp(r.end_time / 1000.0) AS end_time, r.run_name"
+            + "".join(f", {p}.* EXCLUDE (run_id)" for p in parts)
+            + " FROM runs r JOIN _sel USING (run_id) "
+            + " ".join(f"LEFT JOIN {p} USING (run_id)" for p in parts)
+            + " ORDER BY _sel._ord")
+        return con.execute(text).df()
 
 
 def sql(store: Store, text: str, params: Sequence[Any] | None = None,
