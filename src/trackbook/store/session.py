@@ -23,9 +23,12 @@ from .layout import Layout
 
 log = logging.getLogger(__name__)
 
-FLUSH_POINTS = int(os.environ.get("TRACKBOOK_FLUSH_POINTS", "10000"))
+FLUSH_POINTS = int(os.environ.get("TRACKBOOK_FLUSH_POINTS", "50000"))
 FLUSH_SECONDS = float(os.environ.get("TRACKBOOK_FLUSH_SECONDS", "1.0"))
 COMPACT_EVERY_CHUNKS = 100
+# At run end, fewer files than this are left as they are: reading a handful of files
+# costs less than rewriting every point once more.
+COMPACT_AT_END_MIN_FILES = 6
 
 
 class RunBuffer:
@@ -107,10 +110,12 @@ class RunBuffer:
             log.warning("compaction of run %s failed: %s", run_id, exc)
 
     def close(self) -> None:
-        """Flush and compact everything (run end)."""
+        """Flush everything, and compact when the run left many files (run end)."""
         self.flush()
         with self.flush_lock:
-            self.compact_locked()
+            newest, chunks, _ = _metrics.visible_files(self.directory)
+            if len(chunks) + (newest is not None) >= COMPACT_AT_END_MIN_FILES:
+                self.compact_locked()
 
 
 class WriterSession:

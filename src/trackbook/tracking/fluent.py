@@ -264,21 +264,28 @@ def _log_metric_checked(key: str, value: Any, step: Any, timestamp: int | None,
 
 def log_metrics(metrics: dict[str, float], step: int | None = None,
                 synchronous: bool | None = None, run_id: str | None = None,
-                timestamp: int | None = None, **_: Any) -> None:
-    """Log several metrics at one step."""
+                timestamp: int | None = None, model_id: str | None = None,
+                dataset: Any = None) -> None:
+    """Log several metrics at one step (all share the timestamp)."""
     if not isinstance(metrics, dict):
         raise InvalidValueError(f"log_metrics needs a dict, got {type(metrics).__name__}")
-    ts = timestamp if timestamp is not None else now_ms()
-    st = v.step_value(step)
+    ts = _time_ns() // 1_000_000 if timestamp is None else int(timestamp)
+    st = 0 if step is None else step if type(step) is int else v.step_value(step)
     if run_id is not None:
         _client().log_batch(run_id, metrics=[Metric(k, val, ts, st)
                                              for k, val in metrics.items()])
         return
     run = _current()
-    run._state.check_writable("metrics")
-    points = [(v.check_name("metric", k), v.metric_value(k, val), st, ts)
+    if run._state.status is not _RUNNING:
+        run._state.check_writable("metrics")
+    names = _valid_names
+    points = [(k if k in names else v.check_name("metric", k),
+               val if type(val) is float else v.metric_value(k, val), st, ts)
               for k, val in metrics.items()]
-    run._buffer.extend(points)
+    items = run._items
+    items.extend(points)
+    if len(items) >= run._buffer.limit:
+        run._buffer.full()
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
