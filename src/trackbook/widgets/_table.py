@@ -37,7 +37,7 @@ class RunsTable(TrackbookWidget):
 
     _bundle_name = "runs_table"
 
-    sort = traitlets.List(traitlets.Dict(), default_value=[]).tag(sync=True)
+    sort = traitlets.List(default_value=[]).tag(sync=True)
     """Sort keys, first is primary: ``[{"column": "metrics.acc", "desc": True}, ...]``."""
 
     filter = traitlets.Unicode("").tag(sync=True)

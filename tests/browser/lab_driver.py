@@ -1,0 +1,90 @@
+"""Playwright helpers that drive JupyterLab through ``window.jupyterapp``
+(available because LabServer starts lab with --LabApp.expose_app_in_browser).
+Adapted from shared/recipes/browser-widget-test/lab_driver.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def make_notebook(path: Path, cells: list[str], kernel: str = "python3") -> None:
+    """Write a notebook whose code cells are ``cells``. The kernelspec matters:
+    without it JupyterLab shows a 'Select Kernel' dialog instead of starting one."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, path)
+
+
+def open_notebook(page: Any, lab: Any, path: str) -> None:
+    """Open ``path`` and wait until its kernel is started and idle."""
+    page.goto(lab.lab_url(path))
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+    page.evaluate("""async () => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        await nb.context.ready;
+        await nb.sessionContext.ready;
+    }""")
+
+
+def run_all_cells(page: Any) -> None:
+    """Run all cells; returns once execution finished. Fails if a cell raised."""
+    ok = page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    assert ok, "a notebook cell raised an exception"
+
+
+def kernel_exec(page: Any, code: str) -> str:
+    """Run ``code`` in the open notebook's kernel; return its stdout (and error text)."""
+    return str(page.evaluate("""async (code) => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        const future = kernel.requestExecute({ code, store_history: false });
+        let out = "";
+        future.onIOPub = (msg) => {
+            const t = msg.header.msg_type;
+            if (t === "stream") out += msg.content.text;
+            if (t === "error") out += `${msg.content.ename}: ${msg.content.evalue}`;
+        };
+        await future.done;
+        return out;
+    }""", code))
+
+
+def kernel_value(page: Any, expr: str) -> Any:
+    """Evaluate a JSON-serialisable Python expression in the kernel."""
+    out = kernel_exec(page, f"import json as _json; print(_json.dumps({expr}))")
+    try:
+        return json.loads(out)
+    except ValueError:
+        raise AssertionError(f"kernel said: {out}") from None
+
+
+def poll_kernel(page: Any, expr: str, done: Callable[[Any], bool], timeout: float = 15) -> Any:
+    """Poll ``expr`` until ``done(value)``; return the last value (widget comm messages are
+    not ordered with respect to execute requests: they arrive on a kernel subshell)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = kernel_value(page, expr)
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def wait_for_kernel_value(page: Any, expr: str, expected: Any, timeout: float = 15) -> Any:
+    """Poll ``expr`` until it equals ``expected``; return the last value."""
+    return poll_kernel(page, expr, lambda v: v == expected, timeout)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a screenshot as ``test-artifacts/<name>.png``."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path

@@ -1,0 +1,163 @@
+"""The run table in a real JupyterLab + headless Chromium: render, sort, filter, select, live.
+
+The tests of this module share one notebook (and kernel); each leaves the table with
+no filter and no sort, as it found it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from lab_driver import (
+    kernel_exec,
+    kernel_value,
+    make_notebook,
+    open_notebook,
+    poll_kernel,
+    run_all_cells,
+    screenshot,
+    wait_for_kernel_value,
+)
+
+N = 14
+ROWS = ".tb-runs-table tbody tr[data-run-id]"
+
+
+def cells(store: str) -> list[str]:
+    return [
+        "import trackbook as tb\n"
+        f"tb.set_tracking_uri({store!r})\n"
+        "tb.set_experiment('browser')\n"
+        f"for i in range({N}):\n"
+        "    with tb.start_run(run_name=f'run-{i:02d}'):\n"
+        "        tb.log_params({'lr': 10 ** -(i % 4), 'model': 'rf' if i % 3 else 'lin'})\n"
+        "        tb.log_metric('acc', (i * 37 % 11) / 10)\n"
+        "        tb.log_metric('loss', 1 / (i + 1))",
+        "table = tb.runs_table('browser', refresh_seconds=0.5)\ntable",
+    ]
+
+
+def row_ids(page: Any) -> list[str]:
+    return page.locator(ROWS).evaluate_all("rows => rows.map(r => r.dataset.runId)")
+
+
+def wait_rows(page: Any, n: int, timeout: float = 15) -> None:
+    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length === n",
+                           arg=[ROWS, n], timeout=timeout * 1000)
+
+
+def duckdb_ids(page: Any, order_by: str, where: str = "TRUE") -> list[str]:
+    """Run ids of experiment 'browser' in a DuckDB ORDER BY, computed in the kernel."""
+    return kernel_value(page, (
+        "tb.sql(\"SELECT r.run_id FROM runs r JOIN experiments e USING (experiment_id) "
+        "LEFT JOIN latest_metrics m ON m.run_id = r.run_id AND m.key = 'acc' "
+        "LEFT JOIN params p ON p.run_id = r.run_id AND p.key = 'model' "
+        f"WHERE e.name = 'browser' AND {where} ORDER BY {order_by}\")['run_id'].tolist()"))
+
+
+@pytest.fixture(scope="module")
+def nb(lab: Any, page: Any) -> Any:
+    store = lab.root_dir / "table-store"
+    make_notebook(lab.root_dir / "runs_table.ipynb", cells(str(store)))
+    t0 = time.monotonic()
+    open_notebook(page, lab, "runs_table.ipynb")
+    run_all_cells(page)
+    page.locator(ROWS).first.wait_for()
+    print(f"notebook open + run + first rows: {time.monotonic() - t0:.1f}s")
+    yield page
+    assert not page.js_errors, page.js_errors
+
+
+def test_table_renders_every_run(nb: Any) -> None:
+    wait_rows(nb, N)
+    names = nb.locator(f"{ROWS} td:nth-child(2)").all_inner_texts()
+    assert sorted(names) == [f"run-{i:02d}" for i in range(N)]
+    assert nb.locator(".tb-badge.FINISHED").count() == N
+    assert nb.locator(".tb-count").inner_text().startswith(f"{N} runs")
+    screenshot(nb, "runs_table-rendered")
+
+
+def test_header_click_sorts_like_duckdb(nb: Any) -> None:
+    header = nb.locator('th[data-col="metrics.acc"]')
+    header.click()
+    nb.wait_for_selector('th[data-col="metrics.acc"][aria-sort="ascending"]')
+    expected = duckdb_ids(nb, "m.value ASC NULLS LAST, r.start_time DESC, r.run_id")
+    nb.wait_for_function("([sel, ids]) => [...document.querySelectorAll(sel)]"
+                         ".map(r => r.dataset.runId).join() === ids.join()",
+                         arg=[ROWS, expected])
+    assert wait_for_kernel_value(nb, "table.sort", [{"column": "metrics.acc", "desc": False}]) \
+        == [{"column": "metrics.acc", "desc": False}]
+
+    header.click()  # again: descending
+    nb.wait_for_selector('th[data-col="metrics.acc"][aria-sort="descending"]')
+    expected = duckdb_ids(nb, "m.value DESC NULLS LAST, r.start_time DESC, r.run_id")
+    nb.wait_for_function("([sel, ids]) => [...document.querySelectorAll(sel)]"
+                         ".map(r => r.dataset.runId).join() === ids.join()",
+                         arg=[ROWS, expected])
+
+    # shift-click adds a second key: params.model first, then acc descending
+    nb.locator('th[data-col="params.model"]').click()
+    nb.locator('th[data-col="metrics.acc"]').click(modifiers=["Shift"])
+    want = [{"column": "params.model", "desc": False}, {"column": "metrics.acc", "desc": False}]
+    assert wait_for_kernel_value(nb, "table.sort", want) == want
+    expected = duckdb_ids(nb, "p.value ASC NULLS LAST, m.value ASC NULLS LAST, "
+                              "r.start_time DESC, r.run_id")
+    nb.wait_for_function("([sel, ids]) => [...document.querySelectorAll(sel)]"
+                         ".map(r => r.dataset.runId).join() === ids.join()",
+                         arg=[ROWS, expected])
+    assert row_ids(nb) == expected
+    screenshot(nb, "runs_table-sorted")
+    kernel_exec(nb, "table.sort = []")
+
+
+def test_filter_box_narrows_rows_and_shows_syntax_errors(nb: Any) -> None:
+    box = nb.locator("input.tb-filter")
+    box.fill("params.model = 'lin'")
+    box.press("Enter")
+    expected = sorted(duckdb_ids(nb, "r.run_id", "p.value = 'lin'"))
+    assert len(expected) == 5  # i = 0, 3, 6, 9, 12
+    wait_rows(nb, len(expected))
+    assert sorted(row_ids(nb)) == expected
+    assert wait_for_kernel_value(nb, "table.filter", "params.model = 'lin'") \
+        == "params.model = 'lin'"
+
+    box.fill("metrics.acc >")
+    box.press("Enter")
+    error = nb.locator(".tb-error")
+    error.wait_for()
+    assert "expected a value" in error.inner_text()
+    assert "expected a value" in poll_kernel(nb, "table.error", lambda e: "expected" in e)
+    screenshot(nb, "runs_table-filter-error")
+
+    box.fill("")
+    box.press("Enter")
+    wait_rows(nb, N)
+    assert nb.locator(".tb-error").inner_text() == ""
+
+
+def test_ticked_rows_reach_python(nb: Any) -> None:
+    wait_rows(nb, N)
+    ids = row_ids(nb)[:3]
+    for run_id in ids:
+        nb.locator(f'tr[data-run-id="{run_id}"] input.tb-row-check').check()
+    assert sorted(wait_for_kernel_value(nb, "sorted(table.selected)", sorted(ids))) \
+        == sorted(ids)
+    nb.locator(f'tr[data-run-id="{ids[0]}"] input.tb-row-check').uncheck()
+    assert wait_for_kernel_value(nb, "sorted(table.selected)", sorted(ids[1:])) \
+        == sorted(ids[1:])
+    # Python -> browser: clearing the selection unticks the rows
+    kernel_exec(nb, "table.selected = []")
+    nb.wait_for_function("() => !document.querySelector('input.tb-row-check:checked')")
+    screenshot(nb, "runs_table-selected")
+
+
+def test_run_logged_after_display_appears_live(nb: Any) -> None:
+    wait_rows(nb, N)
+    out = kernel_exec(nb, "with tb.start_run(run_name='late-run'):\n"
+                          "    tb.log_metric('acc', 0.99)\n")
+    assert out == ""
+    wait_rows(nb, N + 1)
+    assert nb.locator(f"{ROWS} td", has_text="late-run").count() == 1
+    screenshot(nb, "runs_table-live")
