@@ -35,6 +35,7 @@ _LAZY.update({
     "ViewType": ("trackbook.tracking.entities", "ViewType"),
     "TrackbookError": ("trackbook._errors", "TrackbookError"),
     "runs_table": ("trackbook.widgets", "runs_table"),
+    "curves": ("trackbook.widgets", "curves"),
 })
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -92,4 +93,4 @@ if TYPE_CHECKING:
         start_run,
     )
     from .tracking.uri import get_tracking_uri, set_tracking_uri
-    from .widgets import runs_table
+    from .widgets import curves, runs_table

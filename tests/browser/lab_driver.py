@@ -26,13 +26,18 @@ def make_notebook(path: Path, cells: list[str], kernel: str = "python3") -> None
 
 def open_notebook(page: Any, lab: Any, path: str) -> None:
     """Open ``path`` and wait until its kernel is started and idle."""
-    page.goto(lab.lab_url(path))
+    page.goto(lab.lab_url(path, workspace=Path(path).stem.replace("_", "-")))
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
     page.evaluate("""async () => {
         const nb = window.jupyterapp.shell.currentWidget;
         await nb.context.ready;
         await nb.sessionContext.ready;
     }""")
+
+
+def shutdown_kernel(page: Any) -> None:
+    """Stop the open notebook's kernel (frees a core for the next test module)."""
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
 
 
 def run_all_cells(page: Any) -> None:

@@ -51,9 +51,14 @@ class LabServer:
         self._state = tempfile.TemporaryDirectory(prefix="lab-state-")
         self.log_path = Path(self._state.name) / "server.log"
 
-    def lab_url(self, path: str = "") -> str:
-        """URL that opens ``path`` (relative to root_dir) in JupyterLab, logged in."""
-        return f"{self.url}/lab/tree/{path}?token={self.token}"
+    def lab_url(self, path: str = "", workspace: str | None = None) -> str:
+        """URL that opens ``path`` (relative to root_dir) in JupyterLab, logged in.
+
+        A named ``workspace`` starts empty, so notebooks opened by earlier tests on this
+        server are not restored next to (or in front of) this one.
+        """
+        prefix = f"/lab/workspaces/{workspace}" if workspace else "/lab"
+        return f"{self.url}{prefix}/tree/{path}?token={self.token}"
 
     def start(self) -> LabServer:
         state = Path(self._state.name)

@@ -18,6 +18,7 @@ from lab_driver import (
     poll_kernel,
     run_all_cells,
     screenshot,
+    shutdown_kernel,
     wait_for_kernel_value,
 )
 
@@ -67,6 +68,7 @@ def nb(lab: Any, page: Any) -> Any:
     page.locator(ROWS).first.wait_for()
     print(f"notebook open + run + first rows: {time.monotonic() - t0:.1f}s")
     yield page
+    shutdown_kernel(page)
     assert not page.js_errors, page.js_errors
 
 

@@ -6,6 +6,7 @@ The JavaScript lives in ``js/`` and is bundled into ``trackbook/static/`` at ins
 
 from __future__ import annotations
 
+from ._curves import Curves, curves
 from ._table import RunsTable, runs_table
 
-__all__ = ["RunsTable", "runs_table"]
+__all__ = ["Curves", "RunsTable", "curves", "runs_table"]

@@ -1,0 +1,187 @@
+"""The learning-curves widget: plotly lines of metrics over runs, down-sampled in DuckDB."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from .._errors import InvalidValueError
+from ..tracking.uri import get_store
+from . import _curves_query as cq
+from . import _runs_query as q
+from ._base import TrackbookWidget
+from ._table import RunsTable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..store.store import Store
+
+#: Runs drawn when following a table whose selection is empty (its first rows).
+UNSELECTED_RUNS = 10
+
+
+class Curves(TrackbookWidget):
+    """Learning curves of one or more metrics, one line per run, live.
+
+    Create it with :func:`curves`. Each (run, metric) series is down-sampled in DuckDB to
+    at most ``2 * resolution`` points (min and max per bucket, so spikes survive) before
+    it leaves the kernel; smoothing and log scale are applied in the browser.
+    """
+
+    _bundle_name = "curves"
+
+    metrics = traitlets.List(traitlets.Unicode(), default_value=[]).tag(sync=True)
+    """Metric keys, one plot each."""
+
+    runs = traitlets.List(traitlets.Unicode(), default_value=[]).tag(sync=True)
+    """Run ids drawn. Following a table, this is its selection."""
+
+    x_axis = traitlets.Enum(cq.X_AXES, default_value="step").tag(sync=True)
+    """x axis: ``"step"``, ``"time"`` (wall clock) or ``"relative"`` (seconds since start)."""
+
+    smoothing = traitlets.Float(0.0).tag(sync=True)
+    """Exponential-moving-average weight in [0, 1) applied in the browser (0: raw)."""
+
+    log_y = traitlets.Bool(False).tag(sync=True)
+    """Logarithmic y axis."""
+
+    resolution = traitlets.Int(1000).tag(sync=True)
+    """Buckets per series (each keeps its min and max point)."""
+
+    max_points = traitlets.Int(100_000).tag(sync=True)
+    """Upper bound on the points sent per refresh, over all series."""
+
+    refresh_seconds = traitlets.Float(2.0).tag(sync=True)
+    """How often the view checks the store for new points; 0 turns live refresh off."""
+
+    def __init__(self, store: Store | None = None, table: RunsTable | None = None,
+                 **kwargs: Any) -> None:
+        self._store = store if store is not None else get_store()
+        self._table = table
+        super().__init__(**kwargs)
+        if table is not None:
+            self.runs = list(table.selected)
+            self._link = traitlets.dlink((table, "selected"), (self, "runs"))
+
+    @traitlets.validate("smoothing")
+    def _check_smoothing(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not 0 <= value < 1:
+            raise traitlets.TraitError(f"smoothing must be in [0, 1), got {value}")
+        return value
+
+    @traitlets.validate("resolution", "max_points")
+    def _check_positive(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise traitlets.TraitError(f"{proposal['trait'].name} must be >= 1, got {value}")
+        return value
+
+    def run_ids(self) -> list[str]:
+        """The runs drawn: :attr:`runs`, or the table's first rows when nothing is selected."""
+        if self.runs or self._table is None:
+            return list(self.runs)
+        rows, _ = self._table.page(0, UNSELECTED_RUNS)
+        return rows[q.ID_COLUMN].to_pylist()
+
+    def points(self, x_axis: str | None = None) -> tuple[pa.Table, int]:
+        """The down-sampled points the view draws, and the buckets per series used."""
+        ids = self.run_ids()
+        buckets = cq.buckets_for(len(ids) * len(self.metrics), self.resolution, self.max_points)
+        x = x_axis or self.x_axis
+        return cq.downsample(self._store, ids, self.metrics, x, buckets), buckets
+
+    # -- requests from the browser -----------------------------------------------------------
+
+    def _req_data(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        self._store.session.flush_all()
+        x_axis = str(msg.get("x_axis") or self.x_axis)
+        table, buckets = self.points(x_axis)
+        labels = cq.run_labels(self._store, self.run_ids())
+        self.error = ""
+        return ({"runs": labels, "metrics": list(self.metrics), "x_axis": x_axis,
+                 "buckets": buckets, "points": table.num_rows}, [q.to_ipc(table)])
+
+    def _req_version(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        self._store.session.flush_all()
+        return {"version": q.store_version(self._store)}, []
+
+    # -- fallbacks ---------------------------------------------------------------------------
+
+    def _summary(self) -> list[tuple[str, str, int, float, float, float]]:
+        """(run name, metric, points, last, min, max) per series, from the catalog."""
+        ids = self.run_ids()
+        if not ids or not self.metrics:
+            return []
+        with self._store.connect() as con:
+            return con.execute(
+                "SELECT coalesce(r.run_name, r.run_id), m.key, m.count, m.value, m.min, m.max "
+                "FROM latest_metrics m JOIN runs r USING (run_id) "
+                "WHERE m.run_id IN (SELECT unnest(?::VARCHAR[])) "
+                "AND m.key IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1, 2",
+                [ids, list(self.metrics)]).fetchall()
+
+    def _repr_html_(self) -> str:
+        try:
+            rows = self._summary()
+        except Exception as exc:
+            return f"<pre>error: {html.escape(str(exc))}</pre>"
+        head = "".join(f"<th>{h}</th>" for h in ("run", "metric", "points", "last", "min",
+                                                 "max"))
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r)
+                       + "</tr>" for r in rows)
+        return (f'<table class="trackbook-curves"><caption>learning curves</caption>'
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+    def __repr__(self) -> str:
+        try:
+            rows = self._summary()
+        except Exception as exc:
+            return f"Curves(error: {exc})"
+        lines = [f"Curves({', '.join(self.metrics)}; {len(rows)} series)"]
+        lines += [f"  {r[0]}  {r[1]}: last {_fmt(r[3])}, min {_fmt(r[4])}, max {_fmt(r[5])}"
+                  f" ({r[2]} points)" for r in rows]
+        return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def curves(metrics: str | Sequence[str], runs: RunsTable | Sequence[str] | None = None, *,
+           x: str = "step", tracking_uri: str | None = None, **kwargs: Any) -> Curves:
+    """Learning curves of ``metrics``, one line per run, updating while runs progress.
+
+    Parameters
+    ----------
+    metrics : str or list of str
+        Metric keys, e.g. ``["train_loss", "val_loss"]`` (one plot each).
+    runs : RunsTable or list of str, optional
+        A run table to follow (its ticked runs are drawn, or its first rows while none
+        is ticked) or explicit run ids.
+    x : {"step", "time", "relative"}
+        The x axis.
+    tracking_uri : str, optional
+        Another store than the current tracking URI (ignored when following a table).
+    **kwargs
+        Initial widget state: ``smoothing``, ``log_y``, ``resolution``, ``max_points``,
+        ``refresh_seconds``.
+
+    Examples
+    --------
+    >>> table = tb.runs_table("churn")                        # doctest: +SKIP
+    >>> tb.curves(["train_loss", "val_loss"], runs=table)     # doctest: +SKIP
+    """
+    keys = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not keys:
+        raise InvalidValueError("curves needs at least one metric key")
+    if isinstance(runs, RunsTable):
+        return Curves(store=runs._store, table=runs, metrics=keys, x_axis=x, **kwargs)
+    if isinstance(runs, str):
+        runs = [runs]
+    return Curves(store=get_store(tracking_uri), metrics=keys, runs=list(runs or []),
+                  x_axis=x, **kwargs)

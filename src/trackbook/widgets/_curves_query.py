@@ -1,0 +1,190 @@
+"""Learning-curve points for the curves widget, down-sampled in DuckDB.
+
+Each (run, metric) series is cut into equal-width buckets along x; a bucket keeps its
+minimum and its maximum point, so spikes survive and a series never sends more than
+``2 * buckets`` points however long it is. Points come straight from the runs' Parquet
+files (the store's reading rule picks them), read by an in-memory DuckDB: the catalog
+stays unlocked while the points are crunched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from .._errors import InvalidValueError
+from ..store import metrics as _metrics
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from ..store.store import Store
+
+log = logging.getLogger(__name__)
+
+XAxis = Literal["step", "time", "relative"]
+X_AXES: tuple[str, ...] = ("step", "time", "relative")
+MIN_BUCKETS = 16
+_READ_ATTEMPTS = 10
+
+# x per mode: step number; wall time (ms since the epoch); seconds since the run's first point
+_X_SQL = {
+    "step": "step::DOUBLE",
+    "time": "timestamp::DOUBLE",
+    "relative": "(timestamp - min(timestamp) OVER (PARTITION BY run_id)) / 1000.0",
+}
+
+_DOWNSAMPLE_SQL = """
+WITH pts AS (
+    SELECT run_id, key, {x} AS x, value
+    FROM points
+    WHERE key IN (SELECT unnest(?::VARCHAR[])) AND NOT isnan(value)
+),
+bounds AS (
+    SELECT run_id, key, min(x) AS lo, max(x) AS hi, count(*) AS n FROM pts GROUP BY run_id, key
+),
+bucketed AS (
+    SELECT p.run_id, p.key, p.x, p.value, b.n,
+           CASE WHEN b.hi > b.lo
+                THEN least(floor((p.x - b.lo) / (b.hi - b.lo) * ?)::BIGINT, ? - 1)
+                ELSE 0 END AS bucket
+    FROM pts p JOIN bounds b USING (run_id, key)
+),
+kept AS (
+    SELECT run_id, key, x, value FROM bucketed WHERE n <= 2 * ?
+    UNION ALL
+    SELECT run_id, key, arg_min(x, value), min(value) FROM bucketed WHERE n > 2 * ?
+        GROUP BY run_id, key, bucket
+    UNION ALL
+    SELECT run_id, key, arg_max(x, value), max(value) FROM bucketed WHERE n > 2 * ?
+        GROUP BY run_id, key, bucket
+)
+SELECT DISTINCT run_id, key, x, value FROM kept ORDER BY run_id, key, x, value
+"""
+
+
+_con: duckdb.DuckDBPyConnection | None = None
+_con_lock = threading.Lock()
+
+
+def _cursor() -> duckdb.DuckDBPyConnection:
+    """A cursor on one shared in-memory DuckDB (connecting costs ~50-100 ms each time)."""
+    global _con
+    import duckdb
+
+    with _con_lock:
+        if _con is None:
+            _con = duckdb.connect()
+        return _con.cursor()
+
+
+def _vanished(exc: Exception) -> bool:
+    return isinstance(exc, FileNotFoundError) or "No such file" in str(exc) \
+        or "No files found" in str(exc)
+
+
+def buckets_for(n_series: int, resolution: int, max_points: int) -> int:
+    """Buckets per series: at most ``resolution``, and ``max_points`` in total overall."""
+    if n_series <= 0:
+        return resolution
+    return max(MIN_BUCKETS, min(resolution, max_points // (2 * n_series)))
+
+
+def _files(store: Store, run_ids: Sequence[str]) -> list[str]:
+    out = []
+    for run_id in run_ids:
+        newest, chunks, _ = _metrics.visible_files(store.layout.metrics_dir(run_id))
+        out += [str(p) for p in ([newest] if newest else []) + chunks]
+    return out
+
+
+def _empty() -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table({"run_id": pa.array([], pa.string()), "key": pa.array([], pa.string()),
+                     "x": pa.array([], pa.float64()), "value": pa.array([], pa.float64())})
+
+
+def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
+               x: str = "step", buckets: int = 1000) -> pa.Table:
+    """Points of ``keys`` for ``run_ids``, at most ``2 * buckets`` per (run, key) series.
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    run_ids, keys : sequence of str
+        Which runs and metric keys.
+    x : {"step", "time", "relative"}
+        The x axis: step, wall time (ms since the epoch) or seconds since the run's first
+        point.
+    buckets : int
+        Equal-width buckets per series along x; each keeps its min and max point.
+        Series with at most ``2 * buckets`` points are sent whole.
+
+    Returns
+    -------
+    pyarrow.Table
+        Columns ``run_id``, ``key`` (strings), ``x``, ``value`` (float64), sorted by run,
+        key and x. NaN values are dropped.
+    """
+    import duckdb
+
+    if x not in _X_SQL:
+        raise InvalidValueError(f"x must be one of {', '.join(X_AXES)}; got {x!r}")
+    if buckets < 1:
+        raise InvalidValueError(f"buckets must be >= 1, got {buckets}")
+    if not run_ids or not keys:
+        return _empty()
+    sql = _DOWNSAMPLE_SQL.format(x=_X_SQL[x])
+    t0 = time.perf_counter()
+    # Through a pyarrow dataset rather than read_parquet: DuckDB 2.0 folds isnan() to false
+    # from Parquet min/max statistics (which leave NaN out), so NaN points would slip through.
+    import pyarrow.dataset as ds
+
+    for attempt in range(_READ_ATTEMPTS):
+        files = _files(store, run_ids)
+        if not files:
+            return _empty()
+        cur = _cursor()
+        try:
+            cur.register("points", ds.dataset(files, format="parquet"))
+            params = [list(keys), *[buckets] * 5]
+            table = cur.sql(sql, params=params).to_arrow_table()
+            break
+        except (OSError, duckdb.Error) as exc:
+            # A writer compacted the run between listing and reading: list again.
+            if attempt == _READ_ATTEMPTS - 1 or not _vanished(exc):
+                raise
+        finally:
+            cur.close()
+    dt = time.perf_counter() - t0
+    if dt > 0.3:
+        log.info("down-sampling %d runs x %d keys took %.3fs", len(run_ids), len(keys), dt)
+    return table
+
+
+def run_labels(store: Store, run_ids: Sequence[str],
+               max_params: int = 6) -> list[dict[str, Any]]:
+    """Name and a few params of each run (those that differ first), for legend and hover."""
+    if not run_ids:
+        return []
+    with store.connect() as con:
+        names = dict(con.execute(
+            "SELECT run_id, run_name FROM runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(run_ids)]).fetchall())
+        rows = con.execute(
+            "SELECT run_id, key, value FROM params WHERE run_id IN "
+            "(SELECT unnest(?::VARCHAR[])) ORDER BY key", [list(run_ids)]).fetchall()
+    params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
+    values: dict[str, set[str]] = {}
+    for run_id, key, value in rows:
+        params[run_id][key] = value
+        values.setdefault(key, set()).add(value)
+    ranked = sorted(values, key=lambda k: (len(values[k]) <= 1, k))[:max_params]
+    return [{"run_id": r, "name": names.get(r) or r[:8],
+             "params": {k: params[r][k] for k in ranked if k in params[r]}} for r in run_ids]

@@ -1,0 +1,140 @@
+"""Curves widget: DuckDB down-sampling (spikes survive, bounded points) and its messages."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+pytest.importorskip("anywidget")
+
+STEPS = 5000
+SPIKE_STEP, DIP_STEP = 3217, 4100
+
+
+def _log_run(name: str, scale: float, steps: int = STEPS) -> str:
+    import trackbook as tb
+
+    with tb.start_run(run_name=name) as run:
+        tb.log_params({"scale": scale, "model": "mlp"})
+        for s in range(steps):
+            v = scale * math.exp(-s / 1000)
+            if s == SPIKE_STEP:
+                v = 50.0
+            elif s == DIP_STEP:
+                v = -50.0
+            tb.log_metric("loss", v, step=s)
+            if s % 10 == 0:
+                tb.log_metric("acc", 1 - v / 100, step=s)
+        tb.log_metric("loss", float("nan"), step=steps)  # NaN points are dropped
+        return run.info.run_id
+
+
+@pytest.fixture
+def runs(store: Path) -> list[str]:
+    import trackbook as tb
+
+    tb.set_experiment("curves")
+    return [_log_run(f"run-{i}", 1.0 + i) for i in range(3)]
+
+
+def series(table: pa.Table, run_id: str, key: str = "loss") -> pa.Table:
+    mask = pc.and_(pc.equal(table["run_id"], run_id), pc.equal(table["key"], key))
+    return table.filter(mask)
+
+
+@pytest.mark.parametrize("buckets", [16, 100, 400])
+def test_downsample_bounds_points_and_keeps_spikes(runs: list[str], buckets: int) -> None:
+    from trackbook.tracking.uri import get_store
+    from trackbook.widgets._curves_query import downsample
+
+    table = downsample(get_store(), runs, ["loss"], "step", buckets)
+    assert table.column_names == ["run_id", "key", "x", "value"]
+    for run_id in runs:
+        s = series(table, run_id)
+        assert 0 < s.num_rows <= 2 * buckets
+        assert pc.max(s["value"]).as_py() == 50.0  # the spike survives
+        assert pc.min(s["value"]).as_py() == -50.0  # and so does the dip
+        pts = dict(zip(s["x"].to_pylist(), s["value"].to_pylist(), strict=False))
+        assert pts[SPIKE_STEP] == 50.0
+        assert pts[DIP_STEP] == -50.0
+        xs = s["x"].to_pylist()
+        assert xs == sorted(xs)
+        assert xs[0] == 0  # both ends kept: max of the first bucket, min of the last
+        assert xs[-1] == STEPS - 1
+        assert not any(math.isnan(v) for v in s["value"].to_pylist())
+
+
+def test_short_series_are_sent_whole(runs: list[str]) -> None:
+    from trackbook.tracking.uri import get_store
+    from trackbook.widgets._curves_query import downsample
+
+    table = downsample(get_store(), runs[:1], ["acc"], "step", 1000)
+    assert table.num_rows == STEPS // 10
+    assert series(table, runs[0], "acc")["x"].to_pylist() == [float(s) for s in
+                                                              range(0, STEPS, 10)]
+
+
+def test_x_axes_time_and_relative(runs: list[str]) -> None:
+    from trackbook.tracking.uri import get_store
+    from trackbook.widgets._curves_query import downsample
+
+    rel = downsample(get_store(), runs[:1], ["loss"], "relative", 50)
+    assert pc.min(rel["x"]).as_py() == 0.0
+    wall = downsample(get_store(), runs[:1], ["loss"], "time", 50)
+    assert pc.min(wall["x"]).as_py() > 1.6e12  # ms since the epoch
+    with pytest.raises(ValueError, match="x must be one of"):
+        downsample(get_store(), runs, ["loss"], "epoch", 50)
+
+
+def test_buckets_for_respects_the_total_budget() -> None:
+    from trackbook.widgets._curves_query import MIN_BUCKETS, buckets_for
+
+    assert buckets_for(1, 1000, 100_000) == 1000
+    assert buckets_for(200, 1000, 100_000) == 250
+    assert buckets_for(10_000, 1000, 100_000) == MIN_BUCKETS
+
+
+def decode(reply: tuple[dict[str, Any], list[bytes]]) -> tuple[dict[str, Any], pa.Table]:
+    msg, buffers = reply
+    assert msg["ok"], msg
+    return msg, pa.ipc.open_stream(buffers[0]).read_all()
+
+
+def test_data_request_follows_the_table_selection(runs: list[str]) -> None:
+    import trackbook as tb
+
+    table = tb.runs_table("curves")
+    chart = tb.curves(["loss", "acc"], runs=table, resolution=100)
+    # nothing ticked: the table's first rows are drawn
+    msg, points = decode(chart.handle_request({"type": "data", "id": "d"}))
+    assert {r["run_id"] for r in msg["runs"]} == set(runs)
+    assert set(points["key"].to_pylist()) == {"loss", "acc"}
+    table.selected = runs[:2]
+    assert chart.runs == runs[:2]
+    msg, points = decode(chart.handle_request({"type": "data", "id": "d"}))
+    assert [r["name"] for r in msg["runs"]] == ["run-0", "run-1"]
+    assert msg["runs"][0]["params"] == {"scale": "1.0", "model": "mlp"}  # differing first
+    assert set(points["run_id"].to_pylist()) == set(runs[:2])
+    assert msg["points"] == points.num_rows <= 2 * msg["buckets"] * 4
+
+
+def test_curves_with_run_ids_and_fallbacks(runs: list[str]) -> None:
+    import trackbook as tb
+
+    chart = tb.curves("loss", runs=runs[2:], x="relative")
+    msg, points = decode(chart.handle_request({"type": "data", "id": "d", "x_axis": "step"}))
+    assert msg["x_axis"] == "step"
+    assert set(points["run_id"].to_pylist()) == {runs[2]}
+    text = repr(chart)
+    assert "run-2" in text
+    assert "max 50" in text
+    assert "<td>run-2</td>" in chart._repr_html_()
+    with pytest.raises(tb.TrackbookError, match="at least one metric"):
+        tb.curves([])
+    with pytest.raises(Exception, match="smoothing"):
+        tb.curves("loss", runs=runs, smoothing=1.5)
