@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS metric_files (
     run_id VARCHAR NOT NULL, file VARCHAR NOT NULL,
     PRIMARY KEY (run_id, file)
 );
+CREATE TABLE IF NOT EXISTS purged_runs (run_id VARCHAR PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS log_offsets (
     writer_id VARCHAR PRIMARY KEY, byte_offset BIGINT NOT NULL
 );
