@@ -149,12 +149,17 @@ def column_infos(con: duckdb.DuckDBPyConnection, scope: RunScope,
     return infos, int(total)
 
 
-def default_columns(infos: Sequence[ColumnInfo],
+def default_columns(con: duckdb.DuckDBPyConnection, scope: RunScope,
                     max_per_kind: int = DEFAULT_MAX_PER_KIND) -> list[str]:
-    """Name, status and times, then the first params and metrics (alphabetical)."""
+    """Name, status and times, then the first params and metrics (alphabetical) in scope."""
+    where, params = where_clause(scope, None)
     out = list(DEFAULT_ATTRIBUTES)
     for kind in ("param", "metric"):
-        out.extend([c["name"] for c in infos if c["kind"] == kind][:max_per_kind])
+        table = _KIND_TABLE[kind]
+        rows = _timed(con, f"SELECT DISTINCT x.key FROM {table} x JOIN runs r "  # noqa: S608
+                      f"USING (run_id) WHERE {where} ORDER BY x.key LIMIT ?",
+                      [*params, max_per_kind])
+        out.extend(f"{_KIND_PREFIX[kind]}.{key}" for (key,) in rows)
     return out
 
 

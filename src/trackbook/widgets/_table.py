@@ -62,6 +62,7 @@ class RunsTable(TrackbookWidget):
                  **kwargs: Any) -> None:
         self._store = store if store is not None else get_store()
         self._scope = scope if scope is not None else q.RunScope()
+        self._auto_columns: tuple[str, list[str]] | None = None
         super().__init__(**kwargs)
 
     # -- validation --------------------------------------------------------------------------
@@ -96,11 +97,14 @@ class RunsTable(TrackbookWidget):
         """Runs logged from this kernel sit in a buffer for up to a second: write them now."""
         self._store.session.flush_all()
 
-    def _resolve_columns(self, con: Any, wanted: Sequence[str], user_filter: str) -> list[str]:
+    def _resolve_columns(self, con: Any, wanted: Sequence[str]) -> list[str]:
+        """The requested columns, or the automatic ones (cached until the store changes)."""
         if wanted:
             return list(wanted)
-        infos, _ = q.column_infos(con, self._scope, user_filter)
-        return q.default_columns(infos)
+        version = q.store_version(self._store)
+        if self._auto_columns is None or self._auto_columns[0] != version:
+            self._auto_columns = (version, q.default_columns(con, self._scope))
+        return list(self._auto_columns[1])
 
     def _req_page(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         user_filter = str(msg.get("filter", self.filter))
@@ -110,8 +114,7 @@ class RunsTable(TrackbookWidget):
         self._flush_own_writes()
         try:
             with self._store.connect() as con:
-                cols = self._resolve_columns(con, msg.get("columns") or self.columns,
-                                             user_filter)
+                cols = self._resolve_columns(con, msg.get("columns") or self.columns)
                 table, total = q.fetch_page(con, self._scope, user_filter, sort, cols,
                                             offset, limit)
         except FilterSyntaxError as exc:
