@@ -122,6 +122,10 @@ class WriterSession:
     """Everything one process writes into one store."""
 
     def __init__(self, layout: Layout) -> None:
+        # pyarrow may first load at exit (a short script's only flush); it imports this
+        # module, which registers an atexit hook and fails once shutdown has begun.
+        import concurrent.futures.thread  # noqa: F401
+
         self.layout = layout
         self.log = EventLog(layout)
         self.buffers: dict[str, RunBuffer] = {}

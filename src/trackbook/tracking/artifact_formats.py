@@ -23,25 +23,26 @@ def dict_bytes(dictionary: dict[str, Any], artifact_file: str) -> bytes:
     return json.dumps(dictionary, indent=2, default=str).encode()
 
 
-def figure_bytes(figure: Any, artifact_file: str) -> bytes:
+def figure_bytes(figure: Any, artifact_file: str, save_kwargs: dict[str, Any]) -> bytes:
     """Matplotlib (png/svg/pdf/jpg) or plotly (html, or png/svg when kaleido is present)."""
     ext = _ext(artifact_file)
     module = type(figure).__module__
     if module.startswith("plotly"):
         if ext in ("html", "htm"):
             # Self-contained: the plot must open offline, so plotly.js is embedded.
-            return figure.to_html(include_plotlyjs=True, full_html=True).encode()
+            opts = {"include_plotlyjs": True, "full_html": True, **save_kwargs}
+            return figure.to_html(**opts).encode()
         if ext == "json":
             return figure.to_json().encode()
         try:
-            return figure.to_image(format=ext)  # needs kaleido
+            return figure.to_image(format=ext, **save_kwargs)  # needs kaleido
         except Exception as exc:
             raise InvalidValueError(
                 f"saving a plotly figure as .{ext} needs the kaleido package ({exc}); "
                 "use a .html or .json artifact_file instead") from exc
     if hasattr(figure, "savefig"):
         buf = io.BytesIO()
-        figure.savefig(buf, format=ext or "png", bbox_inches="tight")
+        figure.savefig(buf, **{"format": ext or "png", "bbox_inches": "tight", **save_kwargs})
         return buf.getvalue()
     raise InvalidValueError(
         f"log_figure takes a matplotlib or plotly figure, got {type(figure).__name__}")

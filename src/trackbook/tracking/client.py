@@ -326,12 +326,16 @@ class Client:
         _artifacts.put_bytes(self._artifact_root(run_id), artifact_file,
                              dict_bytes(dictionary, artifact_file))
 
-    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
-        """Save a matplotlib or plotly figure (format from the file extension)."""
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str, *,
+                   save_kwargs: dict[str, Any] | None = None) -> None:
+        """Save a matplotlib or plotly figure (format from the file extension).
+
+        ``save_kwargs`` go to ``savefig`` (matplotlib) or ``to_image``/``to_html`` (plotly).
+        """
         from .artifact_formats import figure_bytes
 
         _artifacts.put_bytes(self._artifact_root(run_id), artifact_file,
-                             figure_bytes(figure, artifact_file))
+                             figure_bytes(figure, artifact_file, save_kwargs or {}))
 
     def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
         """Save a numpy array or PIL image as PNG (or the file's extension)."""

@@ -330,7 +330,8 @@ def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None 
 
 def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None,
                run_id: str | None = None) -> None:
-    _client().log_figure(run_id or _current().info.run_id, figure, artifact_file)
+    _client().log_figure(run_id or _current().info.run_id, figure, artifact_file,
+                         save_kwargs=save_kwargs)
 
 
 def log_image(image: Any, artifact_file: str | None = None, key: str | None = None,
