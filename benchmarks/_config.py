@@ -35,7 +35,7 @@ class Config:
     ml_batch_runs: int = 1
     ml_batch_steps: int = 300
     create_sizes: list[int] = field(default_factory=lambda: [1000])  # workload 3
-    ml_create_cap: int = 100
+    ml_create_cap: int = 50
     history_steps: int = 20_000  # workload 4 (and 8)
     curve_runs: int = 20         # workload 5
     curve_steps: int = 1000

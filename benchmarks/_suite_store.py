@@ -68,9 +68,10 @@ def w3_runs(ctx: Ctx) -> list[Row]:
         }
         for rep in range(ctx.cfg.reps):
             for tool in ctx.order(rep):
-                for kind in ("all", "filter"):
-                    store = ctx.runner.copy_store(tool, pristine[tool], f"w3-search-{n}")
-                    res = ctx.runner.call(tool, "search", store, kind=kind)
+                copies = [ctx.runner.copy_store(tool, pristine[tool], f"w3-search-{n}")
+                          for _ in range(2)]
+                out = ctx.runner.call(tool, "search", copies[0], filter_store=str(copies[1]))
+                for kind, res in out.items():
                     first, warm = search[(kind, "first")], search[(kind, "warm")]
                     want = n if kind == "all" else hits
                     ctx.fact(first, tool, "runs returned", want, res["n"])
@@ -81,7 +82,7 @@ def w3_runs(ctx: Ctx) -> list[Row]:
                     warm.add(tool, res["warm"])
                     ctx.progress(first, rep, tool, res["first"])
                     ctx.progress(warm, rep, tool, res["warm"])
-                    ctx.runner.discard(store)
+                ctx.runner.discard(*copies)
         rows += list(search.values())
         ctx.runner.discard(*pristine.values())
     return rows

@@ -49,13 +49,16 @@ METHOD = [
     "Each store is written once and copied for each reader, so every repetition's first "
     "query is the first after writing (trackbook builds its DuckDB index there). Readers "
     "import pandas (trackbook also pyarrow/duckdb) and call `set_experiment` (MLflow opens "
-    "its engine) before the clock starts.",
+    "its engine) before the clock starts; so do writers (trackbook defers pyarrow/pandas to "
+    "its first flush, MLflow loads its stack at import): workload 7 charges those imports.",
     "Histories are read with `MlflowClient().get_metric_history` on both, and the timing "
     "includes touching every point's `.step` and `.value` (trackbook's result is lazy).",
     "Where MLflow is measured at a smaller size, its rate (points/s, runs/s) is compared, "
     "and the row says so.",
-    "Import: `python -c` timing `import x` (then resolving `start_run`, `log_metric`, "
-    "`MlflowClient`) in a fresh interpreter, bytecode caches warm.",
+    "Import: one fresh `python -c` interpreter per repetition times `import x`, then "
+    "resolving `start_run`, `log_metric`, `MlflowClient`, then going on to the first "
+    "durable point (`set_tracking_uri`, `set_experiment`, `start_run`, `log_metric`, "
+    "`end_run`) on an empty store; bytecode caches warm.",
     "Bytes per point: allocated blocks (`du`) of the whole store folder / points.",
     "Child processes run without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE and with MLflow "
     "telemetry off (no network here).",
@@ -92,6 +95,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _loadavg() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     profile = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -114,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{t} {v}" for t, v in versions.items()) + f", workdir {workdir}")
     ctx = Ctx(Runner(pythons, workdir, verbose=args.verbose), cfg)
     rows: list[Row] = []
+    load_before = _loadavg()
     t0 = time.perf_counter()
     try:
         for key, fn in SUITE.items():
@@ -135,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         "tools": ", ".join(f"{t} {v}" for t, v in versions.items()),
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, "
                    f"{platform.system()} {platform.machine()}",
+        "load average (1 min) before / after": f"{load_before} / {_loadavg()} (other work "
+        "on the machine slows both tools; the alternating order spreads it)",
         "sizes": ", ".join(f"{k}={v}" for k, v in vars(cfg).items()),
         "command": "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None
                                                           else argv),

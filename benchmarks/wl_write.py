@@ -28,18 +28,6 @@ def init_store(tool: str, store: str) -> dict[str, Any]:
     return {"experiment_id": ml.set_experiment(EXPERIMENT).experiment_id}
 
 
-def first_point(tool: str, store: str) -> dict[str, Any]:
-    """Workload 7b: from a fresh interpreter to one durable point: import, set_experiment,
-    start_run, log_metric, end_run (nothing preloaded)."""
-    t0 = time.perf_counter()
-    ml = load(tool, store)
-    ml.set_experiment(EXPERIMENT)
-    ml.start_run()
-    ml.log_metric("loss", 1.0, step=0)
-    ml.end_run()
-    return {"elapsed": time.perf_counter() - t0, "points": 1, "runs": 1}
-
-
 def log_naive(tool: str, store: str, runs: int, steps: int) -> dict[str, Any]:
     """Workload 1: one ``log_param`` per param, one ``log_metric`` call per value."""
     preload(tool)

@@ -16,7 +16,6 @@ import wl_write
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "init_store": wl_write.init_store,
-    "first_point": wl_write.first_point,
     "log_naive": wl_write.log_naive,
     "log_steps": wl_write.log_steps,
     "create_runs": wl_write.create_runs,
