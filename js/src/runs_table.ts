@@ -86,6 +86,7 @@ function render({ model, el }: RenderProps): () => void {
   let rows: Row[] = [];
   let shown: string[] = [];
   let columnInfo: ColumnInfo[] = [];
+  let autoColumns: string[] = []; // what Python picked when asked for no columns
   let version: string | null = null;
   let disposed = false;
 
@@ -119,18 +120,21 @@ function render({ model, el }: RenderProps): () => void {
     }
   };
 
+  /** Columns to request: [] asks Python for its automatic set. */
   const visibleColumns = (): string[] => {
-    const wanted: string[] = model.get("columns") ?? [];
-    if (!model.get("only_differing")) return wanted;
+    const explicit: string[] = model.get("columns") ?? [];
+    const base = explicit.length ? explicit : autoColumns;
+    if (!model.get("only_differing") || !base.length) return explicit;
     const differs = new Map(columnInfo.map((c) => [c.name, c.differs]));
     // Attributes such as name and status stay: they identify the row.
-    return wanted.filter((c) => kindOf(c) === "attributes" || differs.get(c) !== false);
+    return base.filter((c) => kindOf(c) === "attributes" || differs.get(c) !== false);
   };
 
   async function loadPage(): Promise<void> {
     const limit = model.get("page_size") as number;
+    const columns = visibleColumns();
     const reply = await channel.request("page", {
-      offset, limit, sort: model.get("sort"), filter: model.get("filter"), columns: visibleColumns(),
+      offset, limit, sort: model.get("sort"), filter: model.get("filter"), columns,
     });
     if (reply === null || disposed) return;
     const [msg, buffers] = reply;
@@ -142,7 +146,14 @@ function render({ model, el }: RenderProps): () => void {
     total = msg.total as number;
     const decoded = decodeRows(buffers[0]);
     rows = decoded.rows;
+    const wasShown = shown.join();
     shown = decoded.columns.filter((c) => c !== ID_COL);
+    if (!columns.length) {
+      autoColumns = [...shown];
+      // only-differing needs the automatic set first; ask again now that it is known
+      if (model.get("only_differing") && autoColumns.length) return loadPage();
+    }
+    if (shown.join() !== wasShown) drawPicker();
     if (offset > 0 && offset >= total) {
       offset = Math.max(0, Math.floor((total - 1) / limit) * limit);
       return loadPage();
@@ -157,6 +168,7 @@ function render({ model, el }: RenderProps): () => void {
     if (!msg.ok) return; // the page request reports the same error
     columnInfo = msg.columns as ColumnInfo[];
     drawPicker();
+    if (model.get("only_differing")) void loadPage();
   }
 
   function drawTable(): void {
@@ -214,8 +226,14 @@ function render({ model, el }: RenderProps): () => void {
     count.textContent = `${total.toLocaleString()} run${total === 1 ? "" : "s"}${nSel ? ` · ${nSel} selected` : ""}`;
   }
 
+  /** The explicit column list, or (automatic mode) the columns the last page showed. */
+  const currentColumns = (): string[] => {
+    const explicit: string[] = model.get("columns") ?? [];
+    return explicit.length ? [...explicit] : [...autoColumns];
+  };
+
   function drawPicker(): void {
-    const visible = new Set<string>(model.get("columns") ?? []);
+    const visible = new Set<string>(currentColumns());
     const groups = new Map<string, ColumnInfo[]>();
     for (const c of columnInfo) {
       if (!groups.has(c.kind)) groups.set(c.kind, []);
@@ -230,7 +248,7 @@ function render({ model, el }: RenderProps): () => void {
         const box = h("input", { type: "checkbox", "data-col": c.name });
         box.checked = visible.has(c.name);
         box.addEventListener("change", () => {
-          const current: string[] = [...(model.get("columns") ?? [])];
+          const current = currentColumns();
           const next = box.checked ? [...current, c.name] : current.filter((x) => x !== c.name);
           model.set("columns", next);
           model.save_changes();

@@ -33,7 +33,8 @@ def cells(store: str) -> list[str]:
         "tb.set_experiment('browser')\n"
         f"for i in range({N}):\n"
         "    with tb.start_run(run_name=f'run-{i:02d}'):\n"
-        "        tb.log_params({'lr': 10 ** -(i % 4), 'model': 'rf' if i % 3 else 'lin'})\n"
+        "        tb.log_params({'lr': 10 ** -(i % 4), 'model': 'rf' if i % 3 else 'lin',\n"
+        "                       'seed': 7})\n"
         "        tb.log_metric('acc', (i * 37 % 11) / 10)\n"
         "        tb.log_metric('loss', 1 / (i + 1))",
         "table = tb.runs_table('browser', refresh_seconds=0.5)\ntable",
@@ -153,6 +154,30 @@ def test_ticked_rows_reach_python(nb: Any) -> None:
     kernel_exec(nb, "table.selected = []")
     nb.wait_for_function("() => !document.querySelector('input.tb-row-check:checked')")
     screenshot(nb, "runs_table-selected")
+
+
+def test_column_picker_and_only_differing_toggle(nb: Any) -> None:
+    seed = nb.locator('th[data-col="params.seed"]')
+    seed.wait_for()  # same value in every run
+    nb.locator("input.tb-differ").check()
+    seed.wait_for(state="detached")
+    assert nb.locator('th[data-col="params.lr"]').count() == 1
+    assert wait_for_kernel_value(nb, "table.only_differing", True) is True
+    nb.locator("input.tb-differ").uncheck()
+    seed.wait_for()
+
+    nb.locator(".tb-columns-btn").click()
+    nb.locator('.tb-picker input[data-col="metrics.loss"]').uncheck()
+    nb.locator('th[data-col="metrics.loss"]').wait_for(state="detached")
+    nb.locator('.tb-picker input[data-col="attributes.run_id"]').check()
+    nb.locator('th[data-col="attributes.run_id"]').wait_for()
+    columns = poll_kernel(nb, "table.columns", lambda c: "attributes.run_id" in c)
+    assert "metrics.loss" not in columns
+    assert {"attributes.run_name", "params.lr", "metrics.acc", "attributes.run_id"} <= set(columns)
+    screenshot(nb, "runs_table-columns")
+    nb.locator(".tb-columns-btn").click()
+    kernel_exec(nb, "table.columns = []")
+    nb.locator('th[data-col="metrics.loss"]').wait_for()
 
 
 def test_run_logged_after_display_appears_live(nb: Any) -> None:
