@@ -94,7 +94,8 @@ def w4_history(ctx: Ctx) -> list[Row]:
     write = Row("4", f"write 1 run x {steps:,} steps via log_batch (setup, one sample)",
                 "points/s", True, None)
     first = Row("4", f"get_metric_history of {steps:,} points, first read", "s", False,
-                TARGET_QUERY, note="Includes reading every point's .step and .value.")
+                TARGET_QUERY, note="Includes materializing the result as a list of Metric "
+                "objects (MLflow's return type; trackbook's is lazy).")
     warm = Row("4", f"get_metric_history of {steps:,} points, warm", "s", False, TARGET_QUERY)
     size = Row("8", "store bytes per point after workload 4 (du)", "B/point", False,
                TARGET_BYTES)

@@ -52,7 +52,8 @@ METHOD = [
     "its engine) before the clock starts; so do writers (trackbook defers pyarrow/pandas to "
     "its first flush, MLflow loads its stack at import): workload 7 charges those imports.",
     "Histories are read with `MlflowClient().get_metric_history` on both, and the timing "
-    "includes touching every point's `.step` and `.value` (trackbook's result is lazy).",
+    "includes materializing the result as a `list` of `Metric` objects (what MLflow "
+    "returns; trackbook returns a lazy sequence).",
     "Where MLflow is measured at a smaller size, its rate (points/s, runs/s) is compared, "
     "and the row says so.",
     "Import: one fresh `python -c` interpreter per repetition times `import x`, then "

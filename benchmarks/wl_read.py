@@ -61,13 +61,8 @@ def search(tool: str, store: str, filter_store: str) -> dict[str, Any]:
     return out
 
 
-def _curve(hist: Any) -> tuple[list[int], list[float]]:
-    steps: list[int] = []
-    values: list[float] = []
-    for m in hist:
-        steps.append(m.step)
-        values.append(m.value)
-    return steps, values
+def _materialize(hist: Any) -> list[Any]:
+    return hist if type(hist) is list else list(hist)
 
 
 def read_history(tool: str, store: str, run_id: str, key: str = "loss") -> dict[str, Any]:
@@ -79,10 +74,10 @@ def read_history(tool: str, store: str, run_id: str, key: str = "loss") -> dict[
         t0 = time.perf_counter()
         hist = client.get_metric_history(run_id, key)
         calls.append(time.perf_counter() - t0)
-        steps, values = _curve(hist)
+        points = _materialize(hist)
         times.append(time.perf_counter() - t0)
-        sizes.append(len(values))
-        last_step = max(steps) if steps else None
+        sizes.append(len(points))
+        last_step = max(m.step for m in points) if points else None
     return {"first": times[0], "warm": times[1], "first_call_only": calls[0],
             "n": sizes[0], "n_warm": sizes[1], "last_step": last_step}
 
@@ -95,7 +90,7 @@ def read_curves(tool: str, store: str, run_ids: list[str], key: str = "loss"
     times, totals = [], []
     for _ in range(2):
         t0 = time.perf_counter()
-        total = sum(len(_curve(client.get_metric_history(r, key))[1]) for r in run_ids)
+        total = sum(len(_materialize(client.get_metric_history(r, key))) for r in run_ids)
         times.append(time.perf_counter() - t0)
         totals.append(total)
     return {"first": times[0], "warm": times[1], "n": totals[0], "n_warm": totals[1]}
