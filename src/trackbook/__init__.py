@@ -36,6 +36,7 @@ _LAZY.update({
     "TrackbookError": ("trackbook._errors", "TrackbookError"),
     "runs_table": ("trackbook.widgets", "runs_table"),
     "curves": ("trackbook.widgets", "curves"),
+    "compare": ("trackbook.widgets", "compare"),
 })
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -93,4 +94,4 @@ if TYPE_CHECKING:
         start_run,
     )
     from .tracking.uri import get_tracking_uri, set_tracking_uri
-    from .widgets import curves, runs_table
+    from .widgets import compare, curves, runs_table

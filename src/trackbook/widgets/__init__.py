@@ -6,7 +6,8 @@ The JavaScript lives in ``js/`` and is bundled into ``trackbook/static/`` at ins
 
 from __future__ import annotations
 
+from ._compare import Compare, compare
 from ._curves import Curves, curves
 from ._table import RunsTable, runs_table
 
-__all__ = ["Curves", "RunsTable", "curves", "runs_table"]
+__all__ = ["Compare", "Curves", "RunsTable", "compare", "curves", "runs_table"]
