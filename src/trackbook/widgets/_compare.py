@@ -15,7 +15,7 @@ import traitlets
 from .._errors import InvalidValueError
 from . import _runs_query as q
 from ._base import TrackbookWidget
-from ._html import format_value
+from ._html import column_label, format_value
 from ._table import RunsTable
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class Compare(TrackbookWidget):
         except Exception as exc:
             return f"<pre>error: {html.escape(str(exc))}</pre>"
         cols = [c for c in table.column_names if c != q.ID_COLUMN]
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        head = "".join(f"<th>{html.escape(column_label(c))}</th>" for c in cols)
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(format_value(c, r[c]))}</td>" for c in cols)
             + "</tr>" for r in table.slice(0, 20).to_pylist())

@@ -29,14 +29,15 @@ def format_value(column: str, value: Any) -> str:
     return str(value)
 
 
-def _label(column: str) -> str:
+def column_label(column: str) -> str:
+    """Header text: attributes without their prefix, other columns in full."""
     return column.split(".", 1)[1] if column.startswith("attributes.") else column
 
 
 def html_table(table: pa.Table, total: int, title: str = "runs") -> str:
     """An HTML table of ``table``'s rows (minus the id column) with a row-count caption."""
     cols = [c for c in table.column_names if c != ID_COLUMN]
-    head = "".join(f"<th>{html.escape(_label(c))}</th>" for c in cols)
+    head = "".join(f"<th>{html.escape(column_label(c))}</th>" for c in cols)
     body = []
     for row in table.to_pylist():
         cells = "".join(f"<td>{html.escape(format_value(c, row[c]))}</td>" for c in cols)
@@ -55,7 +56,7 @@ def text_table(table: pa.Table, total: int, title: str = "runs", width: int = 24
     def clip(text: str) -> str:
         return text if len(text) <= width else text[: width - 1] + "…"
 
-    grid = [[clip(_label(c)) for c in cols], *[[clip(v) for v in r] for r in rows]]
+    grid = [[clip(column_label(c)) for c in cols], *[[clip(v) for v in r] for r in rows]]
     widths = [max(len(r[i]) for r in grid) for i in range(len(cols))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
              for r in grid]
