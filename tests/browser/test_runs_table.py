@@ -188,3 +188,21 @@ def test_run_logged_after_display_appears_live(nb: Any) -> None:
     wait_rows(nb, N + 1)
     assert nb.locator(f"{ROWS} td", has_text="late-run").count() == 1
     screenshot(nb, "runs_table-live")
+
+
+def test_dark_theme_is_followed(nb: Any) -> None:
+    def header_luminance() -> float:
+        rgb = nb.locator('th[data-col="attributes.run_name"]').evaluate(
+            "el => getComputedStyle(el).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number)")
+        return sum(rgb) / (3 * 255)
+
+    assert header_luminance() > 0.5
+    nb.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme',"
+                " {theme: 'JupyterLab Dark'})")
+    nb.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    nb.wait_for_timeout(300)  # the theme's CSS variables apply on the next frames
+    assert header_luminance() < 0.5
+    screenshot(nb, "runs_table-dark")
+    nb.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme',"
+                " {theme: 'JupyterLab Light'})")
+    nb.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
