@@ -147,3 +147,42 @@ def test_set_experiment_same_name_from_many_processes(spawn: Spawn, tmp_path: Pa
     exps = [e for e in tb.search_experiments() if e.name == "same-name"]
     assert [e.experiment_id for e in exps] == [ids[0]]
     assert len(tb.search_runs(experiment_ids=[ids[0]])) == 4
+
+
+LATE_PARAM = """
+import sys, time
+from pathlib import Path
+import trackbook as tb
+run_id, go = sys.argv[1], Path(sys.argv[2])
+client = tb.Client()
+client.set_tag(run_id, "helper", "yes")  # this process now knows the run (no params yet)
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.005)
+try:
+    client.log_param(run_id, "lr", "0.2")
+    print("accepted")
+except Exception as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_param_first_value_is_kept_across_processes(spawn: Spawn, tmp_path: Path) -> None:
+    """Params are immutable. When two processes log different values for one param of
+    the same run, neither can see the other's value in time to refuse it; the store must
+    then keep the first value, not let the later one overwrite it."""
+    tb.set_experiment("params")
+    with tb.start_run() as run:
+        go = tmp_path / "go"
+        helper = spawn(LATE_PARAM, run.info.run_id, str(go))
+        assert helper.stdout.readline().strip() == "ready", helper.stderr.read()
+        tb.log_param("lr", "0.1")  # first
+        first_seen = tb.get_run(run.info.run_id).data.params["lr"]
+        time.sleep(0.01)
+        go.write_text("")
+        out, err = helper.communicate(timeout=60)
+        assert helper.returncode == 0, err
+    assert first_seen == "0.1"
+    assert out.strip() in ("accepted", "ParamConflictError")
+    assert tb.get_run(run.info.run_id).data.params["lr"] == "0.1"
+    assert len(tb.search_runs(filter_string="params.lr = '0.1'")) == 1

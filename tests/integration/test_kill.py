@@ -142,3 +142,34 @@ def test_killed_between_experiment_claim_and_record(tb_store: Path) -> None:
     assert run.info.experiment_id == exp_id
     assert tb.get_experiment_by_name("half-made").experiment_id == exp_id
     assert list(tb.search_runs(experiment_names=["half-made"])["run_id"]) == [run.info.run_id]
+
+
+def process_state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2:].split()[0]
+
+
+def test_killed_child_not_yet_reaped_is_not_running(spawn: Spawn) -> None:
+    """A notebook that starts training in a subprocess may never ``wait()`` for it: a
+    killed child then stays a zombie (state Z) with its pid. It is dead all the same, so
+    its run must not show as RUNNING."""
+    proc = spawn("""
+        import time
+        import trackbook as tb
+        run = tb.start_run()
+        tb.log_metric("x", 1.0)
+        tb.flush()
+        print(run.info.run_id, flush=True)
+        time.sleep(120)
+    """)
+    run_id = proc.stdout.readline().strip()
+    assert run_id, proc.stderr.read() if proc.poll() is not None else "no run id"
+    proc.send_signal(signal.SIGKILL)  # and no wait(): the child stays a zombie
+    deadline = time.monotonic() + 10
+    while process_state(proc.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process_state(proc.pid) == "Z"
+    run = tb.get_run(run_id)
+    assert run.info.status in ("KILLED", "FAILED")
+    assert run.info.end_time is not None
+    assert [m.value for m in tb.Client().get_metric_history(run_id, "x")] == [1.0]

@@ -273,6 +273,27 @@ def test_injection_attempts_are_data_not_sql() -> None:
     assert tb.get_experiment_by_name(INJECTION).experiment_id == exp.experiment_id
 
 
+def test_awkward_values_round_trip_verbatim() -> None:
+    values = {"newline": "a\nb", "nul": "a\x00b", "unicode": "naïve ✓ 🚀", "empty": "",
+              "quotes": "it's \"q\" \\ `x`", "json": '{"a": [1, 2]}', "sql": INJECTION}
+    with tb.start_run() as run:
+        tb.log_params(values)
+        tb.set_tags({f"t.{k}": v for k, v in values.items()})
+    got = tb.get_run(run.info.run_id).data
+    assert {k: got.params[k] for k in values} == values
+    assert {k: got.tags[f"t.{k}"] for k in values} == values
+    row = tb.search_runs().iloc[0]
+    assert {k: row[f"params.{k}"] for k in values} == values
+
+
+def test_bad_run_names_are_refused() -> None:
+    for name in ("a\nb", "tab\tname", "cr\rname"):  # "" means "generate one", as in MLflow
+        with pytest.raises(InvalidNameError):
+            tb.start_run(run_name=name)
+        assert tb.active_run() is None
+    assert len(tb.search_runs()) == 0
+
+
 # -- artifact paths ------------------------------------------------------------------------
 
 def all_files(root: Path) -> set[str]:
