@@ -24,6 +24,7 @@ class Row:
     samples: dict[str, list[float]] = field(default_factory=dict)
     note: str = ""
     checks: list[str] = field(default_factory=list)  # failed correctness checks
+    comparable: bool = True  # False: the tools ran different sizes, no ratio
 
     def add(self, tool: str, value: float) -> None:
         self.samples.setdefault(tool, []).append(value)
@@ -35,7 +36,7 @@ class Row:
     @property
     def ratio(self) -> float | None:
         ml, tb = self.median("mlflow"), self.median("trackbook")
-        if ml is None or tb is None:
+        if ml is None or tb is None or not self.comparable:
             return None
         if self.higher_is_better:
             return tb / ml if ml else float("inf")

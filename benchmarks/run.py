@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         for key, fn in SUITE.items():
             if key in wanted:
                 print(f"workload {key}:", flush=True)
+                t_wl = time.perf_counter()
                 rows += fn(ctx)
+                print(f"  ({time.perf_counter() - t_wl:.0f} s)", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
