@@ -43,8 +43,33 @@ class Catalog:
         self.layout = layout
 
     @contextlib.contextmanager
-    def connect(self, refresh: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the catalog (waiting out other processes' locks), refresh, yield, close."""
+    def connect(self, refresh: bool = True,
+                read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the catalog (waiting out other processes' locks), refresh, yield, close.
+
+        ``read_only`` refreshes first, then hands out a connection that cannot change the
+        index (for users' own SQL).
+        """
+        if read_only:
+            if refresh:
+                with self.connect():
+                    pass
+            con = self._open(read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        con = self._open(read_only=False)
+        try:
+            self._migrate(con)
+            if refresh:
+                self._refresh(con)
+            yield con
+        finally:
+            con.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         import duckdb
 
         self.layout.ensure()  # like MLflow's URIs: pointing at a new folder makes a store
@@ -52,8 +77,9 @@ class Catalog:
         delay = 0.005
         while True:
             try:
-                con = duckdb.connect(str(self.layout.catalog_file))
-                break
+                con = duckdb.connect(str(self.layout.catalog_file), read_only=read_only)
+                con.execute("SET enable_progress_bar = false")  # it would print into cells
+                return con
             except duckdb.Error as exc:
                 if not _is_lock_error(exc) or time.monotonic() > deadline:
                     raise StoreError(
@@ -63,13 +89,6 @@ class Catalog:
                     ) from exc
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
-        try:
-            self._migrate(con)
-            if refresh:
-                self._refresh(con)
-            yield con
-        finally:
-            con.close()
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         row = None
@@ -260,9 +279,10 @@ class _Applier:
         self.files_add = {k for k in self.files_add if k[0] != run_id}
 
     def _op_params(self, writer_id: str, r: dict[str, Any]) -> None:
+        # Params are immutable: the first value logged wins, even across processes.
         run_id = r["run"]
         for k, v in r["data"].items():
-            self.params[(run_id, k)] = v
+            self.params.setdefault((run_id, k), v)
 
     def _op_tags(self, writer_id: str, r: dict[str, Any]) -> None:
         run_id = r["run"]
@@ -309,7 +329,7 @@ class _Applier:
                 if run.get("experiment_id") is not None]
         _bulk_upsert(con, "runs", run_cols, rows)
         _bulk_upsert(con, "params", ["run_id", "key", "value"],
-                     [(k[0], k[1], v) for k, v in self.params.items()])
+                     [(k[0], k[1], v) for k, v in self.params.items()], keep_existing=True)
         deleted_tags = [k for k, (v, _) in self.tags.items() if v is None]
         for run_id, key in deleted_tags:
             con.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", [run_id, key])
@@ -319,8 +339,13 @@ class _Applier:
                      ["run_id", "key", "value", "step", "timestamp", "min", "max", "count"],
                      [(k[0], k[1], s[5], s[3], s[4], s[1], s[2], s[0])
                       for k, s in self.metrics.items()])
-        for run_id, f in self.files_del:
-            con.execute("DELETE FROM metric_files WHERE run_id = ? AND file = ?", [run_id, f])
+        if self.files_del:
+            import pyarrow as pa
+
+            gone = pa.table({"run_id": [r for r, _ in self.files_del],  # noqa: F841
+                             "file": [f for _, f in self.files_del]})
+            con.execute("DELETE FROM metric_files m USING gone g "
+                        "WHERE m.run_id = g.run_id AND m.file = g.file")
         _bulk_upsert(con, "metric_files", ["run_id", "file"], sorted(self.files_add))
         allowed = {"name", "lifecycle_stage", "last_update_time"}
         for exp_id, fields in self.exp_updates:
@@ -348,7 +373,7 @@ _COLUMN_TYPES: dict[str, dict[str, str]] = {
 
 
 def _bulk_upsert(con: duckdb.DuckDBPyConnection, table: str, cols: list[str],
-                 rows: list[tuple[Any, ...]]) -> None:
+                 rows: list[tuple[Any, ...]], keep_existing: bool = False) -> None:
     """INSERT OR REPLACE many rows at once through an Arrow table.
 
     Even for a handful of rows this beats ``executemany`` (~9 ms per row on DuckDB 2.0).
@@ -363,5 +388,6 @@ def _bulk_upsert(con: duckdb.DuckDBPyConnection, table: str, cols: list[str],
     arrays = [pa.array(list(c), pa.type_for_alias(types.get(n, "string")))
               for n, c in zip(cols, columns, strict=True)]
     staged = pa.Table.from_arrays(arrays, names=cols)  # noqa: F841 - read by DuckDB below
-    con.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) "  # noqa: S608
+    verb = "INSERT OR IGNORE" if keep_existing else "INSERT OR REPLACE"
+    con.execute(f"{verb} INTO {table} ({', '.join(cols)}) "  # noqa: S608
                 f"SELECT {', '.join(cols)} FROM staged")

@@ -36,7 +36,10 @@ def new_writer_id() -> str:
 
 
 def _process_start_ticks(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (Linux), to detect pid reuse."""
+    """Start time of a live ``pid`` in clock ticks since boot (Linux), to detect pid reuse.
+
+    None when there is no such process, or it is a zombie (dead, not yet reaped).
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -44,6 +47,8 @@ def _process_start_ticks(pid: int) -> int | None:
         return None
     # The command name may contain spaces; fields resume after the last ')'.
     fields = stat[stat.rfind(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
     return int(fields[19])
 
 

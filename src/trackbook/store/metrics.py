@@ -247,13 +247,13 @@ def compact(directory: Path,
     """
 
     for _ in range(_READ_ATTEMPTS):
-        newest, chunks, covers = visible_files(directory)
-        if not chunks or (newest is None and len(chunks) == 1):
-            return None  # already a single file: rewriting it would gain nothing
         try:
+            newest, chunks, covers = visible_files(directory)
+            if not chunks or (newest is None and len(chunks) == 1):
+                return None  # already a single file: rewriting it would gain nothing
             table = _read_files(([newest] if newest else []) + chunks)
         except FileNotFoundError:
-            continue
+            continue  # another compaction replaced the files we listed
         break
     else:  # pragma: no cover
         return None

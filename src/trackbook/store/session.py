@@ -129,6 +129,7 @@ class WriterSession:
         self.layout = layout
         self.log = EventLog(layout)
         self.buffers: dict[str, RunBuffer] = {}
+        self._next_seq: dict[str, int] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -150,6 +151,9 @@ class WriterSession:
                 buf = self.buffers.get(run_id)
                 if buf is None:
                     buf = self.buffers[run_id] = RunBuffer(self, run_id)
+                    # A run resumed in this process continues its chunk numbers: a reused
+                    # number would overwrite a chunk or hide behind a compaction's covers.
+                    buf.seq = self._next_seq.get(run_id, 0)
             self._ensure_thread()
         return buf
 
@@ -181,6 +185,7 @@ class WriterSession:
         buf = self.buffers.pop(run_id, None)
         if buf is not None:
             buf.close()
+            self._next_seq[run_id] = buf.seq
 
     def shutdown(self) -> None:
         self._stop.set()

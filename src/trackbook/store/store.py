@@ -46,9 +46,16 @@ class Store:
     def experiment_by_name(self, name: str) -> dict[str, Any] | None:
         """Read the name claim directly: no DuckDB needed to find an experiment."""
         try:
-            return json.loads(self.layout.experiment_name_claim(name).read_text())
+            data = self.layout.experiment_name_claim(name).read_bytes()
         except FileNotFoundError:
             return None
+        record: dict[str, Any] = json.loads(data)
+        by_id = self.layout.experiments_dir / f"{record['experiment_id']}.json"
+        if not by_id.exists():
+            # The creator died between claiming the name and writing the record by id;
+            # the claim holds the whole record, so finish its work.
+            write_atomic(by_id, data)
+        return record
 
     def experiment_by_id(self, experiment_id: str) -> dict[str, Any] | None:
         try:
@@ -76,9 +83,12 @@ class Store:
         raise ExperimentNotFoundError(f"experiment {name!r} is claimed but unreadable: {claim}")
 
     def ensure_default_experiment(self) -> str:
-        if self.experiment_by_id(DEFAULT_EXPERIMENT_ID) is None:
-            self.create_experiment(DEFAULT_EXPERIMENT_NAME, experiment_id=DEFAULT_EXPERIMENT_ID)
-        return DEFAULT_EXPERIMENT_ID
+        """Id of the experiment named "Default" (id "0" unless a user took the name first)."""
+        if self.experiment_by_id(DEFAULT_EXPERIMENT_ID) is not None:
+            return DEFAULT_EXPERIMENT_ID
+        exp_id, _ = self.create_experiment(DEFAULT_EXPERIMENT_NAME,
+                                           experiment_id=DEFAULT_EXPERIMENT_ID)
+        return exp_id
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         old = self.experiment_by_id(experiment_id)
@@ -121,9 +131,9 @@ class Store:
     # -- queries (DuckDB) ------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A refreshed, short-lived catalog connection."""
-        with self.catalog.connect() as con:
+        with self.catalog.connect(read_only=read_only) as con:
             yield con
 
     def run_row(self, con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any] | None:

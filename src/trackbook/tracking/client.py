@@ -220,7 +220,8 @@ class Client:
         v.check_name("metric", key)
         val = v.metric_value(key, value)
         buffer_of(self._store, st).add(key, val, v.step_value(step),
-                                       timestamp if timestamp is not None else now_ms())
+                                       now_ms() if timestamp is None
+                                       else v.timestamp_value(timestamp))
 
     def log_param(self, run_id: str, key: str, value: Any) -> Any:
         self.log_batch(run_id, params=[(key, value)])
@@ -247,7 +248,7 @@ class Client:
                 key, value, ts, step = m.key, m.value, m.timestamp, m.step
             v.check_name("metric", key)
             points.append((key, v.metric_value(key, value), v.step_value(step),
-                           int(ts) if ts is not None else now_ms()))
+                           v.timestamp_value(ts) if ts is not None else now_ms()))
         new_params: dict[str, str] = {}
         for key, value in _pairs(params):
             v.check_name("param", key)

@@ -149,6 +149,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None,
     with _lock:
         if run_id is not None and _stack and _stack[-1].info.run_id == run_id:
             return _stack[-1]
+        if run_id is not None:
+            state_of(get_store(), run_id)  # a wrong id must fail before anything changes
         if _stack and not nested:
             log.info("ending run %s: a new run was started", _stack[-1].info.run_id)
             while _stack:
@@ -238,8 +240,9 @@ def log_metric(key: str, value: float, step: int | None = None,
     """
     if run_id is None and _stack:
         run = _stack[-1]
-        if (run._state.status is _RUNNING and key in _valid_names and type(value) is float
-                and (step is None or type(step) is int)):
+        if (run._state.status is _RUNNING and type(key) is str and key in _valid_names
+                and type(value) is float and (step is None or type(step) is int)
+                and (timestamp is None or type(timestamp) is int)):
             items = run._items
             items.append((key, value, step or 0,
                           _time_ns() // 1_000_000 if timestamp is None else timestamp))
@@ -259,7 +262,7 @@ def _log_metric_checked(key: str, value: Any, step: Any, timestamp: int | None,
     run._state.check_writable("metrics")
     v.check_name("metric", key)
     run._buffer.add(key, v.metric_value(key, value), v.step_value(step),
-                    now_ms() if timestamp is None else int(timestamp))
+                    now_ms() if timestamp is None else v.timestamp_value(timestamp))
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None,
@@ -269,7 +272,7 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
     """Log several metrics at one step (all share the timestamp)."""
     if not isinstance(metrics, dict):
         raise InvalidValueError(f"log_metrics needs a dict, got {type(metrics).__name__}")
-    ts = _time_ns() // 1_000_000 if timestamp is None else int(timestamp)
+    ts = _time_ns() // 1_000_000 if timestamp is None else v.timestamp_value(timestamp)
     st = 0 if step is None else step if type(step) is int else v.step_value(step)
     if run_id is not None:
         _client().log_batch(run_id, metrics=[Metric(k, val, ts, st)
@@ -279,7 +282,7 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
     if run._state.status is not _RUNNING:
         run._state.check_writable("metrics")
     names = _valid_names
-    points = [(k if k in names else v.check_name("metric", k),
+    points = [(k if type(k) is str and k in names else v.check_name("metric", k),
                val if type(val) is float else v.metric_value(k, val), st, ts)
               for k, val in metrics.items()]
     items = run._items

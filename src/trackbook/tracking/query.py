@@ -189,7 +189,7 @@ def sql(store: Store, text: str, params: Sequence[Any] | None = None,
     from ..store.metrics import _schema
 
     for attempt in range(attempts):
-        with store.connect() as con:
+        with store.connect(read_only=True) as con:
             try:
                 files = store.metric_file_paths(con)
                 points = ds.dataset(files, schema=_schema(), format="parquet")  # noqa: F841

@@ -9,22 +9,22 @@ from typing import Any
 from .._errors import InvalidNameError, InvalidValueError
 
 MAX_NAME_LENGTH = 250
-_NAME_RE = re.compile(r"^[\w\-. /:]+$")
+_NAME_RE = re.compile(r"[\w\-. /:]+")
 _valid_names: set[str] = set()
 
 
 def check_name(kind: str, name: Any) -> str:
     """A metric, param or tag key: letters, digits, ``_ - . / : space``; no ``..`` parts."""
-    if name in _valid_names:
-        return name  # type: ignore[no-any-return]
     if not isinstance(name, str):
         raise InvalidNameError(f"{kind} name must be a string, got {type(name).__name__}: "
                                f"{name!r}")
     if not name or len(name) > MAX_NAME_LENGTH:
         raise InvalidNameError(f"{kind} name must be 1 to {MAX_NAME_LENGTH} characters, got "
                                f"{len(name)}")
-    if not _NAME_RE.match(name):
-        bad = sorted({c for c in name if not re.match(r"[\w\-. /:]", c)})
+    if name in _valid_names:
+        return name
+    if not _NAME_RE.fullmatch(name):
+        bad = sorted({c for c in name if not re.fullmatch(r"[\w\-. /:]", c)})
         raise InvalidNameError(
             f"{kind} name {name!r} contains {''.join(bad)!r}; allowed are letters, digits, "
             "and _ - . / : and space")
@@ -58,7 +58,8 @@ def metric_value(key: str, value: Any) -> float:
         return value  # type: ignore[no-any-return]
     if t is int:
         return float(value)
-    if isinstance(value, (bool, str | bytes)) or value is None:
+    if (isinstance(value, bool | str | bytes) or value is None
+            or type(value).__name__ == "bool_"):  # numpy bools are flags, not measurements
         raise InvalidValueError(
             f"metric {key!r} needs a number, got {type(value).__name__} {value!r}")
     try:
@@ -74,6 +75,18 @@ def param_value(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def timestamp_value(timestamp: Any) -> int:
+    """Milliseconds since the epoch, as an int (numpy ints are fine, floats are not)."""
+    if isinstance(timestamp, bool) or type(timestamp).__name__ == "bool_":
+        raise InvalidValueError(f"timestamp must be integer milliseconds, got {timestamp!r}")
+    if isinstance(timestamp, int):
+        return int(timestamp)
+    if getattr(getattr(timestamp, "dtype", None), "kind", "") in ("i", "u"):
+        return int(timestamp)
+    raise InvalidValueError(
+        f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}")
+
+
 def tag_value(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
@@ -81,7 +94,9 @@ def tag_value(value: Any) -> str:
 def step_value(step: Any) -> int:
     if step is None:
         return 0
-    if isinstance(step, bool) or not isinstance(step, int):
+    if isinstance(step, bool) or type(step).__name__ == "bool_":
+        raise InvalidValueError(f"step must be an integer, got {step!r}")
+    if not isinstance(step, int):
         try:
             if float(step) != int(step):
                 raise ValueError
