@@ -31,32 +31,43 @@ X_AXES: tuple[str, ...] = ("step", "time", "relative")
 MIN_BUCKETS = 16
 _READ_ATTEMPTS = 10
 
-# x per mode: step number; wall time (ms since the epoch); seconds since the run's first point
+# Pass 1 (one scan, cheap aggregates): the extent of every (run, key) series.
+_BOUNDS_SQL = """
+SELECT run_id, key, count(*) AS n, min(step)::DOUBLE AS s_lo, max(step)::DOUBLE AS s_hi,
+       min(timestamp)::DOUBLE AS t_lo, max(timestamp)::DOUBLE AS t_hi
+FROM read_parquet(?::VARCHAR[])
+WHERE key IN (SELECT unnest(?::VARCHAR[])) AND NOT isnan(value)
+GROUP BY run_id, key
+"""
+
+# x per mode, as (point expression, series low, series high); t0 is the run's first point
 _X_SQL = {
-    "step": "step::DOUBLE",
-    "time": "timestamp::DOUBLE",
-    "relative": "(timestamp - min(timestamp) OVER (PARTITION BY run_id)) / 1000.0",
+    "step": ("p.step::DOUBLE", "s_lo", "s_hi"),
+    "time": ("p.timestamp::DOUBLE", "t_lo", "t_hi"),
+    "relative": ("(p.timestamp - b.t0) / 1000.0", "(t_lo - t0) / 1000.0",
+                 "(t_hi - t0) / 1000.0"),
 }
 
+# Pass 2 (one scan joined with the small bounds table): min and max point per bucket.
 _DOWNSAMPLE_SQL = """
-WITH pts AS (
-    SELECT run_id, key, {x} AS x, value
-    FROM read_parquet(?::VARCHAR[])
-    WHERE key IN (SELECT unnest(?::VARCHAR[])) AND NOT isnan(value)
+WITH b AS (
+    SELECT run_id, key, n, {lo} AS lo, {hi} AS hi, t0
+    FROM (SELECT *, min(t_lo) OVER (PARTITION BY run_id) AS t0 FROM series_bounds)
 ),
-bounds AS (
-    SELECT run_id, key, min(x) AS lo, max(x) AS hi, count(*) AS n FROM pts GROUP BY run_id, key
+pts AS (
+    SELECT p.run_id, p.key, {x} AS x, p.value, b.n, b.lo, b.hi
+    FROM read_parquet(?::VARCHAR[]) p JOIN b USING (run_id, key)
+    WHERE NOT isnan(p.value)
 ),
 buckets AS (
     -- a short series keeps every point: each distinct x is its own bucket
-    SELECT p.run_id, p.key,
-           CASE WHEN b.n <= 2 * ? THEN p.x
-                WHEN b.hi > b.lo THEN least(floor((p.x - b.lo) / (b.hi - b.lo) * ?), ? - 1)
+    SELECT run_id, key,
+           CASE WHEN n <= 2 * ? THEN x
+                WHEN hi > lo THEN least(floor((x - lo) / (hi - lo) * ?), ? - 1)
                 ELSE 0 END AS bucket,
-           arg_min(p.x, p.value) AS x_lo, min(p.value) AS v_lo,
-           arg_max(p.x, p.value) AS x_hi, max(p.value) AS v_hi
-    FROM pts p JOIN bounds b USING (run_id, key)
-    GROUP BY ALL
+           arg_min(x, value) AS x_lo, min(value) AS v_lo,
+           arg_max(x, value) AS x_hi, max(value) AS v_hi
+    FROM pts GROUP BY ALL
 )
 SELECT run_id, key, x_lo AS x, v_lo AS value FROM buckets
 UNION ALL
@@ -141,7 +152,8 @@ def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
         raise InvalidValueError(f"buckets must be >= 1, got {buckets}")
     if not run_ids or not keys:
         return _empty()
-    sql = _DOWNSAMPLE_SQL.format(x=_X_SQL[x])
+    x_expr, lo, hi = _X_SQL[x]
+    sql = _DOWNSAMPLE_SQL.format(x=x_expr, lo=lo, hi=hi)
     t0 = time.perf_counter()
     for attempt in range(_READ_ATTEMPTS):
         files = _files(store, run_ids)
@@ -149,8 +161,9 @@ def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
             return _empty()
         cur = _cursor()
         try:
-            params = [files, list(keys), *[buckets] * 3]
-            table = cur.sql(sql, params=params).to_arrow_table()
+            bounds = cur.sql(_BOUNDS_SQL, params=[files, list(keys)]).to_arrow_table()
+            cur.register("series_bounds", bounds)
+            table = cur.sql(sql, params=[files, *[buckets] * 3]).to_arrow_table()
             break
         except (OSError, duckdb.Error) as exc:
             # A writer compacted the run between listing and reading: list again.
