@@ -99,5 +99,5 @@ def test_bench_smoke_both(tmp_path: Path) -> None:
     data = _smoke(tmp_path, "both", timeout=1800)
     _check_tool(data, "trackbook")
     _check_tool(data, "mlflow")
-    assert all(row["ratio"] is not None for row in data["rows"])
+    assert all(row["ratio"] is not None for row in data["rows"] if row["target"] is not None)
     assert (tmp_path / "results" / "smoke.png").exists()
