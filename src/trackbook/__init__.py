@@ -18,7 +18,7 @@ _FLUENT = (
     "last_active_run", "get_run", "get_parent_run", "delete_run", "log_metric", "log_metrics",
     "log_param", "log_params", "set_tag", "set_tags", "delete_tag", "log_artifact",
     "log_artifacts", "log_text", "log_dict", "log_figure", "log_image", "get_artifact_uri",
-    "flush", "search_runs", "sql", "ActiveRun",
+    "flush", "search_runs", "sql", "ActiveRun", "current_experiment_id",
 )
 _LAZY: dict[str, tuple[str, str]] = {name: ("trackbook.tracking.fluent", name) for name in _FLUENT}
 _LAZY.update({
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         ActiveRun,
         active_run,
         create_experiment,
+        current_experiment_id,
         delete_experiment,
         delete_run,
         delete_tag,

@@ -101,6 +101,12 @@ def set_experiment(experiment_name: str | None = None,
                       creation_time=record.get("creation_time"))
 
 
+def current_experiment_id() -> str:
+    """The experiment new runs go to: set_experiment's, $TRACKBOOK_EXPERIMENT_NAME's, or
+    the Default experiment."""
+    return _current_experiment_id()
+
+
 def _current_experiment_id() -> str:
     if _experiment_id is not None:
         return _experiment_id

@@ -87,9 +87,13 @@ def get_run(store: Store, run_id: str) -> Run | None:
     return make_run(row, params, tags, metrics)
 
 
-def _select_ids(con: duckdb.DuckDBPyConnection, experiment_ids: Sequence[str] | None,
-                filter_string: str | None, view_type: int, max_results: int | None,
-                order_by: Sequence[str] | None, offset: int = 0) -> list[str]:
+def select_run_ids(con: duckdb.DuckDBPyConnection, experiment_ids: Sequence[str] | None,
+                   filter_string: str | None, view_type: int, max_results: int | None,
+                   order_by: Sequence[str] | None, offset: int = 0) -> list[str]:
+    """Ids of the runs matching a search, in order, on an open catalog connection.
+
+    ``experiment_ids`` None means all experiments; ``max_results``/``offset`` page.
+    """
     if view_type not in _STAGES:
         raise InvalidValueError(f"run_view_type must be 1, 2 or 3 (ViewType), got {view_type!r}")
     if max_results is not None and (not isinstance(max_results, int) or max_results < 0):
@@ -128,7 +132,7 @@ def search_run_objects(store: Store, experiment_ids: Sequence[str] | None,
                        filter_string: str | None, view_type: int,
                        max_results: int | None, order_by: Sequence[str] | None) -> list[Run]:
     with store.connect() as con:
-        ids = _select_ids(con, experiment_ids, filter_string, view_type, max_results, order_by)
+        ids = select_run_ids(con, experiment_ids, filter_string, view_type, max_results, order_by)
         if not ids:
             return []
         _stage_ids(con, ids)
@@ -154,7 +158,7 @@ def search_frame(store: Store, experiment_ids: Sequence[str] | None,
     tags.* (one row per run, in the requested order). DuckDB pivots; pandas only receives
     the finished table."""
     with store.connect() as con:
-        ids = _select_ids(con, experiment_ids, filter_string, view_type, max_results, order_by)
+        ids = select_run_ids(con, experiment_ids, filter_string, view_type, max_results, order_by)
         _stage_ids(con, ids)
         parts = []
         for prefix, table in _WIDE:  # prefixes and table names are constants, never input
