@@ -150,9 +150,16 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None,
 
     If a run is already active and ``nested`` is false, that run is ended (FINISHED)
     first: re-running a notebook cell never fails with "run already active".
+    Without ``run_id``, the first run of a process resumes ``$TRACKBOOK_RUN_ID`` (or
+    ``$MLFLOW_RUN_ID``) when set: that is how launched projects log into their run.
     """
     global _last_run_id
     with _lock:
+        if run_id is None and not _stack and not nested:
+            # A launcher (trackbook run, a sweep) hands its run to the code it starts.
+            run_id = os.environ.get("TRACKBOOK_RUN_ID") or os.environ.get("MLFLOW_RUN_ID")
+            if run_id and run_id == _last_run_id:
+                run_id = None  # that run was already used and ended in this process
         if run_id is not None and _stack and _stack[-1].info.run_id == run_id:
             return _stack[-1]
         if run_id is not None:
