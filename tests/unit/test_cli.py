@@ -80,6 +80,7 @@ def gc_store(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     assert exp is not None
     live = client.create_run(exp.experiment_id, run_name="live").info.run_id
     client.log_metric(live, "loss", 1.0)
+    client.store.session.flush_all()  # its folder exists once something is on disk
     client.delete_run(live)
     ids["live"] = live
     yield path, ids
