@@ -80,12 +80,13 @@ class RunBuffer:
             items = self.items[:n]
             session = self.session
             try:
-                table = _metrics.build_table(self.run_id, items)
-                name = _metrics.chunk_name(session.log.writer_id, self.seq)
-                _metrics.write_chunk(self.directory, name, table)
-                summary = _metrics.summarize(table)
-                session.log.append([{"op": "metrics", "t": now_ms(), "run": self.run_id,
-                                     "file": name, "n": len(items), "sum": summary}])
+                table = self._table(items)
+                if table is not None:
+                    name = _metrics.chunk_name(session.log.writer_id, self.seq)
+                    _metrics.write_chunk(self.directory, name, table)
+                    summary = _metrics.summarize(table)
+                    session.log.append([{"op": "metrics", "t": now_ms(), "run": self.run_id,
+                                         "file": name, "n": table.num_rows, "sum": summary}])
             except Exception as exc:
                 warnings.warn(f"trackbook could not flush {len(items)} metric points of run "
                               f"{self.run_id} ({exc}); they stay buffered and are retried",
@@ -93,11 +94,26 @@ class RunBuffer:
                 return 0
             del self.items[:n]
             self.limit = FLUSH_POINTS
+            if table is None:
+                return 0
             self.seq += 1
             self.chunks += 1
             if self.chunks >= COMPACT_EVERY_CHUNKS:
                 self.compact_locked()
-            return len(items)
+            return int(table.num_rows)
+
+    def _table(self, items: list[tuple[str, float, int, int]]) -> Any:
+        """Arrow table of the points; a point that cannot be stored (a step beyond int64,
+        say) is dropped with a warning instead of blocking every later flush."""
+        try:
+            return _metrics.build_table(self.run_id, items)
+        except (OverflowError, ValueError, TypeError):
+            good = [p for p in items if _metrics.storable(p)]
+            bad = [p for p in items if not _metrics.storable(p)]
+            warnings.warn(f"trackbook dropped {len(bad)} metric point(s) of run {self.run_id} "
+                          f"that cannot be stored, e.g. {bad[0]!r}: steps and timestamps "
+                          "must fit in 64-bit integers", TrackbookWarning, stacklevel=3)
+            return _metrics.build_table(self.run_id, good) if good else None
 
     def compact_locked(self) -> None:
         self.chunks = 0

@@ -281,13 +281,20 @@ class Client:
         Returns a sequence of ``Metric`` (like MLflow's list) that keeps the points as
         arrays: ``.values``, ``.steps``, ``.timestamps`` and ``.to_pandas()`` are free.
         """
-        state_of(self._store, run_id)
+        self._check_run_exists(run_id)
         self._store.session.flush_all()
         return MetricHistory.from_arrow(key, self._store.metric_history(run_id, [key]))
+
+    def _check_run_exists(self, run_id: str) -> None:
+        """Cheap: a run folder proves the run exists; only without one ask the catalog."""
+        if not (isinstance(run_id, str) and run_id.isalnum()
+                and self._store.layout.run_dir(run_id).is_dir()):
+            state_of(self._store, run_id)
 
     def get_metric_history_df(self, run_id: str, keys: Sequence[str] | None = None
                               ) -> pd.DataFrame:
         """Metric history as a DataFrame (key, value, step, timestamp): fast for big runs."""
+        self._check_run_exists(run_id)
         self._store.session.flush_all()
         return self._store.metric_history(run_id, list(keys) if keys else None).to_pandas()
 

@@ -100,14 +100,28 @@ def git_info(path: str | None = None) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=1)
 def installed_packages() -> str:
-    """``name==version`` of every installed distribution, sorted (one line each)."""
-    from importlib import metadata
+    """``name==version`` of every installed distribution, sorted (one line each).
 
+    Read from the ``<name>-<version>.dist-info`` folder names on ``sys.path``: parsing
+    every package's metadata (importlib.metadata) costs 0.2-0.5 s, this ~1 ms.
+    """
     seen: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
-        if name and name.lower() not in seen:
-            seen[name.lower()] = f"{name}=={dist.version}"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                stem = name[: -len(".dist-info")]
+            elif name.endswith(".egg-info"):
+                stem = name[: -len(".egg-info")].split("-py")[0]
+            else:
+                continue
+            dist, sep, version = stem.partition("-")
+            key = dist.lower().replace("_", "-").replace(".", "-")
+            if sep and key not in seen:  # the first on sys.path is the one imported
+                seen[key] = f"{key}=={version}"
     header = f"# python {platform.python_version()} ({sys.executable})\n"
     return header + "\n".join(seen[k] for k in sorted(seen)) + "\n"
 

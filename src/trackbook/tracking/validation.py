@@ -79,9 +79,11 @@ def timestamp_value(timestamp: Any) -> int:
     """Milliseconds since the epoch, as an int (numpy ints are fine, floats are not)."""
     if isinstance(timestamp, bool) or type(timestamp).__name__ == "bool_":
         raise InvalidValueError(f"timestamp must be integer milliseconds, got {timestamp!r}")
-    if isinstance(timestamp, int):
-        return int(timestamp)
-    if getattr(getattr(timestamp, "dtype", None), "kind", "") in ("i", "u"):
+    if isinstance(timestamp, int) or getattr(getattr(timestamp, "dtype", None), "kind",
+                                             "") in ("i", "u"):
+        if not 0 <= int(timestamp) < 2**63:
+            raise InvalidValueError(f"timestamp must be milliseconds since the epoch, got "
+                                    f"{timestamp}")
         return int(timestamp)
     raise InvalidValueError(
         f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}")
@@ -100,7 +102,9 @@ def step_value(step: Any) -> int:
         try:
             if float(step) != int(step):
                 raise ValueError
-            return int(step)
-        except (TypeError, ValueError):
+            step = int(step)
+        except (TypeError, ValueError, OverflowError):
             raise InvalidValueError(f"step must be an integer, got {step!r}") from None
-    return step
+    if not -(2**63) <= step < 2**63:
+        raise InvalidValueError(f"step must fit in a 64-bit integer, got {step}")
+    return int(step)
