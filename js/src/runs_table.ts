@@ -1,8 +1,10 @@
 // The run table: pages of runs pulled from the kernel as Arrow IPC, sorted,
-// filtered and paged by DuckDB on the Python side. Traits hold UI state only.
+// filtered and paged by DuckDB on the Python side; more rows are appended as the user
+// scrolls (fixed row heights, quak's model). Traits hold UI state only.
 import {
   Channel, debounce, decodeRows, formatNumber, formatTime, h, injectStyle, Model, RenderProps, Row,
 } from "./_common";
+import { DETAIL_CSS, DetailPane } from "./_detail";
 
 /** Mirrors trackbook.widgets._protocol.SortKey */
 interface SortKey { column: string; desc: boolean; }
@@ -11,6 +13,11 @@ interface SortKey { column: string; desc: boolean; }
 interface ColumnInfo { name: string; kind: "attribute" | "param" | "metric" | "tag"; differs: boolean; }
 
 const ID_COL = "__run_id";
+const NAME_COL = "attributes.run_name";
+const ROW_HEIGHT = 25; // px, fixed: every row is one line (24 px cell + 1 px border)
+const MAX_PAGE = 1000; // mirrors trackbook.widgets._table.MAX_PAGE_SIZE
+// Fetch the next page when fewer than this many loaded rows are below the viewport.
+const PREFETCH_ROWS = 20;
 const KIND_LABEL: Record<string, string> = { attribute: "Attributes", param: "Params", metric: "Metrics", tag: "Tags" };
 
 const CSS = `
@@ -46,7 +53,7 @@ const CSS = `
 .tb-runs .tb-picker legend { font-weight: 600; padding: 0; margin-bottom: 2px; }
 .tb-runs .tb-picker label { white-space: nowrap; }
 .tb-runs .tb-empty { padding: 8px; }
-`;
+` + DETAIL_CSS;
 
 function kindOf(name: string): string {
   return name.slice(0, name.indexOf("."));
@@ -65,6 +72,8 @@ function renderCell(col: string, value: unknown): HTMLTableCellElement {
   } else if (col === "attributes.start_time" || col === "attributes.end_time") {
     td.textContent = formatTime(value);
     td.title = new Date(Number(value)).toISOString();
+  } else if (col === NAME_COL) {
+    td.append(h("span", { class: "tb-run-link", text: String(value), title: "show this run's details" }));
   } else if (col === "attributes.run_id") {
     td.textContent = String(value).slice(0, 8);
     td.title = String(value);
@@ -81,14 +90,17 @@ function renderCell(col: string, value: unknown): HTMLTableCellElement {
 
 function render({ model, el }: RenderProps): () => void {
   const channel = new Channel(model);
-  let offset = 0;
   let total = 0;
-  let rows: Row[] = [];
+  let rows: Row[] = []; // every row loaded so far, in order
   let shown: string[] = [];
   let columnInfo: ColumnInfo[] = [];
   let autoColumns: string[] = []; // what Python picked when asked for no columns
   let version: string | null = null;
   let disposed = false;
+  let generation = 0; // bumped when the rows are reloaded from the top: stale appends drop
+  let appending = false;
+  let reloading = false; // an append would supersede the reload's request: wait for it
+  let busy = 0; // page requests in flight
 
   const root = h("div", { class: "tb-widget tb-runs" });
   injectStyle(root, CSS);
@@ -101,15 +113,18 @@ function render({ model, el }: RenderProps): () => void {
   const differBox = h("input", { type: "checkbox", class: "tb-differ" });
   const differLabel = h("label", { class: "tb-differ-label" }, differBox, " only columns that differ");
   const count = h("span", { class: "tb-count tb-muted" });
-  const prevBtn = h("button", { class: "tb-prev", text: "‹", title: "previous page" });
-  const nextBtn = h("button", { class: "tb-next", text: "›", title: "next page" });
-  const pageLabel = h("span", { class: "tb-page tb-muted" });
-  const toolbar = h("div", { class: "tb-toolbar" }, filterInput, columnsBtn, differLabel, count, prevBtn, pageLabel, nextBtn);
+  const loadedLabel = h("span", { class: "tb-loaded tb-muted" });
+  const toolbar = h("div", { class: "tb-toolbar" }, filterInput, columnsBtn, differLabel, count, loadedLabel);
   const errorBox = h("div", { class: "tb-error" });
   const picker = h("div", { class: "tb-picker" });
   const table = h("table", { class: "tb-runs-table" });
+  let tbody = h("tbody");
   const scroll = h("div", { class: "tb-scroll" }, table);
-  root.append(toolbar, errorBox, picker, scroll);
+  const detail = new DetailPane(channel, () => {
+    model.set("detail", "");
+    model.save_changes();
+  });
+  root.append(toolbar, errorBox, picker, h("div", { class: "tb-body" }, scroll, detail.el));
   el.append(root);
 
   const setError = (message: string) => {
@@ -130,37 +145,93 @@ function render({ model, el }: RenderProps): () => void {
     return base.filter((c) => kindOf(c) === "attributes" || differs.get(c) !== false);
   };
 
-  async function loadPage(): Promise<void> {
-    const limit = model.get("page_size") as number;
+  /** One page request; null when a newer page request superseded it. */
+  async function requestRows(offset: number, limit: number) {
     const columns = visibleColumns();
-    const reply = await channel.request("page", {
-      offset, limit, sort: model.get("sort"), filter: model.get("filter"), columns,
-    });
-    if (reply === null || disposed) return;
+    busy += 1;
+    root.dataset.busy = "1"; // for tests and benchmarks: a page request is in flight
+    let reply;
+    try {
+      reply = await channel.request("page", {
+        offset, limit, sort: model.get("sort"), filter: model.get("filter"), columns,
+      });
+    } finally {
+      busy -= 1;
+      if (!busy) delete root.dataset.busy;
+    }
+    if (reply === null || disposed) return null;
     const [msg, buffers] = reply;
     if (!msg.ok) {
       setError(msg.error ?? "error");
-      return;
+      return null;
     }
     setError("");
     total = msg.total as number;
     const decoded = decodeRows(buffers[0]);
-    rows = decoded.rows;
-    const wasShown = shown.join();
-    shown = decoded.columns.filter((c) => c !== ID_COL);
-    if (!columns.length) {
-      autoColumns = [...shown];
-      // only-differing needs the automatic set first; ask again now that it is known
-      if (model.get("only_differing") && autoColumns.length) return loadPage();
-    }
-    if (shown.join() !== wasShown) drawPicker();
-    if (offset > 0 && offset >= total) {
-      offset = Math.max(0, Math.floor((total - 1) / limit) * limit);
-      return loadPage();
-    }
-    drawTable();
+    return { rows: decoded.rows, columns: decoded.columns.filter((c) => c !== ID_COL), asked: columns };
   }
 
+  /**
+   * Load rows from the top again: the first page after a sort or filter change (scrolled
+   * to the top), or as many rows as are loaded now (live refresh, column change).
+   */
+  async function reload(keepLoaded = false): Promise<void> {
+    const gen = ++generation;
+    appending = false;
+    reloading = true;
+    try {
+      await reloadRows(gen, keepLoaded);
+    } finally {
+      if (gen === generation) reloading = false;
+    }
+    if (gen === generation) fillViewport();
+  }
+
+  async function reloadRows(gen: number, keepLoaded: boolean): Promise<void> {
+    const pageSize = model.get("page_size") as number;
+    const want = keepLoaded ? Math.max(rows.length, pageSize) : pageSize;
+    const got = await requestRows(0, Math.min(want, MAX_PAGE));
+    if (got === null || gen !== generation) return;
+    let next = got.rows;
+    while (next.length < want && next.length < total) { // live refresh of > 1000 rows
+      const more = await requestRows(next.length, Math.min(want - next.length, MAX_PAGE));
+      if (more === null || gen !== generation) return;
+      if (!more.rows.length) break;
+      next = next.concat(more.rows);
+    }
+    const wasShown = shown.join();
+    shown = got.columns;
+    if (!got.asked.length) {
+      autoColumns = [...shown];
+      // only-differing needs the automatic set first; ask again now that it is known
+      if (model.get("only_differing") && autoColumns.length && visibleColumns().length) {
+        return reloadRows(gen, keepLoaded);
+      }
+    }
+    if (shown.join() !== wasShown) drawPicker();
+    rows = next;
+    const top = scroll.scrollTop;
+    drawTable();
+    scroll.scrollTop = keepLoaded ? top : 0;
+  }
+
+  /** Append the next page (scrolling down). */
+  async function appendPage(): Promise<void> {
+    if (appending || reloading || rows.length >= total) return;
+    appending = true;
+    const gen = generation;
+    const got = await requestRows(rows.length, model.get("page_size") as number);
+    if (gen !== generation) return; // reloaded meanwhile: `appending` was reset there
+    appending = false;
+    if (got === null || !got.rows.length) return;
+    const selected = new Set<string>(model.get("selected") ?? []);
+    rows = rows.concat(got.rows);
+    for (const row of got.rows) tbody.append(rowElement(row, selected));
+    drawStatus();
+    fillViewport();
+  }
+
+  /** Every column available under the filter, for the picker and "only columns that differ". */
   async function loadColumns(): Promise<void> {
     const reply = await channel.request("columns", { filter: model.get("filter") });
     if (reply === null || disposed) return;
@@ -168,19 +239,49 @@ function render({ model, el }: RenderProps): () => void {
     if (!msg.ok) return; // the page request reports the same error
     columnInfo = msg.columns as ColumnInfo[];
     drawPicker();
-    if (model.get("only_differing")) void loadPage();
+    if (model.get("only_differing")) void reload(true);
+  }
+
+  /** Keep loading while the loaded rows do not reach PREFETCH_ROWS below the viewport. */
+  function fillViewport(): void {
+    if (disposed || rows.length >= total || !scroll.isConnected) return;
+    const below = scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight;
+    if (below < PREFETCH_ROWS * ROW_HEIGHT) void appendPage();
+  }
+
+  function rowElement(row: Row, selected: Set<string>): HTMLTableRowElement {
+    const id = String(row[ID_COL]);
+    const tr = h("tr", { "data-run-id": id });
+    const box = h("input", { type: "checkbox", class: "tb-row-check" });
+    box.checked = selected.has(id);
+    if (box.checked) tr.classList.add("tb-selected");
+    box.addEventListener("change", () => {
+      const next = new Set<string>(model.get("selected") ?? []);
+      box.checked ? next.add(id) : next.delete(id);
+      setSelected([...next]);
+    });
+    tr.append(h("td", { class: "tb-check" }, box));
+    for (const col of shown) tr.append(renderCell(col, row[col]));
+    if (id === detail.current) tr.classList.add("tb-detail-open");
+    return tr;
+  }
+
+  function drawStatus(): void {
+    const nSel = (model.get("selected") ?? []).length;
+    count.textContent = `${total.toLocaleString()} run${total === 1 ? "" : "s"}${nSel ? ` · ${nSel} selected` : ""}`;
+    loadedLabel.textContent = rows.length < total ? `${rows.length.toLocaleString()} loaded, scroll for more` : "";
   }
 
   function drawTable(): void {
     const sort: SortKey[] = model.get("sort") ?? [];
     const selected = new Set<string>(model.get("selected") ?? []);
     const head = h("tr");
-    const pageIds = rows.map((r) => String(r[ID_COL]));
-    const allBox = h("input", { type: "checkbox", class: "tb-check-all", title: "select this page" });
-    allBox.checked = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
+    const loadedIds = rows.map((r) => String(r[ID_COL]));
+    const allBox = h("input", { type: "checkbox", class: "tb-check-all", title: "select the loaded rows" });
+    allBox.checked = loadedIds.length > 0 && loadedIds.every((id) => selected.has(id));
     allBox.addEventListener("change", () => {
       const next = new Set<string>(model.get("selected") ?? []);
-      for (const id of pageIds) (allBox.checked ? next.add(id) : next.delete(id));
+      for (const r of rows) (allBox.checked ? next.add(String(r[ID_COL])) : next.delete(String(r[ID_COL])));
       setSelected([...next]);
     });
     head.append(h("th", { class: "tb-check" }, allBox));
@@ -196,34 +297,15 @@ function render({ model, el }: RenderProps): () => void {
       th.addEventListener("click", (ev) => onHeaderClick(col, ev.shiftKey));
       head.append(th);
     }
-    const body = h("tbody");
-    for (const row of rows) {
-      const id = String(row[ID_COL]);
-      const tr = h("tr", { "data-run-id": id });
-      const box = h("input", { type: "checkbox", class: "tb-row-check" });
-      box.checked = selected.has(id);
-      if (box.checked) tr.classList.add("tb-selected");
-      box.addEventListener("change", () => {
-        const next = new Set<string>(model.get("selected") ?? []);
-        box.checked ? next.add(id) : next.delete(id);
-        setSelected([...next]);
-      });
-      tr.append(h("td", { class: "tb-check" }, box));
-      for (const col of shown) tr.append(renderCell(col, row[col]));
-      body.append(tr);
-    }
-    table.replaceChildren(h("thead", {}, head), body);
+    tbody = h("tbody");
+    for (const row of rows) tbody.append(rowElement(row, selected));
+    table.replaceChildren(h("thead", {}, head), tbody);
     if (rows.length === 0) {
       table.append(h("tbody", {}, h("tr", {}, h("td", {
         class: "tb-empty tb-muted", colspan: String(shown.length + 1), text: "No runs match.",
       }))));
     }
-    const limit = model.get("page_size") as number;
-    pageLabel.textContent = total ? `${offset + 1}–${Math.min(offset + limit, total)} of ${total.toLocaleString()}` : "0 of 0";
-    prevBtn.disabled = offset === 0;
-    nextBtn.disabled = offset + limit >= total;
-    const nSel = selected.size;
-    count.textContent = `${total.toLocaleString()} run${total === 1 ? "" : "s"}${nSel ? ` · ${nSel} selected` : ""}`;
+    drawStatus();
   }
 
   /** The explicit column list, or (automatic mode) the columns the last page showed. */
@@ -279,19 +361,17 @@ function render({ model, el }: RenderProps): () => void {
     } else {
       next = [{ column: col, desc: false }];
     }
-    offset = 0;
     model.set("sort", next);
     model.save_changes();
-    void loadPage();
+    void reload();
   }
 
   const applyFilter = () => {
     if (filterInput.value === model.get("filter")) return;
     model.set("filter", filterInput.value);
     model.save_changes();
-    offset = 0;
+    void reload(); // the page request goes first: rows before picker entries
     void loadColumns();
-    void loadPage();
   };
   const applyFilterSoon = debounce(applyFilter, 400);
   filterInput.addEventListener("input", applyFilterSoon);
@@ -306,40 +386,53 @@ function render({ model, el }: RenderProps): () => void {
   differBox.addEventListener("change", () => {
     model.set("only_differing", differBox.checked);
     model.save_changes();
-    void loadPage();
+    void reload(true);
   });
-  prevBtn.addEventListener("click", () => {
-    offset = Math.max(0, offset - (model.get("page_size") as number));
-    void loadPage();
+  scroll.addEventListener("scroll", fillViewport, { passive: true });
+  table.addEventListener("click", (ev) => {
+    const link = (ev.target as HTMLElement).closest(".tb-run-link");
+    const tr = link?.closest("tr");
+    if (!link || !tr) return;
+    const id = tr.getAttribute("data-run-id") ?? "";
+    model.set("detail", id);
+    model.save_changes();
+    openDetail(id);
   });
-  nextBtn.addEventListener("click", () => {
-    offset += model.get("page_size") as number;
-    void loadPage();
-  });
+
+  function openDetail(id: string): void {
+    for (const tr of tbody.querySelectorAll("tr.tb-detail-open")) tr.classList.remove("tb-detail-open");
+    if (id) tbody.querySelector(`tr[data-run-id="${window.CSS.escape(id)}"]`)?.classList.add("tb-detail-open");
+    void detail.show(id);
+  }
 
   // Python-side changes (e.g. `table.filter = "..."` in a cell) re-query.
   const onFilter = () => {
     filterInput.value = model.get("filter") ?? "";
-    offset = 0;
+    void reload();
     void loadColumns();
-    void loadPage();
   };
-  const onReload = () => void loadPage();
+  const onSort = () => void reload();
+  const onPageSize = () => void reload(true);
   const onColumns = () => {
     drawPicker();
-    void loadPage();
+    void reload(true);
   };
   const onSelected = () => drawTable();
   const onDiffer = () => {
     differBox.checked = !!model.get("only_differing");
-    void loadPage();
+    void reload(true);
+  };
+  const onDetail = () => {
+    const id = (model.get("detail") as string) ?? "";
+    if (id !== detail.current) openDetail(id);
   };
   model.on("change:filter", onFilter);
-  model.on("change:sort", onReload);
-  model.on("change:page_size", onReload);
+  model.on("change:sort", onSort);
+  model.on("change:page_size", onPageSize);
   model.on("change:columns", onColumns);
   model.on("change:selected", onSelected);
   model.on("change:only_differing", onDiffer);
+  model.on("change:detail", onDetail);
 
   // Live: ask the kernel whether the store changed; reload when it did.
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -350,30 +443,38 @@ function render({ model, el }: RenderProps): () => void {
     if (reply && !disposed && reply[0].ok) {
       const v = reply[0].version as string;
       if (version !== null && v !== version) {
+        const rowsDone = reload(true);
         await loadColumns();
-        await loadPage();
+        await rowsDone;
+        detail.refresh();
       }
       version = v;
     }
     if (!disposed) timer = setTimeout(poll, seconds * 1000);
   };
 
+  // First rows first: the kernel answers requests in order, and the column list (for the
+  // picker) costs more than a page on large stores.
+  const firstRows = reload();
   void loadColumns();
-  void loadPage().then(() => {
+  void firstRows.then(() => {
     if (!disposed) timer = setTimeout(poll, 0);
   });
+  if (model.get("detail")) openDetail(model.get("detail"));
 
   return () => {
     disposed = true;
     if (timer !== undefined) clearTimeout(timer);
     applyFilterSoon.cancel();
     channel.close();
+    detail.dispose();
     model.off("change:filter", onFilter);
-    model.off("change:sort", onReload);
-    model.off("change:page_size", onReload);
+    model.off("change:sort", onSort);
+    model.off("change:page_size", onPageSize);
     model.off("change:columns", onColumns);
     model.off("change:selected", onSelected);
     model.off("change:only_differing", onDiffer);
+    model.off("change:detail", onDetail);
   };
 }
 

@@ -1,4 +1,5 @@
-"""The run table in a real JupyterLab + headless Chromium: render, sort, filter, select, live.
+"""The run table in a real JupyterLab + headless Chromium: render, sort, filter, select,
+detail pane, live.
 
 The tests of this module share one notebook (and kernel); each leaves the table with
 no filter and no sort, as it found it.
@@ -6,7 +7,10 @@ no filter and no sort, as it found it.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +28,10 @@ from lab_driver import (
 
 N = 14
 ROWS = ".tb-runs-table tbody tr[data-run-id]"
+DETAIL = ".tb-detail:not([hidden])"
+#: The README's screenshot; refreshed by ``TRACKBOOK_UPDATE_DOCS=1 pytest tests/browser``.
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "runs-table.png"
+ARTIFACT_RUN = 3  # run-03 logs a matplotlib figure and an SVG
 
 
 def cells(store: str) -> list[str]:
@@ -36,8 +44,21 @@ def cells(store: str) -> list[str]:
         "        tb.log_params({'lr': 10 ** -(i % 4), 'model': 'rf' if i % 3 else 'lin',\n"
         "                       'seed': 7})\n"
         "        tb.log_metric('acc', (i * 37 % 11) / 10)\n"
-        "        tb.log_metric('loss', 1 / (i + 1))",
-        "table = tb.runs_table('browser', refresh_seconds=0.5)\ntable",
+        "        tb.log_metric('loss', 1 / (i + 1))\n"
+        f"        if i == {ARTIFACT_RUN}:\n"
+        "            import matplotlib\n"
+        "            matplotlib.use('Agg')\n"
+        "            import matplotlib.pyplot as plt\n"
+        "            fig, ax = plt.subplots(figsize=(4, 2.4), dpi=60)\n"
+        "            ax.plot([1 / (s + 1) for s in range(50)], label='loss')\n"
+        "            ax.legend()\n"
+        "            tb.log_figure(fig, 'plots/loss.png')\n"
+        "            tb.log_text('<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"40\" '\n"
+        "                        'height=\"20\"><rect width=\"40\" height=\"20\" '\n"
+        "                        'fill=\"teal\"/></svg>', 'plots/mark.svg')\n"
+        "            tb.log_text('seed 7', 'notes.txt')",
+        "table = tb.runs_table(refresh_seconds=0.5)  # the current experiment: 'browser'\n"
+        "table",
     ]
 
 
@@ -178,6 +199,57 @@ def test_column_picker_and_only_differing_toggle(nb: Any) -> None:
     nb.locator(".tb-columns-btn").click()
     kernel_exec(nb, "table.columns = []")
     nb.locator('th[data-col="metrics.loss"]').wait_for()
+
+
+def test_run_name_click_opens_the_detail_pane(nb: Any) -> None:
+    wait_rows(nb, N)
+    run_id = kernel_value(nb, f"tb.search_runs(filter_string=\"attributes.run_name = "
+                              f"'run-{ARTIFACT_RUN:02d}'\")['run_id'][0]")
+    nb.locator(f'tr[data-run-id="{run_id}"] .tb-run-link').click()
+    pane = nb.locator(DETAIL)
+    pane.locator('.tb-detail-params tr[data-key="model"]').wait_for()
+    assert wait_for_kernel_value(nb, "table.detail", run_id) == run_id
+    assert pane.locator(".tb-detail-title").inner_text() == f"run-{ARTIFACT_RUN:02d}"
+    params = kernel_value(nb, f"tb.get_run({run_id!r}).data.params")
+    shown = dict(pane.locator(".tb-detail-params tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))"))
+    assert shown == params
+    metrics = pane.locator(".tb-detail-metrics tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.key)")
+    assert metrics == ["acc", "loss"]
+    assert pane.locator('.tb-detail-tags tr[data-key="mlflow.runName"]').count() == 1
+    # image artifacts are decoded <img>s fed from blob: URLs, never file paths
+    for path in ("plots/loss.png", "plots/mark.svg"):
+        img = pane.locator(f'img.tb-preview[data-path="{path}"]')
+        img.wait_for()
+        nb.wait_for_function("el => el.complete && el.naturalWidth > 0",
+                             arg=img.element_handle())
+        assert img.get_attribute("src").startswith("blob:")
+    assert pane.locator('li[data-path="notes.txt"] img').count() == 0
+    screenshot(nb, "runs_table-detail")
+    shot = screenshot_widget(nb, "runs_table-readme")
+    if os.environ.get("TRACKBOOK_UPDATE_DOCS"):
+        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+    pane.locator(".tb-detail-close").click()
+    nb.locator(".tb-detail[hidden]").wait_for(state="attached")
+    assert wait_for_kernel_value(nb, "table.detail", "") == ""
+
+    # Python -> browser: setting the trait opens the pane on that run
+    other = row_ids(nb)[0]
+    kernel_exec(nb, f"table.detail = {other!r}")
+    nb.wait_for_function("id => document.querySelector('.tb-detail:not([hidden])"
+                         " .tb-detail-meta')?.title === id", arg=other)
+    kernel_exec(nb, "table.detail = ''")
+    nb.locator(".tb-detail[hidden]").wait_for(state="attached")
+
+
+def screenshot_widget(page: Any, name: str) -> Path:
+    """A PNG of the table widget alone (what the README shows)."""
+    path = screenshot(page, name)  # makes the folder; overwritten below
+    page.locator(".tb-runs").screenshot(path=str(path))
+    return path
 
 
 def test_run_logged_after_display_appears_live(nb: Any) -> None:

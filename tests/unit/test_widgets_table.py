@@ -175,11 +175,37 @@ def test_scope_by_experiment_names_ids_or_all(runs: list[str]) -> None:
     import trackbook as tb
 
     other = tb.get_experiment_by_name("other").experiment_id
-    assert page(tb.runs_table())[0]["total"] == N_RUNS + 1
+    assert page(tb.runs_table(search_all_experiments=True))[0]["total"] == N_RUNS + 1
     assert page(tb.runs_table(["sweep", "other"]))[0]["total"] == N_RUNS + 1
     assert page(tb.runs_table(experiment_ids=[other]))[0]["total"] == 1
     with pytest.raises(tb.TrackbookError, match="no experiment named"):
         tb.runs_table("missing")
+
+
+def test_no_arguments_means_the_current_experiment(runs: list[str]) -> None:
+    import trackbook as tb
+
+    # the fixture's set_experiment("sweep") made it current
+    assert tb.current_experiment_id() == tb.get_experiment_by_name("sweep").experiment_id
+    assert page(tb.runs_table())[0]["total"] == N_RUNS
+    tb.set_experiment("other")
+    msg, rows = page(tb.runs_table(columns=["attributes.run_name"]))
+    assert msg["total"] == 1
+    assert rows["attributes.run_name"].to_pylist() == ["other-exp"]
+
+
+def test_rows_match_search_runs_for_the_same_filter_and_order(runs: list[str]) -> None:
+    import trackbook as tb
+
+    table = tb.runs_table("sweep", filter_string="tags.team = 'a' OR metrics.acc > 0.5")
+    _, rows = page(table, filter="params.model = 'rf'",
+                   sort=[{"column": "metrics.acc", "desc": True}])
+    frame = tb.search_runs(experiment_names=["sweep"],
+                           filter_string="(tags.team = 'a' OR metrics.acc > 0.5) "
+                                         "AND (params.model = 'rf')",
+                           order_by=["metrics.acc DESC"])
+    assert rows["__run_id"].to_pylist() == frame["run_id"].tolist()
+    assert 0 < rows.num_rows < N_RUNS
 
 
 def test_version_changes_when_a_run_is_logged(runs: list[str]) -> None:
@@ -231,3 +257,91 @@ def test_text_and_html_fallbacks_show_the_first_rows(runs: list[str]) -> None:
     assert html.count("<tr>") == N_RUNS + 1
     assert "<th>run_name</th>" in html
     assert "run-00" in html
+
+
+# -- the detail pane -----------------------------------------------------------------------
+
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a2dd5a8f0000000049454e44ae426082")
+SVG_TEXT = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>'
+
+
+def test_run_request_answers_params_metrics_tags_and_artifacts(runs: list[str],
+                                                              tmp_path: Path) -> None:
+    import trackbook as tb
+
+    run_id = runs[4]
+    client = tb.Client()
+    image = tmp_path / "curve.png"
+    image.write_bytes(PNG_1X1)
+    client.log_artifact(run_id, str(image), "plots")
+    client.log_text(run_id, SVG_TEXT, "plots/diagram.svg")
+    client.log_text(run_id, "notes", "notes.txt")
+    table = tb.runs_table("sweep")
+    msg, buffers = table.handle_request({"type": "run", "id": "r", "run_id": run_id})
+    assert msg["ok"], msg
+    run = msg["run"]
+    assert run["run_id"] == run_id
+    assert run["run_name"] == "run-04"
+    assert run["status"] == "FINISHED"
+    assert run["params"] == [("lr", "1"), ("model", "rf"), ("seed", "7")]
+    assert dict(run["metrics"]) == {"acc": pytest.approx(0.5), "loss": pytest.approx(1 / 7)}
+    assert ("team", "a") in run["tags"]
+    artifacts = {a["path"]: a for a in run["artifacts"]}
+    assert set(artifacts) == {"notes.txt", "plots/curve.png", "plots/diagram.svg"}
+    assert "preview" not in artifacts["notes.txt"]
+    assert artifacts["notes.txt"]["size"] == 5
+    png, svg = artifacts["plots/curve.png"], artifacts["plots/diagram.svg"]
+    assert png["mime"] == "image/png"
+    assert svg["mime"] == "image/svg+xml"
+    # image bytes travel in the reply's buffers, never as a path or URL
+    assert bytes(buffers[png["preview"]]) == PNG_1X1
+    assert bytes(buffers[svg["preview"]]).decode() == SVG_TEXT
+    assert len(buffers) == 2
+    assert str(tb.Client().store.root) not in repr(msg)
+    assert run["artifacts_truncated"] is False
+
+
+def test_run_request_limits_previews_and_listing(runs: list[str], monkeypatch: Any) -> None:
+    import trackbook as tb
+    from trackbook.widgets import _detail
+
+    monkeypatch.setattr(_detail, "MAX_ARTIFACTS", 5)
+    monkeypatch.setattr(_detail, "MAX_PREVIEWS", 2)
+    monkeypatch.setattr(_detail, "MAX_PREVIEW_BYTES", 100)
+    client = tb.Client()
+    client.log_text(runs[0], "x" * 200, "big.svg")  # too large to preview
+    for i in range(5):
+        client.log_text(runs[0], SVG_TEXT, f"img/{i}.svg")
+    msg, buffers = tb.runs_table("sweep").handle_request(
+        {"type": "run", "id": "r", "run_id": runs[0]})
+    assert msg["ok"], msg
+    arts = msg["run"]["artifacts"]
+    assert len(arts) == 5
+    assert msg["run"]["artifacts_truncated"] is True
+    assert "preview" not in arts[0]  # big.svg comes first (top level), over the size cap
+    assert len(buffers) == 2
+    assert [a.get("preview") for a in arts[1:]] == [0, 1, None, None]
+
+
+@pytest.mark.parametrize("run_id", ["", "0" * 32, None])
+def test_run_request_for_a_missing_run_is_an_error_reply(runs: list[str], run_id: Any) -> None:
+    import trackbook as tb
+
+    msg, buffers = tb.runs_table("sweep").handle_request(
+        {"type": "run", "id": "r", "run_id": run_id})
+    assert msg["ok"] is False
+    assert "run" in msg["error"]
+    assert buffers == []
+
+
+def test_detail_trait_is_observable(runs: list[str]) -> None:
+    import trackbook as tb
+
+    table = tb.runs_table("sweep", detail=runs[1])
+    assert table.detail == runs[1]
+    seen = []
+    table.observe(lambda change: seen.append(change["new"]), names="detail")
+    table.detail = ""
+    assert seen == [""]

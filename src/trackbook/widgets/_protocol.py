@@ -52,6 +52,40 @@ class VersionRequest(TypedDict):
     id: str
 
 
+class RunRequest(TypedDict):
+    """Ask for one run's details (the run table's detail pane)."""
+
+    type: Literal["run"]
+    id: str
+    run_id: str
+
+
+class ArtifactEntry(TypedDict):
+    """A file in a run's artifacts; images carry a preview in the reply's buffers."""
+
+    path: str  # relative to the run's artifact root, "/"-separated
+    size: int
+    mime: NotRequired[str]  # set for previewable images
+    preview: NotRequired[int]  # index of the image bytes in the reply's buffers
+
+
+class RunDetail(TypedDict):
+    """Everything the detail pane shows about a run."""
+
+    run_id: str
+    run_name: str | None
+    status: str
+    experiment_id: str
+    user_id: str | None
+    start_time: int | None
+    end_time: int | None
+    params: list[tuple[str, str]]  # sorted by key
+    metrics: list[tuple[str, float]]  # latest values, sorted by key
+    tags: list[tuple[str, str]]  # sorted by key
+    artifacts: list[ArtifactEntry]
+    artifacts_truncated: bool  # more files than the pane lists
+
+
 class Reply(TypedDict, total=False):
     """The answer to any request; ``error`` is set when ``ok`` is False."""
 
@@ -63,6 +97,7 @@ class Reply(TypedDict, total=False):
     offset: int  # page: offset of the first row
     columns: list[ColumnInfo] | list[str]  # columns: picker entries
     version: str  # version: the store's change token
+    run: RunDetail  # run: the detail pane's content
     extra: dict[str, Any]
 
 

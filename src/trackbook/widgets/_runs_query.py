@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ExperimentNotFoundError, InvalidValueError
 from ..store import events
-from ..tracking.search import compile_filter, compile_order_by
+from ..tracking.entities import ViewType
+from ..tracking.fluent import current_experiment_id
+from ..tracking.query import select_run_ids
+from ..tracking.search import compile_filter
 from ._protocol import ID_COLUMN, ColumnInfo, SortKey
 
 if TYPE_CHECKING:
@@ -49,8 +52,13 @@ class RunScope:
 
 def resolve_scope(store: Store, experiment: str | Sequence[str] | None = None,
                   experiment_ids: Sequence[str] | None = None,
-                  filter_string: str | None = None) -> RunScope:
-    """Turn experiment names and/or ids into a :class:`RunScope` (None: every experiment).
+                  filter_string: str | None = None,
+                  search_all_experiments: bool = False) -> RunScope:
+    """Turn experiment names and/or ids into a :class:`RunScope`.
+
+    With neither names nor ids, the scope is the current experiment
+    (:func:`trackbook.current_experiment_id`), or every experiment when
+    ``search_all_experiments`` is True, as in ``search_runs``.
 
     Raises
     ------
@@ -70,8 +78,11 @@ def resolve_scope(store: Store, experiment: str | Sequence[str] | None = None,
         ids.append(record["experiment_id"])
     ids.extend(str(e) for e in experiment_ids or [])
     compile_filter(filter_string)  # fail now, not at first display
-    scoped = tuple(dict.fromkeys(ids)) if (names or experiment_ids is not None) else None
-    return RunScope(scoped, filter_string or "")
+    if names or experiment_ids is not None:
+        return RunScope(tuple(dict.fromkeys(ids)), filter_string or "")
+    if search_all_experiments:
+        return RunScope(None, filter_string or "")
+    return RunScope((current_experiment_id(),), filter_string or "")
 
 
 def parse_column(name: str) -> tuple[str, str]:
@@ -103,17 +114,30 @@ def order_items(sort: Sequence[SortKey]) -> list[str]:
     return items
 
 
+def combined_filter(scope: RunScope, user_filter: str | None) -> str:
+    """The scope's fixed filter ANDed with the user's, as one search-grammar string.
+
+    Each part is compiled on its own first, so a syntax error points into the text the
+    user typed (not into the combination).
+    """
+    parts = []
+    for text in (scope.filter_string, user_filter):
+        if text and text.strip():
+            compile_filter(text)
+            parts.append(f"({text})")
+    return " AND ".join(parts)
+
+
 def where_clause(scope: RunScope, user_filter: str | None) -> tuple[str, list[Any]]:
     """WHERE text over ``runs r`` for the scope plus the user's filter, and its params."""
     parts, params = ["r.lifecycle_stage = 'active'"], []
     if scope.experiment_ids is not None:
         parts.append("r.experiment_id IN (SELECT unnest(?::VARCHAR[]))")
         params.append(list(scope.experiment_ids))
-    for text in (scope.filter_string, user_filter):
-        sql, p = compile_filter(text or "")
-        if sql != "TRUE":
-            parts.append(f"({sql})")
-            params.extend(p)
+    sql, p = compile_filter(combined_filter(scope, user_filter))
+    if sql != "TRUE":
+        parts.append(f"({sql})")
+        params.extend(p)
     return " AND ".join(parts), params
 
 
@@ -134,7 +158,7 @@ def column_infos(con: duckdb.DuckDBPyConnection, scope: RunScope,
     value), which drives the "only columns that differ" toggle.
     """
     where, params = where_clause(scope, user_filter)
-    total = _timed(con, f"SELECT count(*) FROM runs r WHERE {where}", params)[0][0]  # noqa: S608
+    total = count_runs(con, scope, user_filter)
     infos: list[ColumnInfo] = [
         {"name": f"attributes.{a}", "kind": "attribute", "differs": True}
         for a in ATTRIBUTE_COLUMNS]
@@ -163,11 +187,20 @@ def default_columns(con: duckdb.DuckDBPyConnection, scope: RunScope,
     return out
 
 
+def count_runs(con: duckdb.DuckDBPyConnection, scope: RunScope,
+               user_filter: str | None) -> int:
+    """How many active runs in scope match the user's filter."""
+    where, params = where_clause(scope, user_filter)
+    return int(_timed(con, f"SELECT count(*) FROM runs r WHERE {where}", params)[0][0])  # noqa: S608
+
+
 def fetch_page(con: duckdb.DuckDBPyConnection, scope: RunScope, user_filter: str | None,
                sort: Sequence[SortKey], columns: Sequence[str], offset: int,
                limit: int) -> tuple[pa.Table, int]:
     """One page of runs as an Arrow table (``__run_id`` + ``columns``) and the match count.
 
+    The page's run ids come from :func:`trackbook.tracking.query.select_run_ids` (the
+    search behind ``search_runs``), so the table orders and filters exactly like it.
     Metrics are float64; params, tags and text attributes are strings; times are int64 ms.
     """
     import pyarrow as pa
@@ -175,14 +208,17 @@ def fetch_page(con: duckdb.DuckDBPyConnection, scope: RunScope, user_filter: str
     if limit < 0 or offset < 0:
         raise InvalidValueError(f"offset and limit must be >= 0, got {offset}, {limit}")
     parsed = [(c, *parse_column(c)) for c in columns]
-    where, wparams = where_clause(scope, user_filter)
-    osql, oparams = compile_order_by(order_items(sort))
-    total = _timed(con, f"SELECT count(*) FROM runs r WHERE {where}", wparams)[0][0]  # noqa: S608
-    attrs = ", ".join(f"r.{a}" for a in ATTRIBUTE_COLUMNS)  # fixed whitelist
-    rows = _timed(con, f"SELECT {attrs} FROM runs r WHERE {where} "  # noqa: S608
-                  f"ORDER BY {osql} LIMIT ? OFFSET ?", [*wparams, *oparams, limit, offset])
-    by_attr = {a: [row[i] for row in rows] for i, a in enumerate(ATTRIBUTE_COLUMNS)}
-    ids = by_attr["run_id"]
+    t0 = time.perf_counter()
+    ids = select_run_ids(con, scope.experiment_ids, combined_filter(scope, user_filter),
+                         ViewType.ACTIVE_ONLY, limit, order_items(sort), offset)
+    if time.perf_counter() - t0 > SLOW_QUERY_SECONDS:
+        log.info("slow run-table page (%.3fs): sort %s", time.perf_counter() - t0, sort)
+    total = count_runs(con, scope, user_filter)
+    attrs = ", ".join(ATTRIBUTE_COLUMNS)  # fixed whitelist
+    by_id = {row[0]: row[1:] for row in _timed(
+        con, f"SELECT run_id, {attrs} FROM runs "  # noqa: S608
+        "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [ids])}
+    by_attr = {a: [by_id[i][k] for i in ids] for k, a in enumerate(ATTRIBUTE_COLUMNS)}
     values: dict[tuple[str, str], dict[str, Any]] = {}
     for kind, table in _KIND_TABLE.items():
         keys = [key for _, k, key in parsed if k == kind]
@@ -206,7 +242,7 @@ def fetch_page(con: duckdb.DuckDBPyConnection, scope: RunScope, user_filter: str
             typ = pa.float64() if kind == "metric" else pa.string()
             arrays.append(pa.array([got.get(i) for i in ids], typ))
         names.append(name)
-    return pa.Table.from_arrays(arrays, names=names), int(total)
+    return pa.Table.from_arrays(arrays, names=names), total
 
 
 def to_ipc(table: pa.Table) -> bytes:

@@ -11,6 +11,7 @@ from .._errors import FilterSyntaxError
 from ..tracking.uri import get_store
 from . import _runs_query as q
 from ._base import TrackbookWidget
+from ._detail import run_detail
 from ._html import html_table, text_table
 
 if TYPE_CHECKING:
@@ -26,8 +27,10 @@ class RunsTable(TrackbookWidget):
     """An interactive table of runs; rows are pulled page by page from DuckDB.
 
     Create it with :func:`runs_table`. Header click sorts (shift-click adds a key), the
-    filter box takes the ``search_runs`` grammar, ticked rows land in :attr:`selected`.
-    Runs logged after the table is displayed appear by themselves (``refresh_seconds``).
+    filter box takes the ``search_runs`` grammar, ticked rows land in :attr:`selected`,
+    clicking a run name opens its details (:attr:`detail`). More rows are fetched as the
+    user scrolls. Runs logged after the table is displayed appear by themselves
+    (``refresh_seconds``).
 
     Examples
     --------
@@ -53,7 +56,10 @@ class RunsTable(TrackbookWidget):
     """Ids of the ticked runs (observable: ``table.observe(cb, names="selected")``)."""
 
     page_size = traitlets.Int(50).tag(sync=True)
-    """Rows per page (1 to 1000)."""
+    """Rows fetched per request as the user scrolls down (1 to 1000)."""
+
+    detail = traitlets.Unicode("").tag(sync=True)
+    """Run id shown in the detail pane (set by clicking a run name); empty: pane closed."""
 
     refresh_seconds = traitlets.Float(2.0).tag(sync=True)
     """How often the view checks the store for changes; 0 turns live refresh off."""
@@ -133,6 +139,11 @@ class RunsTable(TrackbookWidget):
         self._flush_own_writes()
         return {"version": q.store_version(self._store)}, []
 
+    def _req_run(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        self._flush_own_writes()
+        detail, buffers = run_detail(self._store, str(msg.get("run_id", "")))
+        return {"run": detail}, buffers
+
     # -- Python-side access ------------------------------------------------------------------
 
     def page(self, offset: int = 0, limit: int | None = None) -> tuple[pa.Table, int]:
@@ -164,24 +175,30 @@ class RunsTable(TrackbookWidget):
 
 def runs_table(experiment: str | Sequence[str] | None = None, filter_string: str | None = None,
                experiment_ids: Sequence[str] | None = None, *,
-               tracking_uri: str | None = None, **kwargs: Any) -> RunsTable:
+               search_all_experiments: bool = False, tracking_uri: str | None = None,
+               **kwargs: Any) -> RunsTable:
     """An interactive, live table of runs for the notebook.
 
     Parameters
     ----------
     experiment : str or list of str, optional
         Experiment name(s) or id(s). With neither this nor ``experiment_ids``, the table
-        shows the runs of every experiment in the store.
+        shows the current experiment's runs (``tb.current_experiment_id()``, as
+        ``search_runs`` does).
     filter_string : str, optional
         A fixed ``search_runs`` filter (e.g. ``"params.model = 'rf'"``); the filter box
         narrows further.
     experiment_ids : list of str, optional
         Experiment ids, as in ``search_runs``.
+    search_all_experiments : bool, default False
+        Without experiments given, show the runs of every experiment instead of the
+        current one.
     tracking_uri : str, optional
-        Another store than the current tracking URI.
+        Another store than the current tracking URI. Its "current experiment" is not
+        defined, so without experiments given the table shows all of its experiments.
     **kwargs
         Initial widget state: ``sort``, ``filter``, ``columns``, ``only_differing``,
-        ``selected``, ``page_size``, ``refresh_seconds``.
+        ``selected``, ``detail``, ``page_size``, ``refresh_seconds``.
 
     Returns
     -------
@@ -191,7 +208,10 @@ def runs_table(experiment: str | Sequence[str] | None = None, filter_string: str
     Examples
     --------
     >>> table = tb.runs_table("churn", sort=["metrics.val_auc DESC"])  # doctest: +SKIP
+    >>> tb.runs_table()                         # the current experiment  # doctest: +SKIP
     """
     store = get_store(tracking_uri)
-    scope = q.resolve_scope(store, experiment, experiment_ids, filter_string)
+    other_store = tracking_uri is not None and store is not get_store()
+    scope = q.resolve_scope(store, experiment, experiment_ids, filter_string,
+                            search_all_experiments=search_all_experiments or other_store)
     return RunsTable(store=store, scope=scope, **kwargs)
