@@ -37,6 +37,7 @@ _LAZY.update({
     "runs_table": ("trackbook.widgets", "runs_table"),
     "curves": ("trackbook.widgets", "curves"),
     "compare": ("trackbook.widgets", "compare"),
+    "projects": ("trackbook.projects", ""),  # the subpackage itself: tb.projects.run(...)
 })
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -46,7 +47,8 @@ def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'trackbook' has no attribute {name!r}")
-    value = getattr(importlib.import_module(target[0]), target[1])
+    module = importlib.import_module(target[0])
+    value = getattr(module, target[1]) if target[1] else module
     globals()[name] = value  # later lookups skip this function (hot loops call log_metric)
     return value
 
@@ -56,6 +58,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from . import projects
     from ._errors import TrackbookError
     from .tracking.client import Client
     from .tracking.client import Client as MlflowClient

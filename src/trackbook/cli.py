@@ -1,4 +1,5 @@
-"""``trackbook`` command line: list runs and experiments, rebuild the catalog, collect garbage.
+"""``trackbook`` command line: list runs and experiments, rebuild the catalog, collect garbage,
+run projects.
 
 ``trackbook`` and ``python -m trackbook`` are the same program. Heavy modules (pandas,
 DuckDB) load inside the subcommands that need them, so ``trackbook --version`` is instant.
@@ -108,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only runs deleted at least DAYS days ago (fractions allowed)")
     p.add_argument("--dry-run", action="store_true", help="show what would go; delete nothing")
     p.set_defaults(func=cmd_gc)
+
+    from .projects._cli import add_parser as add_run_parser  # argparse only: stays light
+
+    add_run_parser(sub, store_help)
     return parser
 
 
