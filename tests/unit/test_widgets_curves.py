@@ -91,6 +91,78 @@ def test_x_axes_time_and_relative(runs: list[str]) -> None:
         downsample(get_store(), runs, ["loss"], "epoch", 50)
 
 
+def _compacted_run(name: str, steps: int = 6000, chunks: int = 6) -> str:
+    """A run whose points end in one compacted file (one row group per key)."""
+    import trackbook as tb
+
+    with tb.start_run(run_name=name) as run:
+        per = steps // chunks
+        for c in range(chunks):
+            for s in range(c * per, (c + 1) * per):
+                tb.log_metrics({"loss": 1 / (s + 1) + (5.0 if s == 4321 else 0.0),
+                                "acc": s / steps}, step=s)
+            tb.flush()  # one chunk per flush; at run end they are compacted
+        return run.info.run_id
+
+
+def _spy_scans(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record which files need a scan for their extents (footers did not tell)."""
+    from trackbook.widgets import _curves_query as cq
+
+    scanned: list[list[str]] = []
+    real = cq._SCAN_EXTENT_SQL
+
+    class Spy(str):
+        def format(self, **kw: str) -> str:
+            scanned.append([])
+            return real.format(**kw)
+
+    monkeypatch.setattr(cq, "_SCAN_EXTENT_SQL", Spy(real))
+    return scanned
+
+
+def test_compacted_runs_take_their_extents_from_parquet_footers(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trackbook as tb
+    from trackbook.tracking.uri import get_store
+    from trackbook.widgets._curves_query import downsample
+
+    tb.set_experiment("compacted")
+    run_id = _compacted_run("c")
+    files = [p.name for p in (store / "runs" / run_id).glob("*.parquet")]
+    assert len(files) == 1
+    assert not files[0].startswith("c-")  # the compacted file, not a chunk
+    scans = _spy_scans(monkeypatch)
+    table = downsample(get_store(), [run_id], ["loss", "acc"], "step", 100)
+    assert scans == []  # every extent came from the footer
+    loss = series(table, run_id, "loss")
+    assert loss.num_rows <= 200
+    assert pc.max(loss["value"]).as_py() == pytest.approx(5.0 + 1 / 4322)  # spike kept
+    assert loss["x"].to_pylist()[0] == 0
+    assert loss["x"].to_pylist()[-1] == 5999
+    acc = series(table, run_id, "acc")
+    assert acc["x"].to_pylist()[-1] == 5999
+    # the same points as when the extents are scanned
+    live = _log_run("live", 1.0, steps=300)  # one small chunk mixing two keys
+    scans = _spy_scans(monkeypatch)
+    both = downsample(get_store(), [live, run_id], ["loss", "acc"], "step", 100)
+    assert len(scans) == 1
+    assert both.filter(pc.equal(both["run_id"], run_id)).equals(table)
+    assert both["run_id"].to_pylist()[0] == live  # ordered like run_ids
+
+
+def test_relative_time_starts_at_each_runs_first_point_over_all_keys(runs: list[str]) -> None:
+    from trackbook.tracking.uri import get_store
+    from trackbook.widgets._curves_query import downsample
+
+    rel = downsample(get_store(), runs, ["acc", "loss"], "relative", 50)
+    for run_id in runs:
+        first = min(series(rel, run_id, "loss")["x"].to_pylist()[0],
+                    series(rel, run_id, "acc")["x"].to_pylist()[0])
+        assert first == 0.0
+    assert list(dict.fromkeys(rel["key"].to_pylist())) == ["acc", "loss"]
+
+
 def test_buckets_for_respects_the_total_budget() -> None:
     from trackbook.widgets._curves_query import MIN_BUCKETS, buckets_for
 

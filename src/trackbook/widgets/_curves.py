@@ -16,6 +16,7 @@ from ._base import TrackbookWidget
 from ._table import RunsTable
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
     from ..store.store import Store
@@ -81,11 +82,15 @@ class Curves(TrackbookWidget):
             raise traitlets.TraitError(f"{proposal['trait'].name} must be >= 1, got {value}")
         return value
 
-    def run_ids(self) -> list[str]:
+    def run_ids(self, con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
         """The runs drawn: :attr:`runs`, or the table's first rows when nothing is selected."""
         if self.runs or self._table is None:
             return list(self.runs)
-        rows, _ = self._table.page(0, UNSELECTED_RUNS)
+        if con is None:
+            with self._store.connect() as own:
+                return self.run_ids(own)
+        t = self._table
+        rows, _ = q.fetch_page(con, t._scope, t.filter, t.sort, [], 0, UNSELECTED_RUNS)
         return rows[q.ID_COLUMN].to_pylist()
 
     def points(self, x_axis: str | None = None) -> tuple[pa.Table, int]:
@@ -100,8 +105,17 @@ class Curves(TrackbookWidget):
     def _req_data(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         self._store.session.flush_all()
         x_axis = str(msg.get("x_axis") or self.x_axis)
-        table, buckets = self.points(x_axis)
-        labels = cq.run_labels(self._store, self.run_ids())
+        if x_axis not in cq.X_AXES:
+            raise InvalidValueError(f"x_axis must be one of {', '.join(cq.X_AXES)}; "
+                                    f"got {x_axis!r}")
+        # One short catalog read for the whole answer; the points are read from the
+        # Parquet files afterwards, with the catalog closed.
+        with self._store.connect() as con:
+            ids = self.run_ids(con)
+            labels = cq.run_labels(con, ids)
+            files = cq.metric_files(con, self._store, ids)
+        buckets = cq.buckets_for(len(ids) * len(self.metrics), self.resolution, self.max_points)
+        table = cq.downsample(self._store, ids, self.metrics, x_axis, buckets, files=files)
         self.error = ""
         return ({"runs": labels, "metrics": list(self.metrics), "x_axis": x_axis,
                  "buckets": buckets, "points": table.num_rows},
@@ -115,10 +129,12 @@ class Curves(TrackbookWidget):
 
     def _summary(self) -> list[tuple[str, str, int, float, float, float]]:
         """(run name, metric, points, last, min, max) per series, from the catalog."""
-        ids = self.run_ids()
-        if not ids or not self.metrics:
+        if not self.metrics:
             return []
         with self._store.connect() as con:
+            ids = self.run_ids(con)
+            if not ids:
+                return []
             return con.execute(
                 "SELECT coalesce(r.run_name, r.run_id), m.key, m.count, m.value, m.min, m.max "
                 "FROM latest_metrics m JOIN runs r USING (run_id) "
