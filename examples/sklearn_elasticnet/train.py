@@ -27,6 +27,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if not 0.0 <= args.l1_ratio <= 1.0:
+        parser.error(f"--l1-ratio must be between 0 and 1, got {args.l1_ratio}")
+    if args.alpha < 0 or args.epochs < 1:
+        parser.error("--alpha must be >= 0 and --epochs >= 1")
 
     data = load_diabetes(as_frame=True)  # bundled with scikit-learn: no download
     frame = data.frame
