@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
 from . import events
-from .layout import Layout
+from .layout import Layout, write_atomic
 from .metrics import merge_summary
 from .schema import DDL, SCHEMA_VERSION
 
@@ -144,6 +144,14 @@ class Catalog:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
 
+    def refresh_into(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Fold new log records into ``con``, a catalog copy (see ``mirror.Mirror``)."""
+        self._refresh(con)
+
+    def migrate_into(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the catalog's tables in ``con`` (an empty database)."""
+        self._migrate(con)
+
     def _create(self) -> None:
         """Create the catalog with 16 kB blocks: DuckDB's default 256 kB blocks make an
         empty 10-table index weigh ~4 MB, more than many stores' metrics."""
@@ -158,6 +166,8 @@ class Catalog:
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        # Replicas in other processes compare this to notice a rebuilt catalog.
+        write_atomic(self.layout.catalog_id_file, os.urandom(8).hex().encode())
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         row = None

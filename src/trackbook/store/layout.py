@@ -86,6 +86,10 @@ class Layout:
     def catalog_file(self) -> Path:
         return self.root / "catalog.duckdb"
 
+    @property
+    def catalog_id_file(self) -> Path:
+        return self.root / "catalog.id"
+
     def ensure(self) -> None:
         """Create the folders and the FORMAT marker (idempotent, race-free)."""
         for d in (self.experiments_dir / "names", self.log_dir, self.writers_dir,

@@ -16,6 +16,7 @@ from . import metrics as _metrics
 from .catalog import Catalog
 from .events import now_ms
 from .layout import Layout, create_exclusive, write_atomic
+from .mirror import Mirror
 from .session import WriterSession, session_for
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class Store:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.layout = Layout.at(root)
         self.catalog = Catalog(self.layout)
+        self.mirror = Mirror(self.catalog)
 
     @property
     def root(self) -> Path:
@@ -132,9 +134,14 @@ class Store:
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A refreshed, short-lived catalog connection."""
-        with self.catalog.connect(read_only=read_only) as con:
-            yield con
+        """An up-to-date catalog to query: this process's in-memory replica, or with
+        ``read_only`` the shared file itself opened read-only (for users' own SQL)."""
+        if read_only:
+            with self.catalog.connect(read_only=True) as con:
+                yield con
+        else:
+            with self.mirror.connect() as con:
+                yield con
 
     def run_row(self, con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any] | None:
         cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
