@@ -184,6 +184,21 @@ def test_sweep_runs_child_runs_under_a_parent_at_most_max_parallel(
     assert len(sweep.results()) == 4
 
 
+def test_cancelled_sweep_kills_running_trials_and_skips_the_rest(
+        tb_store: Path, project: Path) -> None:
+    sweep = tb.projects.sweep(project, "sleep", grid={"seconds": [60, 60, 60]},
+                              max_parallel=2, progress=False)
+    deadline = time.monotonic() + 60
+    while len(list(project.glob("pids-*.txt"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sweep.cancel()
+    assert sweep.wait(timeout=30) is False
+    assert [t.status for t in sweep.trials] == ["KILLED", "KILLED", "SKIPPED"]
+    assert sweep.status == "KILLED"
+    assert tb.get_run(sweep.id).info.status == "KILLED"
+    assert len(list(project.glob("pids-*.txt"))) == 2  # the third never started
+
+
 def test_random_sweep_checks_every_trial_first(tb_store: Path, project: Path) -> None:
     with pytest.raises(ParameterError, match=r"trial 0 .*'fail' must be an int"):
         tb.projects.sweep(project, "sleep", space={"seconds": [0.1],

@@ -103,7 +103,8 @@ class SubmittedRun:
         return self._done.is_set()
 
     def wait(self, echo: bool | None = None, timeout: float | None = None) -> bool:
-        """Wait for the run to end; return True when it FINISHED.
+        """Wait for the run to end; return True when it FINISHED (False when it failed,
+        was killed, or ``timeout`` seconds passed first).
 
         Output not yet shown is printed meanwhile (stdout to ``sys.stdout``, stderr to
         ``sys.stderr``) unless ``echo`` is False. Interrupting the wait (Ctrl-C, the

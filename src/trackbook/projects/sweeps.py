@@ -8,9 +8,11 @@ while they run, and :meth:`Sweep.wait` blocks until all have ended.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SWEEP_TAG = "sweep_id"
+_live: weakref.WeakSet[Sweep] = weakref.WeakSet()
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Trial:
         return self.run.run_id if self.run else None
 
 
-@dataclass
+@dataclass(eq=False)  # compared (and hashed) by identity
 class Sweep:
     """A running (or finished) sweep.
 
@@ -197,8 +200,7 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
             planned.append(project.entry.compute({**fixed, **point}))
         except ParameterError as exc:
             raise ParameterError(f"trial {i} {point}: {exc}") from None
-    callback = reporter(progress)
-    env = environments.prepare(env_manager, project.spec, callback)
+    env = environments.prepare(env_manager, project.spec, reporter(progress))
     client = project.client
     name = run_name or f"sweep-{project.entry.name}"
     parent = client.create_run(project.experiment_id, run_name=name, tags={
@@ -212,7 +214,7 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
                                 "n_trials": n_trials, "seed": seed, "parameters": fixed,
                                 "max_parallel": parallel,
                                 "trials": [p for p, _ in planned]}, "sweep.json")
-    tracker = Tracker(callback, "sweep", f"sweep {name}", total=len(planned))
+    tracker = Tracker(reporter(progress), "sweep", f"sweep {name}", total=len(planned))
     tracker.update(result.summary(), 0)
 
     def one(trial: Trial, command: str) -> None:
@@ -228,6 +230,8 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
                                      "trackbook.sweep.trial": str(trial.index)},
                                parent_run_id=result.id, echo=False)
             trial.status = RunStatus.RUNNING
+            if result._cancelled:  # cancel() ran while this trial was being launched
+                trial.run.cancel()
             tracker.update(result.summary())
             trial.run.wait(echo=False)
             trial.status, trial.error = trial.run.status, trial.run.error
@@ -250,6 +254,7 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
         finally:
             _finish(result, client, tracker)
 
+    _live.add(result)
     threading.Thread(target=schedule, name=f"trackbook-sweep-{result.id[:8]}",
                      daemon=True).start()
     return result
@@ -274,6 +279,7 @@ def _finish(result: Sweep, client: Any, tracker: Tracker) -> None:
     except Exception as exc:
         log.error("could not end the parent run of sweep %s: %s", result.id, exc)
     result._status = status
+    _live.discard(result)
     tracker.update(f"done: {result.summary()}", len(result.trials), finished=True,
                    failed=bool(failures))
     result._done.set()
@@ -303,6 +309,19 @@ def _max_parallel(value: int | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidValueError(f"max_parallel must be a positive int, got {value!r}")
     return value
+
+
+def _cancel_all_at_exit() -> None:
+    """Sweeps belong to the process that started them: stop them (KILLED) at exit, before
+    the runner's own exit hook, so that no trial is launched while the process ends."""
+    for result in list(_live):
+        try:
+            result.cancel()
+        except Exception as exc:
+            log.error("could not cancel sweep %s at exit: %s", result.id, exc)
+
+
+atexit.register(_cancel_all_at_exit)
 
 
 def _jsonable(value: Any) -> Any:
