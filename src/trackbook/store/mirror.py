@@ -70,8 +70,10 @@ class Mirror:
         con.execute("SET enable_progress_bar = false")
         self.catalog.migrate_into(con)
         for name, table in data.items():  # names are the catalog's own tables
+            if name == "meta":
+                continue  # written by migrate_into
             con.register("_copy", table)
-            con.execute(f'INSERT OR REPLACE INTO "{name}" SELECT * FROM _copy')  # noqa: S608
+            con.execute(f'INSERT INTO "{name}" SELECT * FROM _copy')  # noqa: S608
             con.unregister("_copy")
         return con
 
