@@ -1,0 +1,197 @@
+"""The scoring protocol: JSON/CSV request bodies -> model input, predictions -> JSON.
+
+The JSON body is an object with exactly one of
+
+- ``dataframe_split``: ``{"columns": [...], "data": [[...], ...]}`` (pandas ``orient="split"``)
+- ``dataframe_records``: ``[{"col": value, ...}, ...]``
+- ``instances``: a list of rows (dicts or lists) or a dict of columns (TF-serving style)
+- ``inputs``: a list (array) or a dict of columns / named tensors
+
+and optionally ``params`` (inference params). CSV bodies are read with ``pandas.read_csv``.
+These are MLflow's ``/invocations`` formats; responses are ``{"predictions": ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import io
+import json
+import math
+from typing import Any
+
+from ._errors import PayloadError
+from .schema import Schema
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def decode_json(body: bytes | str) -> Any:
+    """The JSON document of a request body (PayloadError if it is not JSON)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"the request body is not valid JSON ({exc}); send an object like "
+                           '{"dataframe_split": {"columns": [...], "data": [[...]]}}') from None
+
+
+def table_rows(doc: Any) -> tuple[list[str], list[list[Any]]] | None:
+    """``(columns, rows)`` when ``doc`` is a plain table without params (the batchable
+    case), else None. Rows are only checked for shape; values are checked by the model."""
+    if not isinstance(doc, dict) or len(doc) != 1:
+        return None
+    if "dataframe_split" in doc:
+        split = doc["dataframe_split"]
+        if not isinstance(split, dict) or set(split) - {"columns", "data"}:
+            return None
+        columns, data = split.get("columns"), split.get("data")
+        if not isinstance(columns, list) or not isinstance(data, list) or not data:
+            return None
+        width = len(columns)
+        if all(isinstance(r, list) and len(r) == width for r in data):
+            return [str(c) for c in columns], data
+        return None
+    records = doc.get("dataframe_records", doc.get("instances"))
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        columns = list(records[0])
+        if all(isinstance(r, dict) and len(r) == len(columns) for r in records):
+            try:
+                return columns, [[r[c] for c in columns] for r in records]
+            except KeyError:
+                return None
+    return None
+
+
+def parse_json_payload(body: bytes | str | dict[str, Any], schema: Schema | None = None
+                       ) -> tuple[Any, dict[str, Any] | None]:
+    """Model input and params from a JSON request body or its decoded document (raise
+    PayloadError if malformed)."""
+    doc = body if isinstance(body, dict) else decode_json(body)
+    if not isinstance(doc, dict):
+        raise PayloadError(f"the JSON body must be an object with one of the keys "
+                           f"{list(FORMATS)}, got a JSON {type(doc).__name__}")
+    keys = [k for k in FORMATS if k in doc]
+    if len(keys) != 1:
+        found = sorted(doc)
+        raise PayloadError(f"the JSON body must have exactly one of the keys {list(FORMATS)}; "
+                           f"it has {found}")
+    params = doc.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise PayloadError(f"'params' must be a JSON object, got {type(params).__name__}")
+    return parse_input(keys[0], doc[keys[0]], schema), params
+
+
+def parse_input(fmt: str, value: Any, schema: Schema | None = None) -> Any:
+    """Model input from the value under one of the :data:`FORMATS` keys."""
+    import numpy as np
+    import pandas as pd
+
+    tensors = schema is not None and schema.is_tensor_spec()
+    names = schema.input_names() if schema is not None and schema.has_input_names() else None
+    if fmt == "dataframe_split":
+        if not isinstance(value, dict) or "data" not in value:
+            raise PayloadError('dataframe_split must be an object {"columns": [...], '
+                               '"data": [[...], ...]}')
+        data = value["data"]
+        if not isinstance(data, list):
+            raise PayloadError("dataframe_split.data must be a list of rows")
+        columns = value.get("columns")
+        if columns is not None and not isinstance(columns, list):
+            raise PayloadError("dataframe_split.columns must be a list of column names")
+        if data and not isinstance(data[0], list):
+            data = [data] if columns is not None and len(columns) > 1 else [[x] for x in data]
+        width = len(columns) if columns is not None else None
+        for i, row in enumerate(data):
+            if not isinstance(row, list) or (width is not None and len(row) != width):
+                raise PayloadError(f"dataframe_split.data row {i} has "
+                                   f"{len(row) if isinstance(row, list) else 'no'} values; "
+                                   f"expected {width} (one per column)")
+        frame = pd.DataFrame(data, columns=columns, index=value.get("index"))
+        return frame.to_numpy() if tensors else frame
+    if fmt == "dataframe_records":
+        if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+            raise PayloadError('dataframe_records must be a list of objects '
+                               '[{"col": value, ...}, ...]')
+        frame = pd.DataFrame.from_records(value)
+        return frame.to_numpy() if tensors else frame
+    if isinstance(value, dict):  # columns, or named tensors
+        if (tensors and len(value) > 1) or (tensors and names and set(value) <= set(names)):
+            return {k: np.asarray(v) for k, v in value.items()}
+        try:
+            return pd.DataFrame({k: v if isinstance(v, list) else [v] for k, v in value.items()})
+        except ValueError as exc:
+            raise PayloadError(f"{fmt}: columns must all have the same length ({exc})") from None
+    if not isinstance(value, list):
+        raise PayloadError(f"{fmt} must be a list of rows or an object of columns, got "
+                           f"{type(value).__name__}")
+    if value and all(isinstance(r, dict) for r in value):
+        if tensors:
+            return {k: np.asarray([r[k] for r in value]) for k in value[0]}
+        return pd.DataFrame.from_records(value)
+    if names and not tensors:
+        return pd.DataFrame(value if value and isinstance(value[0], list) else [value],
+                            columns=names)
+    try:
+        return np.asarray(value)
+    except ValueError as exc:
+        raise PayloadError(f"{fmt}: rows have different lengths ({exc})") from None
+
+
+def parse_csv(body: bytes | str, schema: Schema | None = None) -> Any:
+    """A DataFrame from a CSV body (header row required)."""
+    import pandas as pd
+
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise PayloadError(f"the body is not valid CSV with a header row ({exc})") from None
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON types: DataFrames as records, arrays as nested lists,
+    NaN as null, bytes as base64, datetimes as ISO strings."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame):
+        return [{str(k): jsonable(v) for k, v in row.items()}
+                for row in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return jsonable(obj.to_numpy())
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "iub":
+            return obj.tolist()
+        if obj.dtype.kind == "f":
+            values = obj.tolist()
+            return _nan_to_none(values) if not np.isfinite(obj).all() else values
+        return [jsonable(x) for x in obj]
+    if hasattr(obj, "detach") and hasattr(obj, "numpy"):  # torch tensors
+        return jsonable(obj.detach().cpu().numpy())
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(x) for x in obj]
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, (bytes, bytearray)):
+        return base64.b64encode(bytes(obj)).decode("ascii")
+    if obj is pd.NaT:
+        return None
+    if isinstance(obj, (_dt.datetime, _dt.date, pd.Timestamp)):
+        return obj.isoformat()
+    return obj
+
+
+def _nan_to_none(values: Any) -> Any:
+    if isinstance(values, list):
+        return [_nan_to_none(v) for v in values]
+    return None if isinstance(values, float) and not math.isfinite(values) else values
+
+
+def predictions_json(predictions: Any) -> bytes:
+    """The response body ``{"predictions": ...}``."""
+    return json.dumps({"predictions": jsonable(predictions)},
+                      separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,86 @@
+"""Model URIs -> local model directories.
+
+- ``runs:/<run_id>/<path>``: the artifact folder ``<path>`` of a run in the current store
+- ``models:/<name>/<version>`` (or ``@alias``): resolved by the model registry, which plugs in
+  with :func:`register_resolver`; until one is registered such URIs raise a clear error
+- ``file:///abs/path`` and plain paths
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ._errors import ModelLoadError, ModelRegistryUnavailableError
+
+Resolver = Callable[[str], "str | os.PathLike[str]"]
+_resolvers: dict[str, Resolver] = {}
+
+
+def register_resolver(scheme: str, resolver: Resolver) -> None:
+    """Let ``resolver(uri)`` turn ``<scheme>:/...`` URIs into local model directories.
+
+    The model registry registers ``"models"`` here, so ``load_model("models:/churn/3")``
+    works without this module importing the registry.
+    """
+    _resolvers[scheme] = resolver
+
+
+def parse_runs_uri(uri: str) -> tuple[str, str]:
+    """``(run_id, artifact_path)`` of a ``runs:/<run_id>/<path>`` URI."""
+    rest = uri[len("runs:"):].lstrip("/")
+    run_id, _, path = rest.partition("/")
+    if not run_id:
+        raise ModelLoadError(f"model URI {uri!r} has no run id; expected "
+                             "runs:/<run_id>/<artifact_path>, e.g. runs:/0123abcd/model")
+    return run_id, path.strip("/")
+
+
+def local_model_path(model_uri: str | os.PathLike[str]) -> Path:
+    """The local directory holding the model ``model_uri`` refers to."""
+    if isinstance(model_uri, os.PathLike):
+        return _existing(Path(model_uri), str(model_uri))
+    uri = str(model_uri)
+    scheme = uri.split(":", 1)[0] if ":" in uri and not _is_windows_drive(uri) else ""
+    if scheme == "runs":
+        return _existing(_run_artifact(uri), uri)
+    if scheme in _resolvers:
+        return local_model_path(os.fspath(_resolvers[scheme](uri)))
+    if scheme == "models":
+        raise ModelRegistryUnavailableError(
+            f"cannot resolve {uri!r}: models:/ URIs need the model registry, which is not "
+            "available in this version of trackbook. Use runs:/<run_id>/<path> (see "
+            "ModelInfo.model_uri from log_model) or a local path instead")
+    if scheme == "file":
+        return _existing(Path(unquote(urlparse(uri).path)), uri)
+    if scheme:
+        raise ModelLoadError(
+            f"unsupported model URI scheme {scheme!r} in {uri!r}; use runs:/<run_id>/<path>, "
+            "models:/<name>/<version>, a file:// URI or a local path")
+    return _existing(Path(uri).expanduser(), uri)
+
+
+def _is_windows_drive(uri: str) -> bool:
+    return len(uri) > 2 and uri[1] == ":" and uri[0].isalpha() and uri[2] in "\\/"
+
+
+def _run_artifact(uri: str) -> Path:
+    from ..tracking.client import Client
+
+    run_id, path = parse_runs_uri(uri)
+    client = Client()
+    try:
+        return Path(client.download_artifacts(run_id, path))
+    except FileNotFoundError:
+        names = [f.path for f in client.list_artifacts(run_id)]
+        raise ModelLoadError(
+            f"run {run_id} has no artifact {path!r}; its top-level artifacts are "
+            f"{names or 'none'}") from None
+
+
+def _existing(path: Path, uri: str) -> Path:
+    if not path.exists():
+        raise ModelLoadError(f"no model at {uri!r} ({path.absolute()} does not exist)")
+    return path.absolute()

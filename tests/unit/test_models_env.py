@@ -1,0 +1,191 @@
+"""Dependency capture: pinned requirements from what the model's code imports, notebook
+code packaged as source, local modules as code, project files, and loud failures."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from models_helpers import notebook_fixture, training_data
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from trackbook.models import DependencyWarning, Model
+from trackbook.models import sklearn as tsk
+from trackbook.models._errors import DependencyCaptureError
+from trackbook.models.env import capture, read_requirements
+
+notebook = pytest.fixture(notebook_fixture)
+
+
+def _names(reqs: list[str]) -> set[str]:
+    return {r.split("==")[0] for r in reqs}
+
+
+def test_requirements_are_the_imported_distributions_pinned() -> None:
+    X, y = training_data()
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    cap = capture(pipe, serialization_format="cloudpickle", extra_modules=["sklearn"])
+    assert _names(cap.requirements) == {"scikit-learn", "numpy", "scipy", "cloudpickle"}
+    assert f"scikit-learn=={md.version('scikit-learn')}" in cap.requirements
+    assert f"numpy=={md.version('numpy')}" in cap.requirements
+    assert not cap.uses_trackbook
+    assert cap.main_code is None
+    assert not cap.local_code
+
+
+def test_env_files_agree(tmp_path: Path) -> None:
+    X, y = training_data()
+    tsk.save_model(LogisticRegression().fit(X, y), tmp_path / "m")
+    reqs = read_requirements(tmp_path / "m")
+    text = (tmp_path / "m" / "requirements.txt").read_text()
+    assert text.startswith("# Captured by trackbook")
+    assert "scikit-learn==" in text
+    assert "  # " in text
+    py_env = yaml.safe_load((tmp_path / "m" / "python_env.yaml").read_text())
+    assert py_env["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert py_env["dependencies"] == ["-r requirements.txt"]
+    conda = yaml.safe_load((tmp_path / "m" / "conda.yaml").read_text())
+    assert conda["dependencies"][-1] == {"pip": reqs}
+
+
+def test_explicit_and_extra_requirements(tmp_path: Path) -> None:
+    X, y = training_data()
+    model = LogisticRegression().fit(X, y)
+    tsk.save_model(model, tmp_path / "a", pip_requirements=["scikit-learn>=1.3"])
+    assert read_requirements(tmp_path / "a") == ["scikit-learn>=1.3"]
+    tsk.save_model(model, tmp_path / "b", extra_pip_requirements=["requests==2.0"])
+    assert "requests==2.0" in read_requirements(tmp_path / "b")
+
+
+NOTEBOOK_CELLS = [
+    """
+    import numpy as np
+    from sklearn.base import BaseEstimator, TransformerMixin
+    """,
+    """
+    SCALE = 2.0
+    OFFSETS = {"a": 1}
+
+    def helper(x):
+        # a comment that must survive
+        return np.log1p(np.abs(x)) * SCALE
+    """,
+    """
+    class LogFeatures(BaseEstimator, TransformerMixin):
+        def fit(self, X, y=None):
+            return self
+
+        def transform(self, X):
+            return helper(X) + OFFSETS["a"]
+    """,
+]
+
+
+def test_notebook_classes_are_packaged_as_source(notebook, tmp_path: Path) -> None:
+    for cell in NOTEBOOK_CELLS:
+        ns = notebook(cell)
+    X, y = training_data()
+    pipe = make_pipeline(ns["LogFeatures"](), LogisticRegression()).fit(X, y)
+    meta = tsk.save_model(pipe, tmp_path / "m")
+    main = meta.trackbook["main_code"]
+    assert main["names"] == ["helper", "LogFeatures"]
+    source = (tmp_path / "m" / "code" / f"{main['module']}.py").read_text()
+    for expected in ("import numpy as np", "from sklearn.base import BaseEstimator",
+                     "SCALE = 2.0", "OFFSETS = {'a': 1}", "# a comment that must survive",
+                     "class LogFeatures(BaseEstimator, TransformerMixin):"):
+        assert expected in source
+    assert source.index("def helper") < source.index("class LogFeatures")
+    pickled = (tmp_path / "m" / "model.pkl").read_bytes()
+    assert b"__main__" not in pickled
+    assert main["module"].encode() in pickled
+    assert meta.flavors["python_function"]["code"] == "code"
+    compile(source, "packaged", "exec")
+
+
+def test_the_latest_definition_of_a_redefined_class_is_packaged(notebook, tmp_path) -> None:
+    notebook(NOTEBOOK_CELLS[0])
+    notebook("class Scale(BaseEstimator, TransformerMixin):\n"
+             "    def fit(self, X, y=None):\n        return self\n"
+             "    def transform(self, X):\n        return X * 1\n")
+    ns = notebook("class Scale(BaseEstimator, TransformerMixin):\n"
+                  "    def fit(self, X, y=None):\n        return self\n"
+                  "    def transform(self, X):\n        return X * 3\n")
+    X, y = training_data()
+    meta = tsk.save_model(make_pipeline(ns["Scale"](), LogisticRegression()).fit(X, y),
+                          tmp_path / "m")
+    source = (tmp_path / "m" / "code" / f"{meta.trackbook['main_code']['module']}.py")
+    assert "X * 3" in source.read_text()
+    assert "X * 1" not in source.read_text()
+
+
+def test_code_that_cannot_be_written_as_source_is_pickled_by_value_loudly(
+        notebook, tmp_path: Path) -> None:
+    notebook(NOTEBOOK_CELLS[0])
+    ns = notebook("""
+    import pandas as pd
+    LOOKUP = pd.DataFrame({"w": [2.0]})
+
+    class Weighted(BaseEstimator, TransformerMixin):
+        def fit(self, X, y=None):
+            return self
+
+        def transform(self, X):
+            return X * LOOKUP["w"][0]
+    """)
+    X, y = training_data()
+    pipe = make_pipeline(ns["Weighted"](), LogisticRegression()).fit(X, y)
+    with pytest.warns(DependencyWarning, match="global 'LOOKUP' .DataFrame.*pickled by value"):
+        meta = tsk.save_model(pipe, tmp_path / "m")
+    assert meta.trackbook["pickled_by_value"] == ["__main__.Weighted"]
+    assert "pandas" in _names(read_requirements(tmp_path / "m"))  # LOOKUP's module
+    with pytest.raises(DependencyCaptureError, match="serialization_format='cloudpickle'"):
+        tsk.save_model(pipe, tmp_path / "p", serialization_format="pickle")
+    assert not (tmp_path / "p").exists()  # a failed save leaves nothing behind
+
+
+def test_a_lambda_is_reported(notebook, tmp_path: Path) -> None:
+    ns = notebook("from sklearn.preprocessing import FunctionTransformer\n"
+                  "square = lambda x: x ** 2\n")
+    X, y = training_data()
+    pipe = make_pipeline(ns["FunctionTransformer"](ns["square"]), LogisticRegression())
+    with pytest.warns(DependencyWarning, match="lambdas have no name"):
+        tsk.save_model(pipe.fit(X, y), tmp_path / "m")
+
+
+def test_local_modules_are_packaged_as_code(tmp_path: Path, monkeypatch) -> None:
+    lib = tmp_path / "src"
+    lib.mkdir()
+    (lib / "tb_test_featlib.py").write_text(
+        "import numpy as np\nfrom sklearn.base import BaseEstimator, TransformerMixin\n\n"
+        "class Clip(BaseEstimator, TransformerMixin):\n"
+        "    def fit(self, X, y=None):\n        return self\n\n"
+        "    def transform(self, X):\n        return np.clip(X, 0, 5)\n")
+    monkeypatch.syspath_prepend(str(lib))
+    monkeypatch.delitem(sys.modules, "tb_test_featlib", raising=False)
+    import tb_test_featlib
+
+    X, y = training_data()
+    pipe = make_pipeline(tb_test_featlib.Clip(), LogisticRegression()).fit(X, y)
+    meta = tsk.save_model(pipe, tmp_path / "m")
+    assert (tmp_path / "m" / "code" / "tb_test_featlib.py").is_file()
+    assert meta.trackbook["code"] == ["tb_test_featlib.py"]
+    assert "numpy" in _names(read_requirements(tmp_path / "m"))
+    monkeypatch.delitem(sys.modules, "tb_test_featlib")
+
+
+def test_project_lockfiles_are_recorded(tmp_path: Path, monkeypatch) -> None:
+    project = tmp_path / "proj"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (project / "uv.lock").write_text("version = 1\n")
+    monkeypatch.chdir(project / "notebooks")
+    X, y = training_data()
+    meta = tsk.save_model(LogisticRegression().fit(X, y), tmp_path / "m")
+    assert meta.trackbook["project_files"] == ["project/pyproject.toml", "project/uv.lock"]
+    assert (tmp_path / "m" / "project" / "uv.lock").read_text() == "version = 1\n"
+    assert Model.load(tmp_path / "m").trackbook["project_root"] == str(project.resolve())
