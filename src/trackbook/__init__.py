@@ -38,6 +38,9 @@ _LAZY.update({
     "curves": ("trackbook.widgets", "curves"),
     "compare": ("trackbook.widgets", "compare"),
     "projects": ("trackbook.projects", ""),  # the subpackage itself: tb.projects.run(...)
+    "models": ("trackbook.models", ""),  # tb.models.save_model / serve / check
+    "pyfunc": ("trackbook.pyfunc", ""),  # tb.pyfunc.load_model, like mlflow.pyfunc
+    "sklearn": ("trackbook.sklearn", ""),  # tb.sklearn.log_model, like mlflow.sklearn
 })
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -58,7 +61,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import projects
+    from . import models, projects, pyfunc, sklearn
     from ._errors import TrackbookError
     from .tracking.client import Client
     from .tracking.client import Client as MlflowClient

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .projects._cli import add_parser as add_run_parser  # argparse only: stays light
 
     add_run_parser(sub, store_help)
+    from .models._cli import add_parser as add_models_parser  # argparse only: stays light
+
+    add_models_parser(sub, store_help)
     return parser
 
 
