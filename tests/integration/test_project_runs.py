@@ -224,6 +224,9 @@ def test_cli_run(tb_store: Path, project: Path) -> None:
     bad = trackbook_cli("run", str(project), "-P", "x=three", cwd=project.parent)
     assert bad.returncode == 2
     assert "'x' must be a float, got 'three'" in bad.stderr
+    unknown = trackbook_cli("run", str(project), "-e", "nope", cwd=project.parent)
+    assert unknown.returncode == 2
+    assert "no entry point 'nope'" in unknown.stderr
     failed = trackbook_cli("run", str(project), "-e", "fail", cwd=project.parent)
     assert failed.returncode == 1
     assert "boom: the data file is empty" in failed.stderr

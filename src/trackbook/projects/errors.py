@@ -27,8 +27,9 @@ class ParameterError(TrackbookError, ValueError):
     """A parameter value is missing, of the wrong type, or names no parameter."""
 
 
-class EntryPointNotFoundError(TrackbookError, LookupError):
-    """The project has no such entry point (and no such .py/.sh file)."""
+class EntryPointNotFoundError(TrackbookError, LookupError, ValueError):
+    """The project has no such entry point (and no such .py/.sh file); a ValueError too,
+    as a bad argument (``trackbook run`` exits 2)."""
 
 
 class ProjectSourceError(TrackbookError, OSError):
