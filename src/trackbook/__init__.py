@@ -24,8 +24,9 @@ _LAZY: dict[str, tuple[str, str]] = {name: ("trackbook.tracking.fluent", name) f
 _LAZY.update({
     "set_tracking_uri": ("trackbook.tracking.uri", "set_tracking_uri"),
     "get_tracking_uri": ("trackbook.tracking.uri", "get_tracking_uri"),
-    "Client": ("trackbook.tracking.client", "Client"),
-    "MlflowClient": ("trackbook.tracking.client", "Client"),
+    "Client": ("trackbook.client", "Client"),
+    "MlflowClient": ("trackbook.client", "Client"),
+    "register_model": ("trackbook.registry.api", "register_model"),
     "Run": ("trackbook.tracking.entities", "Run"),
     "RunInfo": ("trackbook.tracking.entities", "RunInfo"),
     "RunData": ("trackbook.tracking.entities", "RunData"),
@@ -63,8 +64,9 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from . import models, projects, pyfunc, sklearn
     from ._errors import TrackbookError
-    from .tracking.client import Client
-    from .tracking.client import Client as MlflowClient
+    from .client import Client
+    from .client import Client as MlflowClient
+    from .registry.api import register_model
     from .tracking.entities import Experiment, Metric, Run, RunData, RunInfo, RunStatus, ViewType
     from .tracking.fluent import (
         ActiveRun,

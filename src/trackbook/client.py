@@ -1,0 +1,36 @@
+"""The public ``trackbook.Client`` (alias ``MlflowClient``): tracking plus model registry.
+
+Defined here, above both layers, so ``trackbook.tracking`` never imports the registry.
+"""
+
+from __future__ import annotations
+
+from .registry.client import RegistryClientMixin
+from .tracking.client import Client as TrackingClient
+
+
+class Client(RegistryClientMixin, TrackingClient):
+    """Explicit access to a store: experiments, runs, metrics, artifacts and the model
+    registry, with MLflow's ``MlflowClient`` method names.
+
+    Parameters
+    ----------
+    tracking_uri
+        A store folder or ``file://`` URI; default: the current tracking URI.
+
+    Examples
+    --------
+    >>> c = tb.Client()                                                      # doctest: +SKIP
+    >>> c.set_registered_model_alias("churn-model", "champion", 3)
+    >>> c.get_model_version_by_alias("churn-model", "champion").run_id
+    """
+
+    def __init__(self, tracking_uri: str | None = None,
+                 registry_uri: str | None = None) -> None:
+        super().__init__(tracking_uri)
+        self._registry_uri = registry_uri  # the registry always lives in the tracking store
+
+
+MlflowClient = Client
+
+__all__ = ["Client", "MlflowClient"]

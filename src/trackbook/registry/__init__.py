@@ -1,0 +1,77 @@
+"""The model registry: registered models, versions, stages & aliases, a promotion log.
+
+Everything is files under ``<store>/registry/`` created exclusively (see ``_files``), so
+concurrent processes get distinct consecutive version numbers and alias moves are atomic.
+The MLflow-named methods are on ``trackbook.Client``; this package also offers:
+
+- :func:`register_model` (also ``tb.register_model``)
+- :func:`resolve_model_uri` for ``models:/name/3``, ``@alias``, ``/Production``, ``/latest``
+- :func:`on_promotion` / ``$TRACKBOOK_PROMOTION_HOOK``: local hooks on promotion events
+
+Importing this package plugs the ``models:/`` resolver into ``trackbook.models``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ._registry import Registry, registry_for
+from .api import register_model
+from .entities import STAGES, ModelVersion, PromotionEntry, RegisteredModel
+from .errors import (
+    InvalidRegistryNameError,
+    ModelVersionNotFoundError,
+    ProtectedVersionError,
+    RegisteredModelExistsError,
+    RegisteredModelNotFoundError,
+    RegistryError,
+    RegistryHookWarning,
+    RollbackError,
+)
+from .hooks import on_promotion, remove_promotion_hook
+from .uri import parse_models_uri, resolve_model_uri, resolve_version
+
+__all__ = [
+    "STAGES",
+    "InvalidRegistryNameError",
+    "ModelVersion",
+    "ModelVersionNotFoundError",
+    "PromotionEntry",
+    "ProtectedVersionError",
+    "RegisteredModel",
+    "RegisteredModelExistsError",
+    "RegisteredModelNotFoundError",
+    "Registry",
+    "RegistryError",
+    "RegistryHookWarning",
+    "RollbackError",
+    "on_promotion",
+    "parse_models_uri",
+    "register_model",
+    "registry_for",
+    "remove_promotion_hook",
+    "resolve_model_uri",
+    "resolve_version",
+]
+
+
+def _register_logged_model(info: Any, name: str) -> Any:
+    """``log_model(..., registered_model_name=name)`` registers the logged model."""
+    return register_model(info.model_uri, name)
+
+
+def _plug_into_models() -> None:
+    # models.uri is light (its errors module only); models._save is heavy, so it is only
+    # wired when already loaded (models imports this package on demand otherwise).
+    try:
+        from ..models import uri as _models_uri
+    except ImportError:  # models package not available in this build
+        return
+    _models_uri.register_resolver("models", lambda uri: resolve_model_uri(uri))
+    save = sys.modules.get("trackbook.models._save")
+    if save is not None and hasattr(save, "set_registry_hook"):
+        save.set_registry_hook(_register_logged_model)
+
+
+_plug_into_models()

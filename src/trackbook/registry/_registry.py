@@ -1,0 +1,375 @@
+"""Store-level registry API: every write is a file created exclusively (see ``_files``)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..store.events import now_ms
+from . import _names as n
+from ._files import REGISTRY_DIR, FoldCache, ModelFiles, claim
+from ._fold import ModelState
+from .entities import HELD_STAGES, ModelVersion, PromotionEntry, RegisteredModel
+from .errors import (
+    ModelVersionNotFoundError,
+    ProtectedVersionError,
+    RegisteredModelExistsError,
+    RegisteredModelNotFoundError,
+    RegistryConflictError,
+    RollbackError,
+)
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 10_000
+
+
+def _user() -> str:
+    from ..tracking.context import user_name
+
+    return user_name()
+
+
+class Registry:
+    """Registered models and versions of the store rooted at ``root``.
+
+    Parameters
+    ----------
+    root
+        The store folder; the registry lives in ``<root>/registry/``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.dir = self.root / REGISTRY_DIR
+        self.cache = FoldCache(self.dir)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _files(self, name: str) -> ModelFiles:
+        return ModelFiles(self.dir, n.check_model_name(name))
+
+    def state(self, name: str) -> ModelState:
+        """The live state of ``name``; raise if it is not registered (or was deleted)."""
+        st = self.cache.state(n.check_model_name(name))
+        if st is None or st.deleted:
+            known = self.names()[:10]
+            raise RegisteredModelNotFoundError(
+                f"no registered model named {name!r}; registered models: {known or 'none'}")
+        return st
+
+    def names(self) -> list[str]:
+        """Names of the live registered models."""
+        return [m for m in self.cache.names()
+                if (st := self.cache.state(m)) is not None and not st.deleted]
+
+    def model(self, name: str) -> RegisteredModel:
+        return self.state(name).registered_model()
+
+    def version(self, name: str, version: Any) -> ModelVersion:
+        st = self.state(name)
+        num = n.check_version(version)
+        v = st.live(num)
+        if v is None:
+            live = [x.version for x in st.live_versions()]
+            raise ModelVersionNotFoundError(
+                f"registered model {name!r} has no version {num}; its versions are "
+                f"{live or 'none'}")
+        return st.entity(v)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        st = self.state(name)
+        return [st.entity(v) for v in st.live_versions()]
+
+    def by_alias(self, name: str, alias: str) -> ModelVersion:
+        st = self.state(name)
+        num = st.aliases.get(alias)
+        if num is None:
+            raise ModelVersionNotFoundError(
+                f"registered model {name!r} has no alias {alias!r}; its aliases are "
+                f"{sorted(st.aliases) or 'none'}")
+        return self.version(name, num)
+
+    def latest(self, name: str, stage: str | None = None) -> ModelVersion:
+        """The newest version (in ``stage`` when given)."""
+        st = self.state(name)
+        if stage is None:
+            live = st.live_versions()
+            if not live:
+                raise ModelVersionNotFoundError(f"registered model {name!r} has no versions")
+            return st.entity(live[-1])
+        stage = n.check_stage(stage)
+        v = st.latest_in(stage)
+        if v is None:
+            raise ModelVersionNotFoundError(
+                f"registered model {name!r} has no version in stage {stage}")
+        return st.entity(v)
+
+    def history(self, name: str) -> list[PromotionEntry]:
+        """The promotion log, oldest first."""
+        return list(self.state(name).log)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _append(self, name: str, make: Callable[[ModelState], dict[str, Any] | None],
+                ) -> tuple[ModelState, int | None]:
+        """Validate-then-claim: ``make(state)`` builds the event from the state as of event
+        ``seq`` (raising if the change is not allowed, or returning None for a no-op) and the
+        event is created as ``seq + 1``; on a clash, re-read and try again."""
+        files = self._files(name)
+        for _ in range(MAX_ATTEMPTS):
+            st = self.cache.state(name)
+            if st is None:
+                raise RegisteredModelNotFoundError(f"no registered model named {name!r}")
+            event = make(st)
+            if event is None:
+                return st, None
+            seq = st.seq + 1
+            event.setdefault("t", now_ms())
+            event.setdefault("user", _user())
+            if claim(files.event_file(seq), event):
+                st = self.cache.state(name)
+                assert st is not None
+                return st, seq
+        raise RegistryConflictError(f"gave up writing to registered model {name!r} after "
+                                    f"{MAX_ATTEMPTS} clashes with other writers")
+
+    def create_model(self, name: str, description: str | None = None,
+                     tags: dict[str, Any] | None = None, exist_ok: bool = False,
+                     ) -> RegisteredModel:
+        """Register ``name``; raise if it exists unless ``exist_ok``."""
+        files = self._files(name)
+        tags = {n.check_tag_key(k): str(val) for k, val in (tags or {}).items()}
+        files.ensure_dirs()
+        record = {"name": name, "creation_timestamp": now_ms(), "description": description,
+                  "tags": tags, "user_id": _user()}
+        if claim(files.model_file, record):
+            return self.model(name)
+
+        def revive(st: ModelState) -> dict[str, Any] | None:
+            if not st.deleted:
+                if exist_ok:
+                    return None
+                raise RegisteredModelExistsError(
+                    f"a registered model named {name!r} already exists; use "
+                    "get_registered_model, or register_model to add a version")
+            return {"op": "create_model", "description": description, "tags": tags}
+
+        self._append(name, revive)
+        return self.model(name)
+
+    def create_version(self, name: str, source: str, run_id: str | None = None,
+                       tags: dict[str, Any] | None = None, description: str | None = None,
+                       run_link: str | None = None) -> ModelVersion:
+        """Add a version: claim ``versions/<max+1>.json``, on a clash the next number."""
+        st = self.state(name)
+        files = self._files(name)
+        tags = {n.check_tag_key(k): str(val) for k, val in (tags or {}).items()}
+        num = self.cache.max_version(name) + 1
+        for _ in range(MAX_ATTEMPTS):
+            record = {"name": name, "version": num, "source": source, "run_id": run_id,
+                      "description": description, "tags": tags, "run_link": run_link,
+                      "creation_timestamp": now_ms(), "user_id": _user()}
+            if claim(files.version_file(num), record):
+                break
+            num += 1
+        else:
+            raise RegistryConflictError(f"could not claim a version number of {name!r}")
+        del st
+        log.info("registered %s version %d from %s", name, num, source)
+        return self.version(name, num)
+
+    def update_model(self, name: str, description: str | None) -> RegisteredModel:
+        self._append(name, lambda st: {"op": "update_model", "description": description})
+        return self.model(name)
+
+    def set_model_tag(self, name: str, key: str, value: Any) -> None:
+        n.check_tag_key(key)
+        self.state(name)
+        self._append(name, lambda st: {"op": "model_tag", "key": key,
+                                       "value": None if value is None else str(value)})
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        self.state(name)
+        self._append(name, lambda st: {"op": "model_tag", "key": key, "value": None})
+
+    def _live_version(self, st: ModelState, version: Any) -> int:
+        num = n.check_version(version)
+        if st.deleted or st.live(num) is None:
+            live = [x.version for x in st.live_versions()]
+            raise ModelVersionNotFoundError(
+                f"registered model {st.name!r} has no version {num}; its versions are "
+                f"{live or 'none'}")
+        return num
+
+    def update_version(self, name: str, version: Any, description: str | None) -> ModelVersion:
+        def make(st: ModelState) -> dict[str, Any]:
+            return {"op": "update_version", "version": self._live_version(st, version),
+                    "description": description}
+
+        self._append(name, make)
+        return self.version(name, version)
+
+    def set_version_tag(self, name: str, version: Any, key: str, value: Any) -> None:
+        n.check_tag_key(key)
+
+        def make(st: ModelState) -> dict[str, Any]:
+            return {"op": "version_tag", "version": self._live_version(st, version), "key": key,
+                    "value": None if value is None else str(value)}
+
+        self._append(name, make)
+
+    def delete_version_tag(self, name: str, version: Any, key: str) -> None:
+        self.set_version_tag(name, version, key, None)
+
+    @staticmethod
+    def _protection(st: ModelState, num: int) -> list[str]:
+        v = st.versions[num]
+        held = [f"alias @{a}" for a in st.aliases_of(num)]
+        if v.stage in HELD_STAGES:
+            held.append(f"stage {v.stage}")
+        return held
+
+    def delete_version(self, name: str, version: Any, force: bool = False) -> None:
+        """Delete a version; refuse while an alias or Staging/Production points at it."""
+        def make(st: ModelState) -> dict[str, Any]:
+            num = self._live_version(st, version)
+            held = self._protection(st, num)
+            if held and not force:
+                raise ProtectedVersionError(
+                    f"version {num} of {name!r} is in use ({', '.join(held)}): deleting it "
+                    f"would break models:/ URIs. Move the alias / transition the stage "
+                    f"first, or pass force=True")
+            return {"op": "delete_version", "version": num, "force": bool(force)}
+
+        self._run_hooks(*self._append(name, make))
+
+    def delete_model(self, name: str, force: bool = False) -> None:
+        """Delete a registered model and its versions (refused while any is in use)."""
+        def make(st: ModelState) -> dict[str, Any]:
+            if st.deleted:
+                raise RegisteredModelNotFoundError(f"no registered model named {name!r}")
+            held = [f"version {v.version}: {', '.join(h)}" for v in st.live_versions()
+                    if (h := self._protection(st, v.version))]
+            if held and not force:
+                raise ProtectedVersionError(
+                    f"registered model {name!r} has versions in use ({'; '.join(held)}): "
+                    "deleting it would break models:/ URIs. Pass force=True to delete anyway")
+            return {"op": "delete_model", "force": bool(force)}
+
+        self._run_hooks(*self._append(name, make))
+
+    # -- promotions ----------------------------------------------------------------------
+
+    def transition_stage(self, name: str, version: Any, stage: Any,
+                         archive_existing_versions: bool = False,
+                         comment: str | None = None) -> ModelVersion:
+        """Move a version to ``stage``; with ``archive_existing_versions``, the other versions
+        in that stage (Staging/Production) are archived in the same event."""
+        to = n.check_stage(stage)
+
+        def make(st: ModelState) -> dict[str, Any]:
+            return {"op": "stage", "version": self._live_version(st, version), "stage": to,
+                    "archive_existing": bool(archive_existing_versions), "comment": comment}
+
+        self._run_hooks(*self._append(name, make))
+        return self.version(name, version)
+
+    def set_alias(self, name: str, alias: str, version: Any,
+                  comment: str | None = None) -> None:
+        """Point ``alias`` at ``version`` (moving it from any other version, atomically)."""
+        n.check_alias(alias)
+
+        def make(st: ModelState) -> dict[str, Any] | None:
+            num = self._live_version(st, version)
+            if st.aliases.get(alias) == num:
+                return None
+            return {"op": "alias", "alias": alias, "version": num, "comment": comment}
+
+        self._run_hooks(*self._append(name, make))
+
+    def delete_alias(self, name: str, alias: str, comment: str | None = None) -> None:
+        def make(st: ModelState) -> dict[str, Any]:
+            if alias not in st.aliases:
+                raise ModelVersionNotFoundError(
+                    f"registered model {name!r} has no alias {alias!r}; its aliases are "
+                    f"{sorted(st.aliases) or 'none'}")
+            return {"op": "alias", "alias": alias, "version": None, "comment": comment}
+
+        self._run_hooks(*self._append(name, make))
+
+    def rollback(self, name: str, alias_or_stage: str,
+                 comment: str | None = None) -> ModelVersion:
+        """Return an alias or stage to the version that held it before the current one.
+
+        For a stage, the current holder goes back to the stage it had before it was
+        promoted and the previous holder returns to the stage. Rolling back again goes one
+        more step back. Returns the restored version.
+        """
+        def make(st: ModelState) -> dict[str, Any]:
+            try:
+                stage = n.check_stage(alias_or_stage)
+            except ValueError:
+                stage = None
+            if stage is not None and stage in HELD_STAGES:
+                prev = st.previous_stage_holder(stage)
+                if prev is None:
+                    raise RollbackError(
+                        f"cannot roll back {stage} of {name!r}: no earlier version held it "
+                        "(or none that is not deleted)")
+                current, to, index = prev
+                i = st.stage_holder(stage)
+                assert i is not None
+                back_to = st.stage_history[stage][i[0]][1]
+                return {"op": "rollback", "kind": "stage", "target": stage, "from": current,
+                        "to": to, "index": index, "back_to": back_to, "comment": comment}
+            if stage is not None:
+                raise RollbackError(f"cannot roll back stage {stage}: only Staging and "
+                                    "Production (and aliases) have holders to return to")
+            alias = n.check_alias(alias_or_stage)
+            prev = st.previous_alias_holder(alias)
+            if prev is None:
+                raise RollbackError(
+                    f"cannot roll back alias {alias!r} of {name!r}: "
+                    + ("it is not set" if alias not in st.aliases
+                       else "no earlier (non-deleted) version held it"))
+            current, to, index = prev
+            return {"op": "rollback", "kind": "alias", "target": alias, "from": current,
+                    "to": to, "index": index, "comment": comment}
+
+        st, seq = self._append(name, make)
+        self._run_hooks(st, seq)
+        entry = next(e for e in reversed(st.log) if e.seq == seq)
+        return st.entity(st.versions[entry.to])
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def _run_hooks(self, st: ModelState, seq: int | None) -> None:
+        if seq is None:
+            return
+        from .hooks import fire
+
+        entries = []
+        for e in reversed(st.log):  # ours is near the end
+            if e.seq < seq:
+                break
+            if e.seq == seq:
+                entries.append(e)
+        for entry in reversed(entries):
+            fire(entry)
+
+
+_registries: dict[Path, Registry] = {}
+_lock = threading.Lock()
+
+
+def registry_for(root: Path) -> Registry:
+    """The (cached) registry of the store at ``root``."""
+    root = Path(root)
+    reg = _registries.get(root)
+    if reg is None:
+        with _lock:
+            reg = _registries.setdefault(root, Registry(root))
+    return reg

@@ -1,0 +1,67 @@
+"""``register_model``: the fluent entry point of the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..tracking.uri import get_store
+from ._registry import registry_for
+from .client import run_id_of
+from .entities import ModelVersion
+from .errors import InvalidRegistryNameError
+
+
+def register_model(model_uri: str, name: str, tags: dict[str, Any] | None = None, *,
+                   description: str | None = None,
+                   await_registration_for: int | None = None) -> ModelVersion:
+    """Register the model at ``model_uri`` as a new version of ``name`` (created if needed).
+
+    Parameters
+    ----------
+    model_uri
+        ``runs:/<run_id>/<path>`` (the run becomes the version's lineage), ``models:/...``, a
+        ``file://`` URI or a path.
+    name
+        The registered model name (no ``/`` or ``@``).
+    tags
+        Tags of the new version.
+    description
+        Description of the new version.
+    await_registration_for
+        Accepted for MLflow compatibility; registration here is immediate.
+
+    Returns
+    -------
+    ModelVersion
+        The new version; numbers are distinct and consecutive across processes.
+
+    Examples
+    --------
+    >>> mv = tb.register_model(f"runs:/{run_id}/model", "churn-model")   # doctest: +SKIP
+    >>> mv.version
+    1
+    """
+    del await_registration_for
+    if not isinstance(model_uri, str) or not model_uri:
+        raise InvalidRegistryNameError(f"model_uri must be a non-empty string, got {model_uri!r}")
+    store = get_store()
+    run_id = run_id_of(model_uri)
+    if run_id is not None:
+        _check_run_source(store, model_uri, run_id)
+    reg = registry_for(store.root)
+    reg.create_model(name, exist_ok=True)
+    return reg.create_version(name, model_uri, run_id, tags, description)
+
+
+def _check_run_source(store: Any, model_uri: str, run_id: str) -> None:
+    """A ``runs:/`` source must name an existing run and artifact: a typo would otherwise
+    only show up when someone loads the version."""
+    from ..store import artifacts
+    from ..tracking.runstate import state_of
+
+    path = model_uri[len("runs:"):].lstrip("/").partition("/")[2].strip("/")
+    if not store.layout.run_dir(run_id).is_dir():
+        state_of(store, run_id)  # raises RunNotFoundError
+    if path and not artifacts.resolve(store.artifact_root(run_id), path).exists():
+        raise InvalidRegistryNameError(
+            f"cannot register {model_uri!r}: run {run_id} has no artifact {path!r}")

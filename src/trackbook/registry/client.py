@@ -1,0 +1,188 @@
+"""``RegistryClientMixin``: MLflow's model registry methods for ``trackbook.Client``.
+
+Mixed into the public ``trackbook.Client`` (``trackbook/client.py``), which supplies
+``self._store`` and the tracking methods (``get_run`` for lineage).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _names as n
+from ._registry import Registry, registry_for
+from .entities import STAGES, ModelVersion, PromotionEntry, RegisteredModel
+from .errors import InvalidRegistryNameError
+from .search import MODEL_KEYS, VERSION_KEYS, compile_filter
+
+
+def run_id_of(model_uri: str) -> str | None:
+    """The run id inside a ``runs:/<run_id>/<path>`` URI, else None."""
+    if not model_uri.startswith("runs:"):
+        return None
+    return model_uri[len("runs:"):].lstrip("/").partition("/")[0] or None
+
+
+class RegistryClientMixin:
+    """Registered models, versions, stages, aliases, the promotion log and rollback."""
+
+    _store: Any
+
+    @property
+    def _registry(self) -> Registry:
+        return registry_for(self._store.root)
+
+    # -- registered models ---------------------------------------------------------------
+
+    def create_registered_model(self, name: str, tags: dict[str, Any] | None = None,
+                                description: str | None = None) -> RegisteredModel:
+        """Register a new model name; raise ``RegisteredModelExistsError`` if taken."""
+        return self._registry.create_model(name, description, tags)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """The registered model with its latest version per stage and its aliases."""
+        return self._registry.model(name)
+
+    def search_registered_models(self, filter_string: str | None = None,
+                                 max_results: int | None = None,
+                                 order_by: list[str] | None = None) -> list[RegisteredModel]:
+        """Registered models matching e.g. ``"name LIKE 'churn%'"`` or ``"tags.team = 'x'"``,
+        by name (``order_by=["name DESC"]`` or ``["last_updated_timestamp DESC"]``)."""
+        pred = compile_filter(filter_string, MODEL_KEYS)
+        models = [m for name in self._registry.names()
+                  if pred({"name": (m := self._registry.model(name)).name, "tags": m.tags})]
+        return _order(models, order_by, "name")[:max_results]
+
+    def update_registered_model(self, name: str,
+                                description: str | None = None) -> RegisteredModel:
+        """Set the model's description."""
+        return self._registry.update_model(name, description)
+
+    def delete_registered_model(self, name: str, force: bool = False) -> None:
+        """Delete a model and its versions; refused while an alias or Staging/Production
+        points at one of them, unless ``force``."""
+        self._registry.delete_model(name, force=force)
+
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
+        self._registry.set_model_tag(name, key, value)
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self._registry.delete_model_tag(name, key)
+
+    # -- versions ------------------------------------------------------------------------
+
+    def create_model_version(self, name: str, source: str, run_id: str | None = None,
+                             tags: dict[str, Any] | None = None, run_link: str | None = None,
+                             description: str | None = None) -> ModelVersion:
+        """Add a version of an existing registered model (distinct, consecutive numbers
+        even when several processes register at once)."""
+        if not isinstance(source, str) or not source:
+            raise InvalidRegistryNameError(f"source must be a model URI or path, got {source!r}")
+        return self._registry.create_version(name, source, run_id or run_id_of(source), tags,
+                                             description, run_link)
+
+    def get_model_version(self, name: str, version: Any) -> ModelVersion:
+        """One version; ``.run_id`` is its source run, ``.aliases`` the aliases on it."""
+        return self._registry.version(name, version)
+
+    def get_model_version_download_uri(self, name: str, version: Any) -> str:
+        return self._registry.version(name, version).source
+
+    def search_model_versions(self, filter_string: str | None = None,
+                              max_results: int | None = None,
+                              order_by: list[str] | None = None) -> list[ModelVersion]:
+        """Versions matching e.g. ``"name = 'churn'"``, ``"run_id = '...'"`` or
+        ``"tags.validated = 'yes'"``; newest first unless ``order_by`` says otherwise."""
+        pred = compile_filter(filter_string, VERSION_KEYS)
+        out = [mv for name in self._registry.names() for mv in self._registry.versions(name)
+               if pred({"name": mv.name, "run_id": mv.run_id, "source": mv.source,
+                        "version": mv.version, "current_stage": mv.current_stage,
+                        "tags": mv.tags})]
+        if order_by:
+            out = _order(out, order_by, "version")
+        else:
+            out.sort(key=lambda mv: (mv.name, -mv.version))
+        return out[:max_results]
+
+    def update_model_version(self, name: str, version: Any,
+                             description: str | None = None) -> ModelVersion:
+        return self._registry.update_version(name, version, description)
+
+    def delete_model_version(self, name: str, version: Any, force: bool = False) -> None:
+        """Delete a version (its number is never reused); refused while an alias or
+        Staging/Production points at it, unless ``force`` (which also drops its aliases)."""
+        self._registry.delete_version(name, version, force=force)
+
+    def set_model_version_tag(self, name: str, version: Any, key: str, value: Any) -> None:
+        self._registry.set_version_tag(name, version, key, value)
+
+    def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
+        self._registry.delete_version_tag(name, version, key)
+
+    def get_latest_versions(self, name: str,
+                            stages: list[str] | None = None) -> list[ModelVersion]:
+        """The newest version in each of ``stages`` (default: every stage that has one)."""
+        st = self._registry.state(name)
+        wanted = [n.check_stage(s) for s in stages] if stages else list(STAGES)
+        return [st.entity(v) for s in wanted if (v := st.latest_in(s)) is not None]
+
+    # -- promotions ----------------------------------------------------------------------
+
+    def transition_model_version_stage(self, name: str, version: Any, stage: str,
+                                       archive_existing_versions: bool = False,
+                                       comment: str | None = None) -> ModelVersion:
+        """Move a version to None/Staging/Production/Archived (logged; see
+        ``get_model_version_history``)."""
+        return self._registry.transition_stage(name, version, stage,
+                                               archive_existing_versions, comment)
+
+    def set_registered_model_alias(self, name: str, alias: str, version: Any,
+                                   comment: str | None = None) -> None:
+        """Point ``alias`` at ``version``; an alias names one version at a time, so this
+        moves it atomically from wherever it was."""
+        self._registry.set_alias(name, alias, version, comment)
+
+    def delete_registered_model_alias(self, name: str, alias: str,
+                                      comment: str | None = None) -> None:
+        self._registry.delete_alias(name, alias, comment)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return self._registry.by_alias(name, alias)
+
+    def get_model_version_history(self, name: str) -> list[PromotionEntry]:
+        """The promotion log of ``name``, oldest first: every stage change, alias move and
+        rollback with user, timestamp, from -> to and comment."""
+        return self._registry.history(name)
+
+    def rollback(self, name: str, alias_or_stage: str,
+                 comment: str | None = None) -> ModelVersion:
+        """Return an alias (``"champion"``) or stage (``"Production"``) to its previous
+        holder; returns the restored version."""
+        return self._registry.rollback(name, alias_or_stage, comment)
+
+    # -- lineage -------------------------------------------------------------------------
+
+    def get_model_version_lineage(self, name: str, version: Any) -> dict[str, Any]:
+        """Where a version came from: its source, run id, experiment, run name, params and
+        latest metrics (run fields are None when it was not registered from a run)."""
+        mv = self._registry.version(name, version)
+        out: dict[str, Any] = {"name": mv.name, "version": mv.version, "source": mv.source,
+                               "run_id": mv.run_id, "experiment_id": None, "run_name": None,
+                               "params": {}, "metrics": {}}
+        if mv.run_id:
+            run = self.get_run(mv.run_id)  # type: ignore[attr-defined]
+            out.update(experiment_id=run.info.experiment_id, run_name=run.info.run_name,
+                       params=dict(run.data.params), metrics=dict(run.data.metrics))
+        return out
+
+
+def _order(items: list[Any], order_by: list[str] | None, default: str) -> list[Any]:
+    items = sorted(items, key=lambda x: getattr(x, default))
+    for clause in reversed(order_by or []):
+        field, _, direction = clause.strip().partition(" ")
+        field = {"version_number": "version", "timestamp": "last_updated_timestamp"}.get(
+            field, field)
+        if not items or not hasattr(items[0], field):
+            raise InvalidRegistryNameError(f"cannot order by {clause!r}; use name, version, "
+                                             "creation_timestamp or last_updated_timestamp")
+        items.sort(key=lambda x: getattr(x, field), reverse=direction.strip().upper() == "DESC")
+    return items

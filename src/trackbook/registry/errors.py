@@ -1,0 +1,45 @@
+"""Errors and warnings of the model registry.
+
+All derive from :class:`trackbook.TrackbookError` (warnings from ``TrackbookWarning``); each
+message says what was given, what is allowed, and how to fix the call.
+"""
+
+from __future__ import annotations
+
+from .._errors import InvalidNameError, TrackbookError, TrackbookWarning
+
+
+class RegistryError(TrackbookError):
+    """Base class of the model registry errors."""
+
+
+class InvalidRegistryNameError(RegistryError, InvalidNameError):
+    """A registered model name, alias or stage is not allowed."""
+
+
+class RegisteredModelNotFoundError(RegistryError, LookupError):
+    """No registered model has the given name (or it was deleted)."""
+
+
+class ModelVersionNotFoundError(RegistryError, LookupError):
+    """The registered model has no such version, alias or stage holder."""
+
+
+class RegisteredModelExistsError(RegistryError, ValueError):
+    """``create_registered_model`` was called with a name that is already registered."""
+
+
+class ProtectedVersionError(RegistryError, RuntimeError):
+    """A delete would break ``models:/`` URIs in use (an alias or stage points at it)."""
+
+
+class RollbackError(RegistryError, RuntimeError):
+    """``rollback`` found no previous holder to return to."""
+
+
+class RegistryConflictError(RegistryError, RuntimeError):
+    """A write kept losing races with other writers and gave up."""
+
+
+class RegistryHookWarning(TrackbookWarning):
+    """A promotion hook (callable or shell command) failed; the promotion itself stands."""
