@@ -91,3 +91,34 @@ def test_progress_argument_accepts_callables_and_false() -> None:
     Tracker(seen.append, "sweep", "sweep x", total=2).update("1 finished", 1)
     assert (seen[0].task, seen[0].done, seen[0].finished) == ("sweep", 1, False)
     assert "sweep x: 1 finished [1/2]" in seen[0].text()
+
+
+def test_notebook_progress_is_one_display_updated_in_place(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import IPython.display
+
+    from trackbook.projects import progress as progress_mod
+
+    shown: list[object] = []
+
+    class Handle:
+        def update(self, obj: object) -> None:
+            shown.append(obj)
+
+    def fake_display(obj: object, display_id: bool = False) -> Handle:
+        assert display_id is True
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    monkeypatch.setattr(progress_mod, "in_notebook", lambda: True)
+    callback = reporter(None)
+    assert isinstance(callback, progress_mod.NotebookReporter)
+    tracker = Tracker(callback, "sweep", "sweep grid", total=4)
+    tracker.update("4 trials: 4 pending", 0)
+    tracker.update("4 trials: 4 finished", 4, finished=True)
+    assert len(shown) == 2
+    html = shown[-1]._repr_html_()  # type: ignore[attr-defined]
+    assert '<progress value="4" max="4"' in html
+    assert "sweep grid: 4 trials: 4 finished [4/4]" in html
+    assert repr(shown[0]).startswith("sweep grid: 4 trials: 4 pending [0/4]")
