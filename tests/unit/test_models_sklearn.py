@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 import trackbook as tb
 from trackbook.models import Model, ModelError, ModelInfo, SchemaEnforcementError
 from trackbook.models import sklearn as tsk
-from trackbook.models._errors import ModelLoadError, ModelRegistryUnavailableError
+from trackbook.models._errors import ModelLoadError
 from trackbook.models.loading import load_model
 
 
@@ -112,11 +112,10 @@ def test_log_model_twice_under_one_name_and_unknown_uris(tb_store, fitted) -> No
         tsk.log_model(model, name="m")
         with pytest.raises(ModelError, match="already has a model at 'm'"):
             tsk.log_model(model, name="m")
-        with pytest.raises(ModelRegistryUnavailableError, match="model registry"):
-            tsk.log_model(model, name="m2", registered_model_name="churn")
-    with pytest.raises(ModelRegistryUnavailableError, match="models:/ URIs need the model "
-                                                              "registry"):
-        load_model("models:/churn/1")
+        # The registry plugs in on demand: registered_model_name registers, models:/ loads.
+        tsk.log_model(model, name="m2", registered_model_name="churn")
+    assert tb.Client().get_model_version("churn", 1).source == f"runs:/{run.info.run_id}/m2"
+    assert isinstance(load_model("models:/churn/1"), tb.pyfunc.PyFuncModel)
     with pytest.raises(ModelLoadError, match=f"run {run.info.run_id} has no artifact 'nope'"):
         load_model(f"runs:/{run.info.run_id}/nope")
     with pytest.raises(ModelLoadError, match="unsupported model URI scheme 's3'"):

@@ -197,6 +197,10 @@ def set_registry_hook(fn: Callable[[ModelInfo, str], Any]) -> None:
 
 def _check_registry() -> None:
     if _register is None:
+        from .uri import _load_registry
+
+        _load_registry()  # the registry calls set_registry_hook on import
+    if _register is None:
         raise ModelRegistryUnavailableError(
             "registered_model_name needs the model registry, which is not available in this "
             "version of trackbook; log without it and keep ModelInfo.model_uri")

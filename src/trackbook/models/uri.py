@@ -46,6 +46,8 @@ def local_model_path(model_uri: str | os.PathLike[str]) -> Path:
     scheme = uri.split(":", 1)[0] if ":" in uri and not _is_windows_drive(uri) else ""
     if scheme == "runs":
         return _existing(_run_artifact(uri), uri)
+    if scheme == "models" and scheme not in _resolvers:
+        _load_registry()
     if scheme in _resolvers:
         return local_model_path(os.fspath(_resolvers[scheme](uri)))
     if scheme == "models":
@@ -60,6 +62,16 @@ def local_model_path(model_uri: str | os.PathLike[str]) -> Path:
             f"unsupported model URI scheme {scheme!r} in {uri!r}; use runs:/<run_id>/<path>, "
             "models:/<name>/<version>, a file:// URI or a local path")
     return _existing(Path(uri).expanduser(), uri)
+
+
+def _load_registry() -> None:
+    """Import the model registry, which registers its ``models:/`` resolver on import."""
+    import contextlib
+    import importlib
+
+    # No registry in this build: the caller raises a clear error instead.
+    with contextlib.suppress(ImportError):
+        importlib.import_module("trackbook.registry")
 
 
 def _is_windows_drive(uri: str) -> bool:
