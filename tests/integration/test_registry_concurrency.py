@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from collections.abc import Callable
@@ -79,13 +80,14 @@ def test_concurrent_promotions_leave_one_holder_and_a_complete_log(
     versions = c.search_model_versions("name = 'm'")
     production = [v.version for v in versions if v.current_stage == "Production"]
     holders = [v.version for v in versions if "champion" in v.aliases]
-    assert len(production) == 1 and len(holders) == 1  # archive_existing was atomic
+    assert len(production) == 1
+    assert len(holders) == 1
     log = c.get_model_version_history("m")
     assert len([e for e in log if e.action == "stage"]) == PROCESSES * 10
     assert [e.seq for e in log] == sorted(e.seq for e in log)
     # Every alias move's "from" is the holder the previous move installed.
     moves = [e for e in log if e.action == "alias"]
-    for before, after in zip(moves, moves[1:], strict=False):
+    for before, after in itertools.pairwise(moves):
         assert after.from_ == before.to
     # A fresh reader (no cache) folds the same state.
     from trackbook.registry import Registry

@@ -32,17 +32,22 @@ def test_register_model_creates_the_model_and_numbers_versions(client) -> None:
     mv1 = tb.register_model(f"runs:/{run_id}/model", "churn-model", tags={"k": "v"})
     mv2 = tb.register_model(f"runs:/{run_id}/model", "churn-model")
     assert (mv1.version, mv2.version) == (1, 2)
-    assert mv1.run_id == run_id and mv1.source == f"runs:/{run_id}/model"
-    assert mv1.tags == {"k": "v"} and mv1.current_stage == "None" and mv1.user_id
+    assert mv1.run_id == run_id
+    assert mv1.source == f"runs:/{run_id}/model"
+    assert mv1.tags == {"k": "v"}
+    assert mv1.current_stage == "None"
+    assert mv1.user_id
     got = client.get_model_version("churn-model", "2")  # string versions work too
-    assert got.version == 2 and got.aliases == []
+    assert got.version == 2
+    assert got.aliases == []
     rm = client.get_registered_model("churn-model")
     assert [v.version for v in rm.latest_versions] == [2]
 
 
 def test_mlflow_client_is_the_combined_client(client) -> None:
     assert tb.MlflowClient is tb.Client
-    assert hasattr(client, "search_runs") and hasattr(client, "get_model_version")
+    assert hasattr(client, "search_runs")
+    assert hasattr(client, "get_model_version")
 
 
 def test_register_model_checks_the_run_source(client) -> None:
@@ -70,7 +75,9 @@ def test_names_differing_in_case_or_punctuation_get_their_own_folders(client, tb
 
 def test_create_get_update_and_tags_of_registered_models(client) -> None:
     rm = client.create_registered_model("m", tags={"team": "risk"}, description="first")
-    assert rm.name == "m" and rm.tags == {"team": "risk"} and rm.description == "first"
+    assert rm.name == "m"
+    assert rm.tags == {"team": "risk"}
+    assert rm.description == "first"
     with pytest.raises(RegisteredModelExistsError, match="already exists"):
         client.create_registered_model("m")
     assert client.update_registered_model("m", description="second").description == "second"
@@ -124,8 +131,10 @@ def test_lineage_gives_the_source_run_params_and_metrics(client) -> None:
     run_id = _run_with_model(lr=0.1)
     tb.register_model(f"runs:/{run_id}/model", "m")
     lineage = client.get_model_version_lineage("m", 1)
-    assert lineage["run_id"] == run_id and lineage["experiment_id"] == "0"
-    assert lineage["params"] == {"lr": "0.1"} and lineage["metrics"] == {"auc": 0.91}
+    assert lineage["run_id"] == run_id
+    assert lineage["experiment_id"] == "0"
+    assert lineage["params"] == {"lr": "0.1"}
+    assert lineage["metrics"] == {"auc": 0.91}
     client.create_model_version("m", "/elsewhere")
     assert client.get_model_version_lineage("m", 2)["run_id"] is None
 
@@ -172,5 +181,7 @@ def test_files_are_plain_json_a_reader_can_follow(client, tb_store: Path) -> Non
     folder = next((tb_store / "registry").iterdir())
     assert json.loads((folder / "versions" / "1.json").read_text())["source"] == "/p"
     event = json.loads((folder / "events" / "1.json").read_text())
-    assert event["op"] == "alias" and event["comment"] == "best auc" and event["user"]
-    assert not [p for p in folder.rglob("*.tmp")]
+    assert event["op"] == "alias"
+    assert event["comment"] == "best auc"
+    assert event["user"]
+    assert not list(folder.rglob("*.tmp"))

@@ -31,9 +31,9 @@ def _stages(client) -> dict[int, str]:
     return {v.version: v.current_stage for v in client.search_model_versions("name = 'm'")}
 
 
-@pytest.mark.parametrize("given, canonical", [("production", "Production"), ("STAGING", "Staging"),
-                                              ("archived", "Archived"), ("None", "None"),
-                                              ("none", "None")])
+@pytest.mark.parametrize(("given", "canonical"), [
+    ("production", "Production"), ("STAGING", "Staging"), ("archived", "Archived"),
+    ("None", "None"), ("none", "None")])
 def test_stage_names_are_case_insensitive(three, given, canonical) -> None:
     assert three.transition_model_version_stage("m", 1, given).current_stage == canonical
 
@@ -132,7 +132,8 @@ def test_rollback_of_a_stage_restores_the_previous_holder(three) -> None:
     three.transition_model_version_stage("m", 2, "Production", archive_existing_versions=True)
     assert _stages(three) == {1: "Archived", 2: "Production", 3: "None"}
     restored = three.rollback("m", "production")
-    assert restored.version == 1 and restored.current_stage == "Production"
+    assert restored.version == 1
+    assert restored.current_stage == "Production"
     # The rolled-back version returns to the stage it had before its promotion.
     assert _stages(three) == {1: "Production", 2: "Staging", 3: "None"}
     entry = three.get_model_version_history("m")[-1]
@@ -152,7 +153,9 @@ def test_every_promotion_is_logged_with_user_and_time(three) -> None:
     assert all(e.user and e.timestamp > 0 and e.name == "m" for e in log)
     assert [e.seq for e in log] == sorted(e.seq for e in log)
     d = log[0].to_dict()
-    assert d["from"] == "None" and d["to"] == "Staging" and json.dumps(d)
+    assert d["from"] == "None"
+    assert d["to"] == "Staging"
+    assert json.dumps(d)
 
 
 def test_python_hooks_run_after_each_promotion(three) -> None:

@@ -25,7 +25,7 @@ def registered(client):
     return client
 
 
-@pytest.mark.parametrize("uri, source", [
+@pytest.mark.parametrize(("uri", "source"), [
     ("models:/churn model/1", "/models/1"),
     ("models:/churn model/3", "/models/3"),
     ("models:/churn model@champion", "/models/2"),
@@ -46,7 +46,7 @@ def test_uris_follow_moves(registered) -> None:
     assert resolve_model_uri("models:/churn model/Production") == "/models/3"
 
 
-@pytest.mark.parametrize("uri, error, match", [
+@pytest.mark.parametrize(("uri", "error", "match"), [
     ("models:/churn model/9", ModelVersionNotFoundError, "no version 9"),
     ("models:/churn model@nope", ModelVersionNotFoundError, "no alias 'nope'"),
     ("models:/churn model/Archived", ModelVersionNotFoundError, "no version in stage Archived"),
