@@ -169,6 +169,10 @@ def test_deleting_a_registered_model(client) -> None:
     with pytest.raises(RegisteredModelNotFoundError):
         client.get_registered_model("m")
     assert client.search_registered_models() == []
+    with pytest.raises(RegisteredModelNotFoundError):
+        client.update_registered_model("m", description="gone")
+    with pytest.raises(RegisteredModelNotFoundError):
+        client.delete_registered_model("m")
     # The name can be registered again; version numbers continue (never reused).
     client.create_registered_model("m")
     assert client.create_model_version("m", "/q").version == 2

@@ -114,14 +114,14 @@ class Registry:
     # -- writing -------------------------------------------------------------------------
 
     def _append(self, name: str, make: Callable[[ModelState], dict[str, Any] | None],
-                ) -> tuple[ModelState, int | None]:
+                allow_deleted: bool = False) -> tuple[ModelState, int | None]:
         """Validate-then-claim: ``make(state)`` builds the event from the state as of event
         ``seq`` (raising if the change is not allowed, or returning None for a no-op) and the
         event is created as ``seq + 1``; on a clash, re-read and try again."""
         files = self._files(name)
         for _ in range(MAX_ATTEMPTS):
             st = self.cache.state(name)
-            if st is None:
+            if st is None or (st.deleted and not allow_deleted):
                 raise RegisteredModelNotFoundError(f"no registered model named {name!r}")
             event = make(st)
             if event is None:
@@ -157,7 +157,7 @@ class Registry:
                     "get_registered_model, or register_model to add a version")
             return {"op": "create_model", "description": description, "tags": tags}
 
-        self._append(name, revive)
+        self._append(name, revive, allow_deleted=True)
         return self.model(name)
 
     def create_version(self, name: str, source: str, run_id: str | None = None,
