@@ -69,5 +69,5 @@ def test_cli_errors(tmp_path: Path, capsys) -> None:
     assert main(["models"]) == 2
     assert main(["models", "serve", "-m", str(tmp_path / "nope")]) == 1
     assert "no model at" in capsys.readouterr().err
-    assert main(["models", "predict", "-m", "models:/x/1", "-i", "x.parquet"]) == 1
-    assert "model registry" in capsys.readouterr().err
+    assert main(["models", "predict", "-m", str(tmp_path), "-i", "x.txt"]) == 1
+    assert "no MLmodel file" in capsys.readouterr().err

@@ -342,7 +342,14 @@ def dump(obj: Any, file: IO[bytes], serialization_format: str,
     ``__main__`` objects as ``getattr(importlib.import_module(module), name)``, which plain
     pickle (and so MLflow) can load once ``code/`` is on ``sys.path``."""
     if serialization_format == "cloudpickle":
-        import cloudpickle
+        try:
+            import cloudpickle
+        except ImportError:
+            from ._errors import DependencyCaptureError
+
+            raise DependencyCaptureError(
+                "saving this model needs cloudpickle: pip install 'trackbook[models]' (or "
+                "cloudpickle), or save with serialization_format='pickle'") from None
 
         base: type = cloudpickle.CloudPickler
     else:

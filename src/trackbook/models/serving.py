@@ -105,7 +105,7 @@ class ScoringServer:
 
     def _handle(self, request: Request) -> None:
         path = request.path.split("?", 1)[0]
-        if request.method == "GET":
+        if request.method == "GET" and path != "/invocations":
             if path in ("/ping", "/health"):
                 request.respond(200, b"\n", JSON)
             elif path == "/version":

@@ -1,0 +1,125 @@
+"""Interop with MLflow, proven with MLflow itself (never installed in the project's venv).
+
+MLflow runs in its own virtualenv: the benchmark's ``benchmarks/.mlflow-venv`` when it
+exists, else a throwaway one under ``~/.cache/trackbook-tests/mlflow-venv`` (created here
+with pip). The test is skipped, saying why, only when pip cannot install MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import venv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import trackbook as tb
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+MLFLOW_SIDE = r"""
+import json, os, sys
+os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"  # MLflow 3 gates every pickle
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+tb_model, out = sys.argv[1], sys.argv[2]
+X = pd.DataFrame(json.loads(sys.argv[3]))
+loaded = mlflow.pyfunc.load_model(tb_model)
+result = {
+    "mlflow_version": mlflow.__version__,
+    "tb_predictions": loaded.predict(X).tolist(),
+    "tb_signature": [[s.name, s.type.name] for s in loaded.metadata.get_input_schema().inputs],
+    "tb_flavors": sorted(mlflow.models.Model.load(tb_model).flavors),
+}
+try:
+    loaded.predict(X.drop(columns=["b"]))
+    result["mlflow_enforces_our_signature"] = False
+except Exception as exc:
+    result["mlflow_enforces_our_signature"] = "b" in str(exc)
+rng = np.random.default_rng(7)
+T = pd.DataFrame({"a": rng.random(80), "b": rng.random(80), "n": rng.integers(0, 9, 80)})
+model = LogisticRegression().fit(T, (T.a > T.b).astype(int))
+mlflow.sklearn.save_model(model, out + "/cloudpickle", serialization_format="cloudpickle",
+                          input_example=T[:3])
+mlflow.sklearn.save_model(model, out + "/skops", input_example=T[:3])
+result["ml_predictions"] = model.predict_proba(X)[:, 1].tolist()
+print("@@" + json.dumps(result))
+"""
+
+
+def _mlflow_python() -> Path:
+    bench = ROOT / "benchmarks" / ".mlflow-venv" / "bin" / "python"
+    if bench.exists() and subprocess.run([str(bench), "-c", "import mlflow, sklearn"],
+                                         capture_output=True).returncode == 0:
+        return bench
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    env_dir = home / "trackbook-tests" / "mlflow-venv"
+    python = env_dir / "bin" / "python"
+    if not (env_dir / ".ready").exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+        import sklearn
+
+        proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "mlflow",
+                               f"scikit-learn=={sklearn.__version__}"], capture_output=True,
+                              text=True, timeout=1200)
+        if proc.returncode != 0:
+            pytest.skip(f"pip could not install MLflow into {env_dir}: "
+                        f"{proc.stderr.strip().splitlines()[-1:]}")
+        (env_dir / ".ready").write_text("ok\n")
+    return python
+
+
+def test_models_move_between_trackbook_and_mlflow(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.random(80), "b": rng.random(80),
+                      "n": rng.integers(0, 9, 80).astype("int64")})
+    ours = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, (X.a + X.b > 1))
+    tb.sklearn.save_model(ours, tmp_path / "tb_model", input_example=X[:3])
+    probe = X[:6]
+    proc = subprocess.run([str(_mlflow_python()), "-c", MLFLOW_SIDE, str(tmp_path / "tb_model"),
+                           str(tmp_path), probe.to_json(orient="columns")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("@@"))
+    theirs = json.loads(line[2:])
+
+    # trackbook -> MLflow: same predictions, our signature read and enforced by MLflow
+    assert theirs["tb_predictions"] == ours.predict(probe).tolist()
+    assert theirs["tb_signature"] == [["a", "double"], ["b", "double"], ["n", "long"]]
+    assert theirs["tb_flavors"] == ["python_function", "sklearn"]
+    assert theirs["mlflow_enforces_our_signature"] is True
+
+    # MLflow -> trackbook: the cloudpickle-format model loads and predicts the same
+    loaded = tb.pyfunc.load_model(tmp_path / "cloudpickle")
+    assert loaded.metadata.mlflow_version == theirs["mlflow_version"]
+    proba = tb.sklearn.load_model(tmp_path / "cloudpickle").predict_proba(probe)[:, 1]
+    assert proba.tolist() == pytest.approx(theirs["ml_predictions"])
+    assert len(loaded.predict(probe)) == len(probe)
+    with pytest.raises(tb.models.SchemaEnforcementError, match="missing column"):
+        loaded.predict(probe.drop(columns=["a"]))
+    # MLflow's serving example is a body our server accepts
+    body = (tmp_path / "cloudpickle" / "serving_input_example.json").read_bytes()
+    with tb.models.ScoringServer(loaded, port=0) as server:
+        status, reply, _ = server.invocations(body, "application/json")
+    assert status == 200
+    assert len(json.loads(reply)["predictions"]) == 3
+    # MLflow 3's default format (skops) needs skops here: a clear error when it is missing
+    try:
+        import skops  # noqa: F401
+    except ImportError:
+        with pytest.raises(tb.models.ModelError, match="pip install skops"):
+            tb.pyfunc.load_model(tmp_path / "skops")
+    else:
+        assert len(tb.pyfunc.load_model(tmp_path / "skops").predict(probe)) == len(probe)
