@@ -38,6 +38,9 @@ _LAZY.update({
     "runs_table": ("trackbook.widgets", "runs_table"),
     "curves": ("trackbook.widgets", "curves"),
     "compare": ("trackbook.widgets", "compare"),
+    "registry_panel": ("trackbook.widgets", "registry_panel"),
+    # the registry package, callable: tb.registry("churn-model") shows its widget
+    "registry": ("trackbook.registry", ""),
     "projects": ("trackbook.projects", ""),  # the subpackage itself: tb.projects.run(...)
     "models": ("trackbook.models", ""),  # tb.models.save_model / serve / check
     "pyfunc": ("trackbook.pyfunc", ""),  # tb.pyfunc.load_model, like mlflow.pyfunc
@@ -62,7 +65,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import models, projects, pyfunc, sklearn
+    from . import models, projects, pyfunc, registry, sklearn
     from ._errors import TrackbookError
     from .client import Client
     from .client import Client as MlflowClient
@@ -103,4 +106,4 @@ if TYPE_CHECKING:
         start_run,
     )
     from .tracking.uri import get_tracking_uri, set_tracking_uri
-    from .widgets import compare, curves, runs_table
+    from .widgets import compare, curves, registry_panel, runs_table

@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WIDGETS = ("runs_table", "curves", "compare")
+WIDGETS = ("runs_table", "curves", "compare", "registry")
 
 
 def _hook_module() -> ModuleType:

@@ -9,11 +9,17 @@ The MLflow-named methods are on ``trackbook.Client``; this package also offers:
 - :func:`on_promotion` / ``$TRACKBOOK_PROMOTION_HOOK``: local hooks on promotion events
 
 Importing this package plugs the ``models:/`` resolver into ``trackbook.models``.
+
+The package itself is callable: ``tb.registry("churn-model")`` returns the registry widget
+(``trackbook.widgets.registry_panel``), imported only on that call so that the registry
+never depends on the widgets.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+import types
 from typing import Any
 
 from ._registry import Registry, registry_for
@@ -75,3 +81,16 @@ def _plug_into_models() -> None:
 
 
 _plug_into_models()
+
+
+class _CallableRegistryModule(types.ModuleType):
+    """This package's module type: calling it shows the registry widget."""
+
+    def __call__(self, name: str, **kwargs: Any) -> Any:
+        """``tb.registry(name, **kwargs)``: the widget of registered model ``name`` (see
+        ``trackbook.widgets.registry_panel``)."""
+        widgets = importlib.import_module("trackbook.widgets")
+        return widgets.registry_panel(name, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableRegistryModule
