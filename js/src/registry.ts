@@ -55,6 +55,7 @@ interface Pending {
 }
 
 const CSS = `
+.tb-registry .tb-scroll { overflow-x: auto; max-width: 100%; }
 .tb-registry table { border-collapse: collapse; width: 100%; margin: 4px 0; }
 .tb-registry th, .tb-registry td {
   border-bottom: 1px solid var(--jp-border-color2, #e0e0e0);
@@ -108,7 +109,8 @@ function render({ model, el }: RenderProps): () => void {
   const rollbackConfirm = h("table", { class: "tb-rollback-confirm" });
   const logTitle = h("h4", { text: "Promotion log" });
   const log = h("ol", { class: "tb-log", reversed: true });
-  root.append(title, result, error, table, rollbackBar, rollbackConfirm, logTitle, log);
+  const scroller = h("div", { class: "tb-scroll" }, table);
+  root.append(title, result, error, scroller, rollbackBar, rollbackConfirm, logTitle, log);
   el.append(root);
 
   let state: RegistryState | null = null;
