@@ -45,6 +45,7 @@ _LAZY.update({
     "models": ("trackbook.models", ""),  # tb.models.save_model / serve / check
     "pyfunc": ("trackbook.pyfunc", ""),  # tb.pyfunc.load_model, like mlflow.pyfunc
     "sklearn": ("trackbook.sklearn", ""),  # tb.sklearn.log_model, like mlflow.sklearn
+    "pytorch": ("trackbook.pytorch", ""),  # tb.pytorch.log_model (torch imported on use)
 })
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -65,7 +66,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import models, projects, pyfunc, registry, sklearn
+    from . import models, projects, pyfunc, pytorch, registry, sklearn
     from ._errors import TrackbookError
     from .client import Client
     from .client import Client as MlflowClient

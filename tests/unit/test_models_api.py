@@ -19,7 +19,7 @@ from trackbook.cli import main
 
 def test_import_trackbook_stays_light() -> None:
     code = ("import sys, trackbook as tb; before = set(sys.modules); "
-            "tb.models; tb.pyfunc; tb.sklearn; tb.sklearn.log_model; "
+            "tb.models; tb.pyfunc; tb.sklearn; tb.sklearn.log_model; tb.pytorch.save_model; "
             "heavy = ('pandas', 'numpy', 'yaml', 'sklearn', 'duckdb', 'pyarrow', 'torch', "
             "'plotly', 'anywidget', 'trackbook.widgets'); "
             "print([m for m in heavy if m in before]); "

@@ -337,7 +337,8 @@ class _ModuleRef:
 
 
 def dump(obj: Any, file: IO[bytes], serialization_format: str,
-         redirects: dict[int, tuple[str, str]] | None = None) -> None:
+         redirects: dict[int, tuple[str, str]] | None = None, *,
+         persistent_id: Any = None, protocol: int | None = None) -> None:
     """Pickle ``obj`` (``pickle`` or ``cloudpickle``), writing references to packaged
     ``__main__`` objects as ``getattr(importlib.import_module(module), name)``, which plain
     pickle (and so MLflow) can load once ``code/`` is on ``sys.path``."""
@@ -366,7 +367,10 @@ def dump(obj: Any, file: IO[bytes], serialization_format: str,
             parent = getattr(super(), "reducer_override", None)
             return parent(value) if parent is not None else NotImplemented
 
-    _Pickler(file, protocol=pickle.DEFAULT_PROTOCOL).dump(obj)
+    pickler = _Pickler(file, protocol=protocol or pickle.DEFAULT_PROTOCOL)
+    if persistent_id is not None:  # torch.save stores tensors' storages out of band
+        pickler.persistent_id = persistent_id
+    pickler.dump(obj)
 
 
 def modules_used(obj: Any) -> set[str]:

@@ -1,0 +1,14 @@
+"""``tb.pytorch``: log, save and load PyTorch models (MLflow's ``mlflow.pytorch``).
+
+torch is optional: this module imports it only when a model is saved or loaded.
+
+>>> with tb.start_run():
+...     info = tb.pytorch.log_model(net, name="model", input_example=X[:5])
+>>> tb.pytorch.load_model(info.model_uri)        # the nn.Module, on CPU, in eval mode
+"""
+
+from __future__ import annotations
+
+from .models.pytorch import load_model, log_model, save_model
+
+__all__ = ["load_model", "log_model", "save_model"]
