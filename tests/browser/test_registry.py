@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from lab_driver import (
     kernel_exec,
+    kernel_value,
     make_notebook,
     open_notebook,
     poll_kernel,
@@ -29,7 +30,8 @@ def cells(store: str) -> list[str]:
         "    with tb.start_run(run_name=f'train-{i + 1}') as run:\n"
         "        tb.log_metrics({'auc': 0.7 + i / 10, 'loss': 0.5 - i / 10})\n"
         "    c.create_model_version('churn-model', f'runs:/{run.info.run_id}/model')\n"
-        "c.set_registered_model_alias('churn-model', 'champion', 1)",
+        "c.set_registered_model_alias('churn-model', 'champion', 1)\n"
+        "_ = c.transition_model_version_stage('churn-model', 1, 'Production')",
         "w = tb.registry('churn-model', refresh_seconds=0)\nw",
     ]
 
@@ -50,7 +52,7 @@ def test_versions_badges_and_metrics(nb: Any) -> None:
     assert rows.evaluate_all("rs => rs.map(r => r.dataset.version)") == ["2", "1"]
     v1 = nb.locator('.tb-registry tr[data-version="1"]')
     assert v1.locator(".tb-badge.tb-alias").inner_text() == "@champion"
-    assert v1.locator(".tb-badge.tb-stage").inner_text() == "None"
+    assert v1.locator(".tb-badge.tb-stage").inner_text() == "Production"
     v2 = nb.locator('.tb-registry tr[data-version="2"]')
     assert "train-2" in v2.locator(".tb-run").inner_text()
     headers = nb.locator(".tb-registry table.tb-versions th").all_inner_texts()
@@ -83,6 +85,7 @@ def test_promote_to_production_after_confirming(nb: Any) -> None:
     nb.locator(".tb-registry .tb-result", has_text="version 2 is now in Production").wait_for()
     nb.locator('.tb-registry tr[data-version="2"] .tb-badge.tb-stage-Production').wait_for()
     nb.locator(".tb-registry .tb-log li", has_text="better auc").wait_for()
+    nb.locator('.tb-registry tr[data-version="1"] .tb-badge.tb-stage-Archived').wait_for()
     assert nb.locator(".tb-registry tr.tb-confirm").count() == 0
     screenshot(nb, "registry-promoted")
 
@@ -98,3 +101,41 @@ def test_invalid_action_shows_the_error_in_the_widget(nb: Any) -> None:
         .strip() == "['champion']"
     confirm.locator("button.tb-confirm-cancel").click()
     assert nb.locator(".tb-registry tr.tb-confirm").count() == 0
+
+
+def test_roll_back_production_from_the_widget(nb: Any) -> None:
+    nb.locator('.tb-registry .tb-rollback-btn[data-target="Production"]').click()
+    confirm = nb.locator(".tb-registry .tb-rollback-confirm tr.tb-confirm")
+    confirm.locator("input.tb-comment").fill("v2 regressed")
+    confirm.locator("button.tb-confirm-ok").click()
+    stages = poll_kernel(
+        nb, "[c.get_model_version('churn-model', v).current_stage for v in (1, 2)]",
+        lambda v: v == ["Production", "None"])
+    assert stages == ["Production", "None"]
+    last = kernel_value(nb, "[(e.action, e.target, e.from_, e.to, e.comment) "
+                            "for e in c.get_model_version_history('churn-model')][-1]")
+    assert last == ["rollback", "Production", 2, 1, "v2 regressed"]
+    nb.locator(".tb-registry .tb-result", has_text="Production rolled back to version 1") \
+        .wait_for()
+    nb.locator('.tb-registry tr[data-version="1"] .tb-badge.tb-stage-Production').wait_for()
+    nb.locator(".tb-registry .tb-log li", has_text="v2 regressed").wait_for()
+
+
+def test_follows_the_dark_theme(nb: Any) -> None:
+    background = "el => getComputedStyle(el).backgroundColor"
+    widget = nb.locator(".tb-registry")
+    light = widget.evaluate(background)
+    nb.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                "{theme: 'JupyterLab Dark'})")
+    try:
+        nb.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+        nb.wait_for_function(
+            "([sel, light]) => getComputedStyle(document.querySelector(sel)).backgroundColor"
+            " !== light", arg=[".tb-registry", light])
+        dark = widget.evaluate(background)
+        assert dark != light
+        screenshot(nb, "registry-dark")
+    finally:
+        nb.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                    "{theme: 'JupyterLab Light'})")
+        nb.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
