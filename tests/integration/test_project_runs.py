@@ -301,7 +301,10 @@ def test_uv_environment(tb_store: Path, project: Path, tmp_path: Path,
     assert tb.get_run(second.run_id).data.metrics == {"twice_x": 2.0}
 
 
-@pytest.mark.skipif(shutil.which("conda") is None, reason="conda not installed")
+@pytest.mark.skipif(
+    shutil.which("conda") is None,
+    reason="conda is not installed, and cannot be here: it is neither on PyPI nor in Debian, "
+           "and its package channels are not reachable from this machine")
 def test_conda_environment(tb_store: Path, project: Path, tmp_path: Path,
                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACKBOOK_CACHE_DIR", str(tmp_path / "cache"))
