@@ -183,3 +183,14 @@ def test_registry_does_not_import_widgets() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_versions_without_a_source_run_show_their_source(two: Any) -> None:
+    from trackbook.widgets import registry_panel
+
+    two.create_model_version("churn", "/models/imported")
+    w = registry_panel("churn")
+    v3 = ask(w, "state")["state"]["versions"][0]
+    assert (v3["version"], v3["run_id"], v3["run_name"], v3["metrics"]) == (3, None, None, {})
+    assert "/models/imported" in repr(w).splitlines()[2]
+    assert ask(w, "promote", version=3, stage="Staging")["ok"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import logging
 from typing import Any, Literal, NotRequired, TypedDict
 
 import traitlets
@@ -19,9 +20,12 @@ from .._errors import InvalidValueError
 from ._base import TrackbookWidget
 from ._html import format_value
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_METRICS = 6
 HISTORY_SHOWN = 50
 STAGE_TARGETS = ("Staging", "Production", "Archived", "None")
+_FINAL = ("FINISHED", "FAILED", "KILLED")
 
 
 # -- message shapes (js/src/registry.ts declares the same) -------------------------------
@@ -112,6 +116,7 @@ class Registry(TrackbookWidget):
         from ..client import Client
 
         self._client = Client(tracking_uri)
+        self._run_cache: dict[str, Any] = {}
         self._client.get_registered_model(name)  # a clear error now, not in the view
         super().__init__(model_name=name, **kwargs)
         if not self.metrics:
@@ -120,14 +125,44 @@ class Registry(TrackbookWidget):
     # -- reading -------------------------------------------------------------------------
 
     def _runs(self) -> dict[str, Any]:
-        """Source runs of the live versions, by run id (missing runs are skipped)."""
-        out: dict[str, Any] = {}
-        for mv in self._client.search_model_versions(f"name = '{self.model_name}'"):
-            if mv.run_id and mv.run_id not in out:
-                try:
-                    out[mv.run_id] = self._client.get_run(mv.run_id)
-                except Exception:  # deleted run or foreign source: show the version anyway
-                    out[mv.run_id] = None
+        """Source runs of the live versions, by run id (None for a missing run).
+
+        Finished runs are read once and cached (their metrics no longer change), so the
+        view's refreshes only cost the registry read and the runs still going."""
+        wanted = {mv.run_id for mv in
+                  self._client.search_model_versions(f"name = '{self.model_name}'")
+                  if mv.run_id}
+        out: dict[str, Any] = {rid: self._run_cache[rid] for rid in wanted
+                               if rid in self._run_cache}
+        missing = sorted(wanted - set(out))
+        if missing:
+            found = self._fetch_runs(missing)
+            for rid in missing:
+                run = out[rid] = found.get(rid)  # None: deleted run or foreign source
+                if run is not None and run.info.status in _FINAL:
+                    self._run_cache[rid] = run
+        return out
+
+    def _fetch_runs(self, run_ids: list[str]) -> dict[str, Any]:
+        """The runs ``run_ids`` in one search over every experiment (one get_run each if
+        that search is refused)."""
+        from ..tracking.entities import ViewType
+
+        c = self._client
+        try:
+            exps = [e.experiment_id for e in c.search_experiments(view_type=ViewType.ALL)]
+            quoted = ", ".join(f"'{r}'" for r in run_ids)
+            runs = c.search_runs(exps, f"attributes.run_id IN ({quoted})",
+                                 run_view_type=ViewType.ALL)
+            return {r.info.run_id: r for r in runs}
+        except Exception:
+            log.debug("batched run lookup failed; reading runs one by one", exc_info=True)
+        out = {}
+        for rid in run_ids:
+            try:
+                out[rid] = c.get_run(rid)
+            except Exception:
+                continue
         return out
 
     def _default_metrics(self) -> list[str]:
@@ -155,14 +190,14 @@ class Registry(TrackbookWidget):
                 "description": mv.description,
                 "metrics": {k: run_metrics[k] for k in self.metrics if k in run_metrics},
             })
-        log = c.get_model_version_history(name)
+        history = c.get_model_version_history(name)
         held = [s for s in ("Production", "Staging")
                 if any(r["stage"] == s for r in rows)]
         return {
             "name": name, "versions": rows, "metrics": list(self.metrics),
             "aliases": dict(sorted(model.aliases.items())),
-            "history": [e.to_dict() for e in reversed(log[-HISTORY_SHOWN:])],
-            "history_total": len(log),
+            "history": [e.to_dict() for e in reversed(history[-HISTORY_SHOWN:])],
+            "history_total": len(history),
             "rollback_targets": held + sorted(model.aliases),
         }
 
@@ -211,7 +246,7 @@ class Registry(TrackbookWidget):
         head = ["version", "stage", "aliases", "run", *st["metrics"]]
         rows = []
         for v in st["versions"]:
-            run = (v["run_id"] or "")[:8]
+            run = v["run_id"][:8] if v["run_id"] else v["source"]
             if v["run_name"]:
                 run = f"{run} {v['run_name']}"
             rows.append([str(v["version"]), v["stage"],
