@@ -7,3 +7,9 @@ declare module "plotly.js-basic-dist-min" {
   };
   export default Plotly;
 }
+
+// The plotly bundle as text (js/build.mjs): evaluated once per page by _plotly_loader.ts.
+declare module "plotly-source" {
+  const source: string;
+  export default source;
+}

@@ -1,12 +1,19 @@
 // Learning curves: one plotly chart per metric, one line per run. Points arrive
 // down-sampled (min/max per bucket) as Arrow IPC; smoothing and log scale are local.
-import Plotly from "plotly.js-basic-dist-min";
 import { Channel, decodeColumns, h, injectStyle, RenderProps } from "./_common";
+import { loadPlotly, Plotly } from "./_plotly_loader";
 
 /** Mirrors trackbook.widgets._curves_query.run_labels */
 interface RunLabel { run_id: string; name: string; params: Record<string, string>; }
 
-interface Series { x: number[]; y: number[]; }
+interface Series { x: Float64Array; y: Float32Array; }
+
+/** Mirrors trackbook.widgets._curves_query.wire_format: the next `n` points are this series'. */
+interface WireSeries { run_id: string; key: string; n: number; }
+
+/** Above this many runs the legend is left out (hover names the run): 100 legend
+ * entries cost plotly more than the lines. */
+const MAX_LEGEND_RUNS = 20;
 
 const CSS = `
 .tb-curves .tb-plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 8px; }
@@ -20,9 +27,9 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
   "#7f7f7f", "#bcbd22", "#17becf"];
 
 /** TensorBoard's debiased exponential moving average. */
-export function smooth(y: number[], weight: number): number[] {
+export function smooth(y: ArrayLike<number>, weight: number): ArrayLike<number> {
   if (weight <= 0) return y;
-  const out = new Array<number>(y.length);
+  const out = new Float64Array(y.length);
   let last = 0;
   let n = 0;
   for (let i = 0; i < y.length; i++) {
@@ -46,6 +53,9 @@ function render({ model, el }: RenderProps): () => void {
   let series = new Map<string, Map<string, Series>>(); // metric -> run id -> points
   let version: string | null = null;
   const charts = new Map<string, HTMLDivElement>();
+  let plotly: Plotly | null = null; // set once loaded (once per page, shared by widgets)
+  // Load plotly while the kernel prepares the points (draw() reports a failure).
+  loadPlotly().then((p) => { plotly = p; }, () => undefined);
 
   const root = h("div", { class: "tb-widget tb-curves" });
   injectStyle(root, CSS);
@@ -80,26 +90,39 @@ function render({ model, el }: RenderProps): () => void {
     if (!msg.ok) { setError(msg.error ?? "error"); return; }
     setError("");
     labels = msg.runs as RunLabel[];
+    // Series arrive grouped: msg.series says whose the next `n` points are; x is sent
+    // as float32 offsets from x0 (so wall-clock ms keep their precision).
     const cols = decodeColumns(buffers[0]);
+    const xs = (cols.x ?? new Float32Array()) as Float32Array;
+    const ys = (cols.value ?? new Float32Array()) as Float32Array;
+    const x0 = msg.x0 as number;
     const next = new Map<string, Map<string, Series>>();
-    const runIds = (cols.run_id ?? []) as ArrayLike<string>;
-    const keys = (cols.key ?? []) as ArrayLike<string>;
-    const xs = (cols.x ?? []) as ArrayLike<number>;
-    const ys = (cols.value ?? []) as ArrayLike<number>;
-    for (let i = 0; i < runIds.length; i++) {
-      let byRun = next.get(keys[i]);
-      if (!byRun) next.set(keys[i], (byRun = new Map()));
-      let s = byRun.get(runIds[i]);
-      if (!s) byRun.set(runIds[i], (s = { x: [], y: [] }));
-      s.x.push(xs[i]);
-      s.y.push(ys[i]);
+    let at = 0;
+    for (const s of msg.series as WireSeries[]) {
+      const x = new Float64Array(s.n);
+      for (let i = 0; i < s.n; i++) x[i] = xs[at + i] + x0;
+      let byRun = next.get(s.key);
+      if (!byRun) next.set(s.key, (byRun = new Map()));
+      byRun.set(s.run_id, { x, y: ys.subarray(at, at + s.n) });
+      at += s.n;
     }
     series = next;
     info.textContent = `${labels.length} run${labels.length === 1 ? "" : "s"} · ${(msg.points as number).toLocaleString()} points`;
-    draw();
+    // for tests and benchmarks: data replies decoded, and the kernel's time on the last one
+    root.dataset.loaded = String(Number(root.dataset.loaded ?? 0) + 1);
+    root.dataset.kernelMs = String(msg.ms);
+    await draw();
   }
 
-  function draw(): void {
+  async function draw(): Promise<void> {
+    let Plotly: Plotly;
+    try {
+      Plotly = plotly ?? (plotly = await loadPlotly());
+    } catch (err) {
+      setError(`could not load plotly: ${err}`);
+      return;
+    }
+    if (disposed) return;
     const metrics: string[] = model.get("metrics") ?? [];
     const weight = model.get("smoothing") as number;
     smoothLabel.textContent = weight ? weight.toFixed(2) : "off";
@@ -115,6 +138,7 @@ function render({ model, el }: RenderProps): () => void {
       return;
     }
     plots.querySelector(".tb-empty")?.remove();
+    const drawing: Promise<unknown>[] = [];
     for (const metric of metrics) {
       let div = charts.get(metric);
       if (!div) {
@@ -150,26 +174,27 @@ function render({ model, el }: RenderProps): () => void {
           title: { text: xAxis === "relative" ? "seconds" : xAxis } },
         yaxis: { type: model.get("log_y") ? "log" : "linear", gridcolor: grid, zeroline: false,
           tickformat: "~g" },
-        showlegend: true, legend: { orientation: "h", y: -0.18 },
+        showlegend: labels.length <= MAX_LEGEND_RUNS, legend: { orientation: "h", y: -0.18 },
         uirevision: `${metric}-${xAxis}`, // keep zoom across live updates
       };
-      void Plotly.react(div, traces, layout, { responsive: true, displaylogo: false });
+      drawing.push(Plotly.react(div, traces, layout, { responsive: true, displaylogo: false }));
     }
+    await Promise.all(drawing);
+    root.dataset.drawn = String(Number(root.dataset.drawn ?? 0) + 1); // tests, benchmarks
   }
 
   xSelect.addEventListener("change", () => { model.set("x_axis", xSelect.value); model.save_changes(); });
   smoothInput.addEventListener("input", () => {
-    model.set("smoothing", Number(smoothInput.value));
+    model.set("smoothing", Number(smoothInput.value)); // the change handler redraws
     model.save_changes();
-    draw();
   });
-  logBox.addEventListener("change", () => { model.set("log_y", logBox.checked); model.save_changes(); draw(); });
+  logBox.addEventListener("change", () => { model.set("log_y", logBox.checked); model.save_changes(); });
 
   const reload = () => void load();
   const redraw = () => {
     smoothInput.value = String(model.get("smoothing"));
     logBox.checked = !!model.get("log_y");
-    draw();
+    void draw();
   };
   const onX = () => { xSelect.value = model.get("x_axis"); void load(); };
   for (const t of ["runs", "metrics", "resolution", "max_points"]) model.on(`change:${t}`, reload);
@@ -191,7 +216,9 @@ function render({ model, el }: RenderProps): () => void {
   };
   void load().then(() => { if (!disposed) timer = setTimeout(poll, 0); });
 
-  const resize = new ResizeObserver(() => { for (const div of charts.values()) if (div.isConnected && div.offsetWidth) Plotly.Plots.resize(div); });
+  const resize = new ResizeObserver(() => {
+    for (const div of charts.values()) if (plotly && div.isConnected && div.offsetWidth) plotly.Plots.resize(div);
+  });
   resize.observe(plots);
 
   return () => {
@@ -199,7 +226,7 @@ function render({ model, el }: RenderProps): () => void {
     if (timer !== undefined) clearTimeout(timer);
     resize.disconnect();
     channel.close();
-    for (const div of charts.values()) Plotly.purge(div);
+    for (const div of charts.values()) plotly?.purge(div);
     for (const t of ["runs", "metrics", "resolution", "max_points"]) model.off(`change:${t}`, reload);
     model.off("change:x_axis", onX);
     model.off("change:smoothing", redraw);

@@ -172,9 +172,18 @@ def test_buckets_for_respects_the_total_budget() -> None:
 
 
 def decode(reply: tuple[dict[str, Any], list[bytes]]) -> tuple[dict[str, Any], pa.Table]:
+    """The reply and its points as a (run_id, key, x, value) table, decoded like the JS."""
     msg, buffers = reply
     assert msg["ok"], msg
-    return msg, pa.ipc.open_stream(buffers[0]).read_all()
+    assert len(buffers) == 1
+    packed = pa.ipc.open_stream(buffers[0]).read_all()
+    assert packed.schema.types == [pa.float32(), pa.float32()]
+    assert sum(s["n"] for s in msg["series"]) == packed.num_rows
+    run_ids = [s["run_id"] for s in msg["series"] for _ in range(s["n"])]
+    keys = [s["key"] for s in msg["series"] for _ in range(s["n"])]
+    x = pc.add(packed["x"].cast(pa.float64()), msg["x0"])
+    return msg, pa.table({"run_id": run_ids, "key": keys, "x": x,
+                          "value": packed["value"].cast(pa.float64())})
 
 
 def test_data_request_follows_the_table_selection(runs: list[str]) -> None:
@@ -193,6 +202,68 @@ def test_data_request_follows_the_table_selection(runs: list[str]) -> None:
     assert msg["runs"][0]["params"] == {"scale": "1.0", "model": "mlp"}  # differing first
     assert set(points["run_id"].to_pylist()) == set(runs[:2])
     assert msg["points"] == points.num_rows <= 2 * msg["buckets"] * 4
+
+
+@pytest.mark.parametrize("x_axis", ["step", "time", "relative"])
+def test_wire_format_is_compact_and_decodes_to_the_points(runs: list[str], x_axis: str) -> None:
+    import trackbook as tb
+    from trackbook.tracking.uri import get_store
+    from trackbook.widgets._curves_query import downsample
+
+    chart = tb.curves(["loss", "acc"], runs=runs, resolution=200, x=x_axis)
+    reply = chart.handle_request({"type": "data", "id": "d"})
+    msg, points = decode(reply)
+    want = downsample(get_store(), runs, ["loss", "acc"], x_axis, msg["buckets"])
+    assert points["run_id"].to_pylist() == want["run_id"].to_pylist()
+    assert points["key"].to_pylist() == want["key"].to_pylist()
+    # float32 on the wire: x is an offset from x0, so even wall-clock ms stay within 1 ms
+    span = pc.max(want["x"]).as_py() - msg["x0"]
+    assert pc.max(pc.abs(pc.subtract(points["x"], want["x"]))).as_py() <= max(1.0, span / 2**23)
+    assert points["value"].to_pylist() == pytest.approx(want["value"].to_pylist(), rel=1e-6)
+    assert len(reply[1][0]) < 9 * points.num_rows + 1000  # ~8 bytes per point
+    assert [(s["run_id"], s["key"]) for s in msg["series"]] == [
+        (r, k) for r in runs for k in ("loss", "acc")]
+
+
+def test_display_starts_the_data_reply_that_the_first_request_takes(
+        runs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import trackbook as tb
+    from trackbook.widgets import _curves_query as cq
+
+    table = tb.runs_table("curves")
+    chart = tb.curves("loss", runs=table, resolution=50)
+    calls = []
+    real = cq.downsample
+    monkeypatch.setattr(cq, "downsample", lambda *a, **kw: calls.append(a[1]) or real(*a, **kw))
+    bundle = chart._repr_mimebundle_()
+    assert bundle  # still the widget's own bundle
+    _, points = decode(chart.handle_request({"type": "data", "id": "d"}))
+    assert len(calls) == 1  # the prefetched answer, not a second query
+    assert set(points["run_id"].to_pylist()) == set(runs)
+    # the selection changed after the display: the prefetched answer no longer fits
+    chart._repr_mimebundle_()
+    table.selected = runs[:1]
+    _, points = decode(chart.handle_request({"type": "data", "id": "d"}))
+    assert set(points["run_id"].to_pylist()) == {runs[0]}
+    assert calls[-1] == [runs[0]]
+
+
+def test_a_failed_prefetch_is_an_error_reply(runs: list[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import trackbook as tb
+    from trackbook.widgets import _curves_query as cq
+
+    chart = tb.curves("loss", runs=runs)
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(cq, "downsample", boom)
+    chart._repr_mimebundle_()
+    msg, buffers = chart.handle_request({"type": "data", "id": "d"})
+    assert msg["ok"] is False
+    assert "disk on fire" in msg["error"]
+    assert buffers == []
 
 
 def test_curves_with_run_ids_and_fallbacks(runs: list[str]) -> None:

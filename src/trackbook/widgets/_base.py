@@ -90,4 +90,5 @@ class TrackbookWidget(anywidget.AnyWidget):  # type: ignore[misc]
             if dt > SLOW_REQUEST_SECONDS:
                 log.info("%s %s request took %.3fs", type(self).__name__, kind, dt)
         reply.update(payload)  # type: ignore[typeddict-item]
+        reply["ms"] = round((time.perf_counter() - t0) * 1000, 1)
         return reply, buffers

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import traitlets
@@ -63,6 +64,7 @@ class Curves(TrackbookWidget):
                  **kwargs: Any) -> None:
         self._store = store if store is not None else get_store()
         self._table = table
+        self._prefetched: _Prefetch | None = None
         super().__init__(**kwargs)
         if table is not None:
             self.runs = list(table.selected)
@@ -108,6 +110,16 @@ class Curves(TrackbookWidget):
         if x_axis not in cq.X_AXES:
             raise InvalidValueError(f"x_axis must be one of {', '.join(cq.X_AXES)}; "
                                     f"got {x_axis!r}")
+        pending, self._prefetched = self._prefetched, None
+        if pending is not None and pending.key == self._data_key(x_axis):
+            answer = pending.result()
+        else:
+            answer = self._data(x_axis)
+        self.error = ""
+        return answer
+
+    def _data(self, x_axis: str) -> tuple[dict[str, Any], list[bytes]]:
+        """The data reply: run labels, series and the packed points."""
         # One short catalog read for the whole answer; the points are read from the
         # Parquet files afterwards, with the catalog closed.
         with self._store.connect() as con:
@@ -116,10 +128,24 @@ class Curves(TrackbookWidget):
             files = cq.metric_files(con, self._store, ids)
         buckets = cq.buckets_for(len(ids) * len(self.metrics), self.resolution, self.max_points)
         table = cq.downsample(self._store, ids, self.metrics, x_axis, buckets, files=files)
-        self.error = ""
+        meta, ipc = cq.wire_format(table)
         return ({"runs": labels, "metrics": list(self.metrics), "x_axis": x_axis,
-                 "buckets": buckets, "points": table.num_rows},
-                [q.to_ipc(cq.compact_for_wire(table))])
+                 "buckets": buckets, "points": table.num_rows, **meta}, [ipc])
+
+    def _data_key(self, x_axis: str) -> tuple[Any, ...]:
+        """What a data reply depends on (the store's change token included)."""
+        t = self._table if not self.runs else None
+        return (x_axis, tuple(self.runs), tuple(self.metrics), self.resolution,
+                self.max_points, (t.filter, repr(t.sort)) if t is not None else None,
+                q.store_version(self._store))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # Being displayed: start crunching the points now, while the browser loads the
+        # view (and plotly); its first data request then picks the result up.
+        self._store.session.flush_all()
+        self._prefetched = _Prefetch(self._data_key(self.x_axis),
+                                     lambda: self._data(self.x_axis))
+        return super()._repr_mimebundle_(**kwargs)
 
     def _req_version(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         self._store.session.flush_all()
@@ -163,6 +189,34 @@ class Curves(TrackbookWidget):
         lines += [f"  {r[0]}  {r[1]}: last {_fmt(r[3])}, min {_fmt(r[4])}, max {_fmt(r[5])}"
                   f" ({r[2]} points)" for r in rows]
         return "\n".join(lines)
+
+
+class _Prefetch:
+    """A data reply computed on a background thread; ``result()`` waits for it and
+    re-raises its error, if any."""
+
+    def __init__(self, key: tuple[Any, ...],
+                 compute: Callable[[], tuple[dict[str, Any], list[bytes]]]) -> None:
+        self.key = key
+        self._compute = compute
+        self._answer: tuple[dict[str, Any], list[bytes]] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="trackbook-curves-prefetch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._answer = self._compute()
+        except BaseException as exc:  # handed to whoever asks for the result
+            self._error = exc
+
+    def result(self) -> tuple[dict[str, Any], list[bytes]]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._answer is not None
+        return self._answer
 
 
 def _fmt(v: Any) -> str:

@@ -325,14 +325,40 @@ def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
     return table
 
 
-def compact_for_wire(table: pa.Table) -> pa.Table:
-    """Dictionary-encode the run id and key columns (~24 bytes per point on the wire)."""
+def wire_format(table: pa.Table) -> tuple[dict[str, Any], bytes]:
+    """Pack down-sampled points for the browser: ~8 bytes per point.
+
+    The points are grouped by series already (``downsample``'s order), so the series go
+    as a list of ``{"run_id", "key", "n"}`` (``n`` points each, in order), and the points
+    as an Arrow IPC stream of two float32 columns: ``x`` minus ``x0`` (sent as a float64,
+    so wall-clock milliseconds keep their precision) and ``value``.
+    """
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    for name in ("run_id", "key"):
-        i = table.column_names.index(name)
-        table = table.set_column(i, name, pc.dictionary_encode(table[name]))
-    return table
+    meta: dict[str, Any] = {"series": [], "x0": 0.0}
+    n = table.num_rows
+    if n:
+        runs = pc.dictionary_encode(table["run_id"]).combine_chunks()
+        keys = pc.dictionary_encode(table["key"]).combine_chunks()
+        sid = (runs.indices.to_numpy().astype(np.int64) * len(keys.dictionary)
+               + keys.indices.to_numpy())
+        starts = np.flatnonzero(np.diff(sid, prepend=-1))
+        counts = np.diff(np.append(starts, n))
+        run_names, key_names = runs.dictionary.to_pylist(), keys.dictionary.to_pylist()
+        meta["series"] = [
+            {"run_id": run_names[sid[i] // len(key_names)],
+             "key": key_names[sid[i] % len(key_names)], "n": int(c)}
+            for i, c in zip(starts, counts, strict=True)]
+        meta["x0"] = float(pc.min(table["x"]).as_py())
+    x = table["x"].to_numpy() - meta["x0"]
+    points = pa.table({"x": pa.array(x.astype(np.float32)),
+                       "value": pa.array(table["value"].to_numpy().astype(np.float32))})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, points.schema) as writer:
+        writer.write_table(points)
+    return meta, sink.getvalue().to_pybytes()
 
 
 def run_labels(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str],

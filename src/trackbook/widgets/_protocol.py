@@ -93,6 +93,7 @@ class Reply(TypedDict, total=False):
     id: str
     ok: bool
     error: str
+    ms: float  # kernel time spent on the answer (ok replies)
     total: int  # page: runs matching the filter
     offset: int  # page: offset of the first row
     columns: list[ColumnInfo] | list[str]  # columns: picker entries
