@@ -96,9 +96,8 @@ function render({ model, el }: RenderProps): () => void {
   const toggle = (id: string) => {
     const sel = new Set<string>(model.get("selected") ?? []);
     sel.has(id) ? sel.delete(id) : sel.add(id);
-    model.set("selected", [...sel]);
+    model.set("selected", [...sel]); // the change handler redraws
     model.save_changes();
-    draw();
   };
 
   function title(row: Row, cols: string[]): SVGTitleElement {
@@ -207,7 +206,8 @@ function render({ model, el }: RenderProps): () => void {
     draw();
   }
 
-  xSelect.addEventListener("change", () => { model.set("x", xSelect.value); model.save_changes(); draw(); });
+  // change:x reloads (Backbone fires change events on local sets too)
+  xSelect.addEventListener("change", () => { model.set("x", xSelect.value); model.save_changes(); });
   const onRefresh = (msg: any) => { if (msg?.type === "refresh") void load(); };
   const reload = () => void load();
   const redraw = () => draw();

@@ -166,6 +166,7 @@ function render({ model, el }: RenderProps): () => void {
       return null;
     }
     setError("");
+    root.dataset.kernelMs = String(msg.ms); // the kernel's time on the last page (benchmarks)
     total = msg.total as number;
     const decoded = decodeRows(buffers[0]);
     return { rows: decoded.rows, columns: decoded.columns.filter((c) => c !== ID_COL), asked: columns };
@@ -306,6 +307,7 @@ function render({ model, el }: RenderProps): () => void {
       }))));
     }
     drawStatus();
+    root.dataset.drawn = String(Number(root.dataset.drawn ?? 0) + 1); // tests, benchmarks
   }
 
   /** The explicit column list, or (automatic mode) the columns the last page showed. */
@@ -345,9 +347,8 @@ function render({ model, el }: RenderProps): () => void {
   }
 
   function setSelected(ids: string[]): void {
-    model.set("selected", ids);
+    model.set("selected", ids); // onSelected redraws
     model.save_changes();
-    drawTable();
   }
 
   function onHeaderClick(col: string, additive: boolean): void {
@@ -361,17 +362,14 @@ function render({ model, el }: RenderProps): () => void {
     } else {
       next = [{ column: col, desc: false }];
     }
-    model.set("sort", next);
+    model.set("sort", next); // onSort reloads (Backbone fires change events on local sets)
     model.save_changes();
-    void reload();
   }
 
   const applyFilter = () => {
     if (filterInput.value === model.get("filter")) return;
-    model.set("filter", filterInput.value);
+    model.set("filter", filterInput.value); // onFilter reloads
     model.save_changes();
-    void reload(); // the page request goes first: rows before picker entries
-    void loadColumns();
   };
   const applyFilterSoon = debounce(applyFilter, 400);
   filterInput.addEventListener("input", applyFilterSoon);
@@ -384,19 +382,16 @@ function render({ model, el }: RenderProps): () => void {
   columnsBtn.addEventListener("click", () => picker.classList.toggle("tb-open"));
   differBox.checked = !!model.get("only_differing");
   differBox.addEventListener("change", () => {
-    model.set("only_differing", differBox.checked);
+    model.set("only_differing", differBox.checked); // onDiffer reloads
     model.save_changes();
-    void reload(true);
   });
   scroll.addEventListener("scroll", fillViewport, { passive: true });
   table.addEventListener("click", (ev) => {
     const link = (ev.target as HTMLElement).closest(".tb-run-link");
     const tr = link?.closest("tr");
     if (!link || !tr) return;
-    const id = tr.getAttribute("data-run-id") ?? "";
-    model.set("detail", id);
+    model.set("detail", tr.getAttribute("data-run-id") ?? ""); // onDetail opens the pane
     model.save_changes();
-    openDetail(id);
   });
 
   function openDetail(id: string): void {
@@ -408,7 +403,7 @@ function render({ model, el }: RenderProps): () => void {
   // Python-side changes (e.g. `table.filter = "..."` in a cell) re-query.
   const onFilter = () => {
     filterInput.value = model.get("filter") ?? "";
-    void reload();
+    void reload(); // the page request goes first: rows before picker entries
     void loadColumns();
   };
   const onSort = () => void reload();

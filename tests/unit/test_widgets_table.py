@@ -259,6 +259,35 @@ def test_text_and_html_fallbacks_show_the_first_rows(runs: list[str]) -> None:
     assert "run-00" in html
 
 
+def test_first_page_computed_for_the_fallback_serves_the_views_first_request(
+        runs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import trackbook as tb
+
+    table = tb.runs_table("sweep", page_size=8)
+    assert "run-11" in repr(table)  # what displaying the table computes
+    store = table._store
+    real_connect = store.connect
+    opened = []
+
+    def counting_connect(*args: Any, **kwargs: Any) -> Any:
+        opened.append(1)
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(store, "connect", counting_connect)
+    msg, rows = page(table, limit=8)
+    assert opened == []  # served from the display's query
+    assert msg["total"] == N_RUNS
+    assert rows.num_rows == 8
+    page(table, limit=8, sort=[{"column": "metrics.acc", "desc": True}])
+    assert len(opened) == 1  # another order is another query
+    with tb.start_run(run_name="late", experiment_id=tb.get_experiment_by_name("sweep")
+                      .experiment_id):
+        tb.log_metric("acc", 1.0)
+    opened.clear()
+    assert page(table, limit=8)[0]["total"] == N_RUNS + 1  # the store changed: queried
+    assert len(opened) == 1
+
+
 # -- the detail pane -----------------------------------------------------------------------
 
 PNG_1X1 = bytes.fromhex(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 MAX_PAGE_SIZE = 1000
 FALLBACK_ROWS = 20
+#: How long the first page stays reusable (same store version, filter, sort and columns).
+FIRST_PAGE_SECONDS = 10.0
 
 
 class RunsTable(TrackbookWidget):
@@ -69,6 +72,7 @@ class RunsTable(TrackbookWidget):
         self._store = store if store is not None else get_store()
         self._scope = scope if scope is not None else q.RunScope()
         self._auto_columns: tuple[str, list[str]] | None = None
+        self._first_page: tuple[Any, float, pa.Table, int] | None = None
         super().__init__(**kwargs)
 
     # -- validation --------------------------------------------------------------------------
@@ -118,11 +122,23 @@ class RunsTable(TrackbookWidget):
         offset = int(msg.get("offset", 0))
         limit = min(int(msg.get("limit", self.page_size)), MAX_PAGE_SIZE)
         self._flush_own_writes()
+        wanted = list(msg.get("columns") or self.columns)
+        key = (q.store_version(self._store), user_filter, repr(sort), tuple(wanted))
+        cached = self._first_page
         try:
-            with self._store.connect() as con:
-                cols = self._resolve_columns(con, msg.get("columns") or self.columns)
-                table, total = q.fetch_page(con, self._scope, user_filter, sort, cols,
-                                            offset, limit)
+            if offset == 0 and cached is not None and cached[0] == key \
+                    and time.monotonic() - cached[1] < FIRST_PAGE_SECONDS \
+                    and (limit <= cached[2].num_rows or cached[2].num_rows == cached[3]):
+                # Displaying the table computed this page for its text/HTML fallback a
+                # moment ago; the view's first request gets it without a query.
+                table, total = cached[2].slice(0, limit), cached[3]
+            else:
+                with self._store.connect() as con:
+                    cols = self._resolve_columns(con, wanted)
+                    table, total = q.fetch_page(con, self._scope, user_filter, sort, cols,
+                                                offset, limit)
+                if offset == 0:
+                    self._first_page = (key, time.monotonic(), table, total)
         except FilterSyntaxError as exc:
             self.error = str(exc)
             raise
@@ -158,9 +174,11 @@ class RunsTable(TrackbookWidget):
 
     def _fallback(self) -> tuple[pa.Table, int] | str:
         try:
-            return self.page(0, FALLBACK_ROWS)
+            # A whole first page: the view asks for it right after the display.
+            table, total = self.page(0, self.page_size)
         except Exception as exc:
             return f"error: {exc}"
+        return table.slice(0, FALLBACK_ROWS), total
 
     def _repr_html_(self) -> str:
         got = self._fallback()
