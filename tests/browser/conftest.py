@@ -15,14 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_driver import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # needed as root / in containers
-    "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",  # docker's 64 MB /dev/shm crashes tabs otherwise
-]
 HERE = Path(__file__).parent
 
 

@@ -5,6 +5,7 @@ Adapted from shared/recipes/browser-widget-test/lab_driver.py."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,13 @@ from typing import Any
 import nbformat
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # needed as root / in containers
+    "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",  # docker's 64 MB /dev/shm crashes tabs otherwise
+]
 
 
 def make_notebook(path: Path, cells: list[str], kernel: str = "python3") -> None:
