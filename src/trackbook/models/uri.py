@@ -71,7 +71,10 @@ def _load_registry() -> None:
 
     # No registry in this build: the caller raises a clear error instead.
     with contextlib.suppress(ImportError):
-        importlib.import_module("trackbook.registry")
+        registry = importlib.import_module("trackbook.registry")
+        # Imported before trackbook.models._save (e.g. by tb.Client()): its import-time
+        # plug skipped the log_model hook then, so wire it now (idempotent).
+        registry._plug_into_models()
 
 
 def _is_windows_drive(uri: str) -> bool:
