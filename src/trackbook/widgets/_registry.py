@@ -124,14 +124,17 @@ class Registry(TrackbookWidget):
 
     # -- reading -------------------------------------------------------------------------
 
+    def _versions(self) -> list[Any]:
+        """The model's live versions (straight from the registry: search_model_versions
+        would fold every registered model to filter by name)."""
+        return self._client._registry.versions(self.model_name)
+
     def _runs(self) -> dict[str, Any]:
         """Source runs of the live versions, by run id (None for a missing run).
 
         Finished runs are read once and cached (their metrics no longer change), so the
         view's refreshes only cost the registry read and the runs still going."""
-        wanted = {mv.run_id for mv in
-                  self._client.search_model_versions(f"name = '{self.model_name}'")
-                  if mv.run_id}
+        wanted = {mv.run_id for mv in self._versions() if mv.run_id}
         out: dict[str, Any] = {rid: self._run_cache[rid] for rid in wanted
                                if rid in self._run_cache}
         missing = sorted(wanted - set(out))
@@ -176,8 +179,7 @@ class Registry(TrackbookWidget):
         name = self.model_name
         model = c.get_registered_model(name)
         runs = self._runs()
-        versions = sorted(c.search_model_versions(f"name = '{name}'"),
-                          key=lambda mv: -mv.version)
+        versions = sorted(self._versions(), key=lambda mv: -mv.version)
         rows: list[VersionRow] = []
         for mv in versions:
             run = runs.get(mv.run_id) if mv.run_id else None
