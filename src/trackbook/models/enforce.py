@@ -86,10 +86,10 @@ def _enforce_columns(data: Any, schema: Schema) -> Any:
         missing = [s for s in schema.inputs
                    if s.name not in present and isinstance(s, ColSpec) and s.required]
         if missing:
-            want = ", ".join(f"{s.name!r} ({s.type})" for s in missing)  # type: ignore[union-attr]
+            want = _some([f"{s.name!r} ({s.type})" for s in missing])  # type: ignore[union-attr]
             raise SchemaEnforcementError(
-                f"missing column(s) {want}; the model expects {names}, got "
-                f"{[str(c) for c in columns]}", str(missing[0].name))
+                f"missing column(s) {want}; the model expects {_some(names, repr)}, got "
+                f"{_some([str(c) for c in columns], repr)}", str(missing[0].name))
         keep = [s for s in schema.inputs if s.name in present]
         out = frame[[s.name for s in keep]]
     else:
@@ -109,6 +109,14 @@ def _enforce_columns(data: Any, schema: Schema) -> Any:
         for i, new in converted.items():
             out.isetitem(i, new)
     return out
+
+
+def _some(items: list[Any], fmt: Any = str, limit: int = 6) -> str:
+    """``a, b, c`` (or ``[a, b, ...]`` with ``fmt=repr``), shortened to ``limit`` items."""
+    shown = [fmt(x) for x in items[:limit]]
+    more = f", ... ({len(items)} in all)" if len(items) > limit else ""
+    text = ", ".join(shown) + more
+    return f"[{text}]" if fmt is repr else text
 
 
 def _sample(values: Any) -> str:

@@ -263,7 +263,7 @@ def capture(model: Any, *, serialization_format: str | None = None,
             continue
         req = f"{dist}=={md.version(dist)}"
         cap.requirements.append(req)
-        cap.sources[req] = sorted(why)[:3]
+        cap.sources[req] = sorted(why, key=len)[:2]
         _warn_if_not_from_index(dist)
     if pip_requirements is not None:
         cap.requirements, cap.explicit = list(pip_requirements), True
