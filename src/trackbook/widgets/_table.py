@@ -24,6 +24,9 @@ MAX_PAGE_SIZE = 1000
 FALLBACK_ROWS = 20
 #: How long the first page stays reusable (same store version, filter, sort and columns).
 FIRST_PAGE_SECONDS = 10.0
+#: Automatic column sets kept, by (store, scope, store version).
+AUTO_COLUMNS_CACHE = 32
+_AUTO_COLUMNS: dict[tuple[str, q.RunScope, str], list[str]] = {}
 
 
 class RunsTable(TrackbookWidget):
@@ -71,7 +74,6 @@ class RunsTable(TrackbookWidget):
                  **kwargs: Any) -> None:
         self._store = store if store is not None else get_store()
         self._scope = scope if scope is not None else q.RunScope()
-        self._auto_columns: tuple[str, list[str]] | None = None
         self._first_page: tuple[Any, float, pa.Table, int] | None = None
         super().__init__(**kwargs)
 
@@ -108,13 +110,18 @@ class RunsTable(TrackbookWidget):
         self._store.session.flush_all()
 
     def _resolve_columns(self, con: Any, wanted: Sequence[str]) -> list[str]:
-        """The requested columns, or the automatic ones (cached until the store changes)."""
+        """The requested columns, or the automatic ones (cached until the store changes,
+        and shared by the tables of one scope: displaying the table again reuses them)."""
         if wanted:
             return list(wanted)
-        version = q.store_version(self._store)
-        if self._auto_columns is None or self._auto_columns[0] != version:
-            self._auto_columns = (version, q.default_columns(con, self._scope))
-        return list(self._auto_columns[1])
+        key = (str(self._store.root), self._scope, q.store_version(self._store))
+        cols = _AUTO_COLUMNS.get(key)
+        if cols is None:
+            cols = q.default_columns(con, self._scope)
+            if len(_AUTO_COLUMNS) >= AUTO_COLUMNS_CACHE:
+                _AUTO_COLUMNS.pop(next(iter(_AUTO_COLUMNS)))
+            _AUTO_COLUMNS[key] = cols
+        return list(cols)
 
     def _req_page(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         user_filter = str(msg.get("filter", self.filter))
