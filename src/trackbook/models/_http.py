@@ -14,6 +14,7 @@ in order), ``Expect: 100-continue``, bodies with ``Content-Length``. Not support
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -168,20 +169,37 @@ class HTTPServer:
         self.loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
         self._started = False
+        self._running = threading.Event()
         self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def serve_forever(self) -> None:
+        """Serve in this thread until :meth:`shutdown` (or Ctrl-C)."""
         self._started = True
         asyncio.set_event_loop(self.loop)
-        self._server = self.loop.run_until_complete(
-            self.loop.create_server(lambda: _Connection(self), sock=self._sock))
         try:
+            self._server = self.loop.run_until_complete(
+                self.loop.create_server(lambda: _Connection(self), sock=self._sock))
+            self.loop.call_soon(self._running.set)
             self.loop.run_forever()
         finally:
-            self._server.close()
-            self.loop.run_until_complete(self._server.wait_closed())
+            if self._server is not None:
+                self._server.close()
+                self.loop.run_until_complete(self._server.wait_closed())
             self.loop.close()
+            self._running.set()  # nobody waits for a loop that is gone
             self._stopped.set()
+
+    def start(self, name: str) -> None:
+        """Serve in a daemon thread; return once the loop is running."""
+        self._started = True
+        self._thread = threading.Thread(target=self.serve_forever, name=name, daemon=True)
+        self._thread.start()
+        self._running.wait(timeout=30)
+
+    def wait_stopped(self) -> None:
+        if self._started:
+            self._stopped.wait()
 
     def shutdown(self) -> None:
         """Stop the loop (from any thread) and wait until it has closed."""
@@ -189,10 +207,9 @@ class HTTPServer:
             self._sock.close()
             self.loop.close()
             return
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._stopped.wait(timeout=10)
-
-    def call_soon(self, fn: Callable[[], Any]) -> None:
-        self.loop.call_soon(fn)
+        self._running.wait(timeout=30)
+        with contextlib.suppress(RuntimeError):  # the loop already closed
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._stopped.wait(timeout=30)
+        if self._thread is not None:
+            self._thread.join(timeout=30)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from typing import Any
 
 from .._version import __version__
@@ -77,7 +76,7 @@ class ScoringServer:
         self.model = model if isinstance(model, PyFuncModel) else load_model(model)
         self._schema = self.model.metadata.get_input_schema()
         self._http = HTTPServer(host, port, self._handle, max_body_bytes)
-        self._thread: threading.Thread | None = None
+        self._running = False
         self._batcher = None
         if batching and self.model.rowwise and self._schema is not None \
                 and self._schema.has_input_names() and not self._schema.is_tensor_spec():
@@ -162,29 +161,29 @@ class ScoringServer:
 
     def start(self) -> ScoringServer:
         """Serve in a background (daemon) thread; return at once."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._http.serve_forever,
-                                            name=f"trackbook-serve-{self.port}", daemon=True)
-            self._thread.start()
+        if not self._running:
+            self._running = True
+            self._http.start(f"trackbook-serve-{self.port}")
             log.info("serving %s at %s", self.model.model_dir, self.url)
         return self
 
     def serve_forever(self) -> None:
         """Serve in this thread until interrupted (Ctrl-C) or :meth:`stop`."""
         log.info("serving %s at %s", self.model.model_dir, self.url)
-        self._http.serve_forever()
+        self._running = True
+        try:
+            self._http.serve_forever()
+        finally:
+            self._running = False
 
     def wait(self) -> None:
         """Block until the server stops (for scripts that started it in the background)."""
-        if self._thread is not None:
-            self._thread.join()
+        self._http.wait_stopped()
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
         self._http.shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._running = False
 
     def __enter__(self) -> ScoringServer:
         return self.start()
@@ -193,7 +192,7 @@ class ScoringServer:
         self.stop()
 
     def __repr__(self) -> str:
-        state = "running" if self._thread is not None else "not started"
+        state = "running" if self._running else "not started"
         return f"<ScoringServer {self.url} ({state}) model={self.model.model_dir}>"
 
 
