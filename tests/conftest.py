@@ -55,8 +55,26 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     tb.set_tracking_uri(root)
     yield root
     _end_open_runs()
-    # Stop this store's background flusher and drop the cached objects, so hundreds of
-    # tests do not leave hundreds of idle threads and open log files behind.
+    _forget_store(root)
+
+
+@pytest.fixture
+def tb_store(store: Path) -> Path:
+    """The same fresh store (the name the tracking and store tests use)."""
+    return store
+
+
+@pytest.fixture
+def client(store: Path):
+    """A ``trackbook.Client`` on the fresh store."""
+    import trackbook as tb
+
+    return tb.Client()
+
+
+def _forget_store(root: Path) -> None:
+    """Stop the store's background flusher and drop every cached object of it, so
+    hundreds of tests do not leave idle threads, open logs and replicas behind."""
     session_mod = sys.modules.get("trackbook.store.session")
     uri_mod = sys.modules.get("trackbook.tracking.uri")
     key = root.absolute()
@@ -67,4 +85,10 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
                 session.shutdown()
             session.log.close()
     if uri_mod is not None:
-        uri_mod._stores.pop(key, None)
+        cached = uri_mod._stores.pop(key, None)
+        if cached is not None:
+            cached.mirror.close()
+        for text, other in list(uri_mod._by_text.items()):
+            if other.root == key:
+                uri_mod._by_text.pop(text, None)
+        uri_mod._uri = None

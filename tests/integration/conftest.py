@@ -1,4 +1,5 @@
-"""Fixtures for multi-process tests: a fresh store, and real Python subprocesses on it."""
+"""Fixtures for multi-process tests: real Python subprocesses on the fresh store
+(``tb_store`` comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,49 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-
-def _reset_fluent() -> None:
-    fluent = sys.modules.get("trackbook.tracking.fluent")
-    if fluent is not None:
-        while fluent._stack:
-            try:
-                fluent.end_run()
-            except Exception:  # a test may have broken its store on purpose
-                with contextlib.suppress(IndexError):
-                    fluent._stack.pop()
-        fluent._experiment_id = None
-        fluent._last_run_id = None
-
-
-@pytest.fixture
-def tb_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh store folder that trackbook (this process and children) logs to."""
-    import trackbook as tb
-
-    root = tmp_path / "store"
-    monkeypatch.setenv("TRACKBOOK_STORE", str(root))
-    for var in ("TRACKBOOK_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_NAME"):
-        monkeypatch.delenv(var, raising=False)
-    _reset_fluent()
-    tb.set_tracking_uri(str(root))
-    yield root
-    _reset_fluent()
-    session_mod = sys.modules.get("trackbook.store.session")
-    uri_mod = sys.modules.get("trackbook.tracking.uri")
-    if session_mod is not None:
-        session = session_mod._sessions.pop(root.absolute(), None)
-        if session is not None:
-            with contextlib.suppress(Exception):
-                session.shutdown()
-            session.log.close()
-    if uri_mod is not None:
-        uri_mod._stores.pop(root.absolute(), None)
-        for key, cached in list(getattr(uri_mod, "_by_text", {}).items()):
-            if cached.root == root.absolute():
-                uri_mod._by_text.pop(key, None)
-        uri_mod._uri = None
-
 
 Spawn = Callable[..., subprocess.Popen]
 
