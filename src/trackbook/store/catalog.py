@@ -191,9 +191,42 @@ class Catalog:
     def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
         t0 = time.perf_counter()
         offsets = dict(con.execute("SELECT writer_id, byte_offset FROM log_offsets").fetchall())
+        batch, new_offsets = self._read_logs(offsets)
+        known_exps = {r[0] for r in con.execute("SELECT experiment_id FROM experiments").fetchall()}
+        new_exps = self._new_experiments(known_exps)
+        con.execute("BEGIN")
+        try:
+            _bulk_upsert(con, "experiments", ["experiment_id", "name", "artifact_location",
+                                              "lifecycle_stage", "creation_time",
+                                              "last_update_time"],
+                         [(e["experiment_id"], e["name"], e.get("artifact_location"), "active",
+                           e.get("creation_time"), e.get("creation_time")) for e in new_exps],
+                         keep_existing=True)
+            self._apply(con, batch, new_offsets)
+            dead = self._dead_writers(con)
+            if dead:
+                # A dead writer's log is final: fold in what it appended after we read it
+                # (its last FINISHED, say) before judging its runs, or a run that ended
+                # cleanly just before its process exited would flash KILLED.
+                more, more_offsets = self._read_logs({**offsets, **new_offsets}, only=dead)
+                self._apply(con, more, more_offsets)
+                self._mark_killed(con, dead)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        dt = time.perf_counter() - t0
+        if dt > SLOW_QUERY_SECONDS:
+            log.info("catalog refresh took %.3fs for %d records", dt, len(batch))
+
+    def _read_logs(self, offsets: dict[str, int], only: set[str] | None = None
+                   ) -> tuple[list[tuple[int, int, str, dict[str, Any]]], dict[str, int]]:
+        """New complete records of every writer log (or only ``only``'s) past ``offsets``."""
         batch: list[tuple[int, int, str, dict[str, Any]]] = []
         new_offsets: dict[str, int] = {}
         for writer_id, path in events.iter_logs(self.layout):
+            if only is not None and writer_id not in only:
+                continue
             start = offsets.get(writer_id, 0)
             try:
                 size = os.stat(path).st_size
@@ -205,28 +238,17 @@ class Catalog:
             if end != start:
                 new_offsets[writer_id] = end
             batch.extend((r.get("t", 0), i, writer_id, r) for i, r in enumerate(records))
-        known_exps = {r[0] for r in con.execute("SELECT experiment_id FROM experiments").fetchall()}
-        new_exps = self._new_experiments(known_exps)
-        con.execute("BEGIN")
-        try:
-            if new_exps:
-                con.executemany(
-                    "INSERT OR IGNORE INTO experiments VALUES (?, ?, ?, 'active', ?, ?)",
-                    [(e["experiment_id"], e["name"], e.get("artifact_location"),
-                      e.get("creation_time"), e.get("creation_time")) for e in new_exps])
-            if batch:
-                batch.sort(key=lambda x: (x[0], x[2], x[1]))
-                _Applier(con).apply([(w, r) for _, _, w, r in batch])
-                con.executemany("INSERT OR REPLACE INTO log_offsets VALUES (?, ?)",
-                                list(new_offsets.items()))
-            self._mark_dead_runs(con)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        dt = time.perf_counter() - t0
-        if dt > SLOW_QUERY_SECONDS:
-            log.info("catalog refresh took %.3fs for %d records", dt, len(batch))
+        return batch, new_offsets
+
+    def _apply(self, con: duckdb.DuckDBPyConnection,
+               batch: list[tuple[int, int, str, dict[str, Any]]],
+               new_offsets: dict[str, int]) -> None:
+        if not batch:
+            return
+        batch.sort(key=lambda x: (x[0], x[2], x[1]))
+        _Applier(con).apply([(w, r) for _, _, w, r in batch])
+        _bulk_upsert(con, "log_offsets", ["writer_id", "byte_offset"],
+                     list(new_offsets.items()))
 
     def _new_experiments(self, known: set[str]) -> list[dict[str, Any]]:
         out = []
@@ -240,16 +262,19 @@ class Catalog:
                     out.append(json.loads((self.layout.experiments_dir / n).read_text()))
         return out
 
-    def _mark_dead_runs(self, con: duckdb.DuckDBPyConnection) -> None:
-        """A RUNNING run whose writer process is gone becomes KILLED (design rule 5)."""
+    def _dead_writers(self, con: duckdb.DuckDBPyConnection) -> set[str]:
+        """Writers of RUNNING runs whose process is gone (design rule 5)."""
+        writers = {r[0] for r in con.execute(
+            "SELECT DISTINCT writer_id FROM runs WHERE status = 'RUNNING'").fetchall()}
+        return {w for w in writers if not events.writer_alive(self.layout, w)}
+
+    def _mark_killed(self, con: duckdb.DuckDBPyConnection, dead: set[str]) -> None:
+        """Runs still RUNNING under a dead writer become KILLED, ended at its last sign."""
         rows = con.execute(
             "SELECT run_id, writer_id, last_update FROM runs WHERE status = 'RUNNING'"
         ).fetchall()
-        alive: dict[str, bool] = {}
         for run_id, writer_id, last_update in rows:
-            if writer_id not in alive:
-                alive[writer_id] = events.writer_alive(self.layout, writer_id)
-            if not alive[writer_id]:
+            if writer_id in dead:
                 seen = events.writer_last_seen(self.layout, writer_id) or last_update
                 end = max(seen or 0, last_update or 0)
                 con.execute(
@@ -444,6 +469,8 @@ class _Applier:
 # Non-string columns of the tables written in bulk; every other column is a string.
 _INT, _FLOAT = "int64", "float64"
 _COLUMN_TYPES: dict[str, dict[str, str]] = {
+    "experiments": {"creation_time": _INT, "last_update_time": _INT},
+    "log_offsets": {"byte_offset": _INT},
     "runs": {"start_time": _INT, "end_time": _INT, "last_update": _INT},
     "tags": {"ts": _INT},
     "latest_metrics": {"value": _FLOAT, "step": _INT, "timestamp": _INT, "min": _FLOAT,
