@@ -65,6 +65,16 @@ def put_dir(root: Path, local: str | os.PathLike[str], artifact_path: str | None
     if not src.is_dir():
         raise ArtifactPathError(f"{str(local)!r} is not a folder")
     dest = resolve(root, artifact_path)
+    if dest != root and not dest.exists():
+        # A new folder (a model, say) appears whole: copied aside, then renamed in place.
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
+        shutil.copytree(src, tmp)
+        try:
+            os.rename(tmp, dest)
+            return dest
+        except OSError:  # someone created it meanwhile: merge into theirs below
+            shutil.rmtree(tmp, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(src, dest, dirs_exist_ok=True)
     return dest
