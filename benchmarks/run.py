@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -165,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps({"meta": meta, "rows": [r.to_json() for r in rows],
                                          "facts": ctx.facts}, indent=1))
+    if args.only != "mlflow" and not args.smoke:
+        # The widgets' targets are trackbook-only and measured in a real browser.
+        print("\nwidgets (JupyterLab + headless Chromium):", flush=True)
+        subprocess.run([sys.executable, str(Path(__file__).with_name("widgets_bench.py")),
+                        *(["--quick"] if args.quick else [])], check=False)
     return 1 if failed and any(r.checks for r in rows) else 0
 
 
