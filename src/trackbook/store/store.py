@@ -163,7 +163,11 @@ class Store:
     def metric_file_paths(self, con: duckdb.DuckDBPyConnection,
                           run_ids: list[str] | None = None) -> list[str]:
         """Absolute paths of the metric files the catalog knows (for SQL over points)."""
-        rows = con.execute("SELECT run_id, file FROM metric_files ORDER BY run_id, file").fetchall()
-        wanted = set(run_ids) if run_ids is not None else None
-        return [str(self.layout.metrics_dir(r) / f) for r, f in rows
-                if wanted is None or r in wanted]
+        if run_ids is None:
+            rows = con.execute("SELECT run_id, file FROM metric_files "
+                               "ORDER BY run_id, file").fetchall()
+        else:
+            rows = con.execute("SELECT run_id, file FROM metric_files WHERE "
+                               "list_contains(?, run_id) ORDER BY run_id, file",
+                               [list(run_ids)]).fetchall()
+        return [str(self.layout.metrics_dir(r) / f) for r, f in rows]
