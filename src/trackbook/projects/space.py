@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import abc
 import itertools
 import math
 import random
@@ -18,11 +19,12 @@ from typing import Any
 from .._errors import InvalidValueError
 
 
-class Distribution:
+class Distribution(abc.ABC):
     """Something a random search samples a value from."""
 
+    @abc.abstractmethod
     def sample(self, rng: random.Random) -> Any:
-        raise NotImplementedError
+        """One value drawn with ``rng``."""
 
 
 # Lower-case names: in a space they read like calls (scipy.stats, ray.tune do the same).
