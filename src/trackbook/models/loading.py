@@ -20,7 +20,7 @@ from typing import Any
 from ._errors import ModelLoadError, SchemaEnforcementError, UnsupportedModelError
 from .enforce import enforce_schema
 from .model import PYFUNC, Model
-from .uri import local_model_path
+from .uri import local_model_copy
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +139,7 @@ def load_model(model_uri: str | os.PathLike[str], suppress_warnings: bool = Fals
     model_config
         Passed to the flavor (``context.model_config`` for custom PythonModels).
     """
-    local = local_model_path(model_uri)
-    if dst_path is not None:
-        import shutil
-
-        target = Path(dst_path) / local.name
-        shutil.copytree(local, target, dirs_exist_ok=True)
-        local = target
+    local = local_model_copy(model_uri, dst_path)
     meta = Model.load(local)
     conf = meta.flavors.get(PYFUNC)
     if conf is None:

@@ -30,7 +30,7 @@ from ._save import save as _save
 from .loading import add_code_path, inside
 from .model import PYFUNC, Model, ModelInfo
 from .signature import ModelSignature
-from .uri import local_model_path
+from .uri import local_model_copy
 
 FLAVOR_NAME = "pytorch"
 DATA_DIR = "data"
@@ -146,13 +146,7 @@ def _load_dir(data_dir: Path) -> Any:
 
 def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None) -> Any:
     """Load the ``torch.nn.Module`` itself (on CPU, in eval mode)."""
-    local = local_model_path(model_uri)
-    if dst_path is not None:
-        import shutil
-
-        target = Path(dst_path) / local.name
-        shutil.copytree(local, target, dirs_exist_ok=True)
-        local = target
+    local = local_model_copy(model_uri, dst_path)
     meta = Model.load(local)
     conf = meta.flavors.get(FLAVOR_NAME)
     if conf is None:

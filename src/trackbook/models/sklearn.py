@@ -26,7 +26,7 @@ from ._save import save as _save
 from .loading import add_code_path, inside
 from .model import PYFUNC, Model, ModelInfo
 from .signature import ModelSignature
-from .uri import local_model_path
+from .uri import local_model_copy
 
 FLAVOR_NAME = "sklearn"
 MODEL_FILE = "model.pkl"
@@ -155,13 +155,7 @@ def _load_dir(model_dir: Path) -> Any:
 
 def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None) -> Any:
     """Load the scikit-learn estimator itself from ``runs:/...``, a path or ``models:/...``."""
-    local = local_model_path(model_uri)
-    if dst_path is not None:
-        import shutil
-
-        target = Path(dst_path) / local.name
-        shutil.copytree(local, target, dirs_exist_ok=True)
-        local = target
+    local = local_model_copy(model_uri, dst_path)
     return _load_dir(local)
 
 

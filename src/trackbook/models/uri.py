@@ -64,6 +64,18 @@ def local_model_path(model_uri: str | os.PathLike[str]) -> Path:
     return _existing(Path(uri).expanduser(), uri)
 
 
+def local_model_copy(model_uri: str | os.PathLike[str], dst_path: str | None) -> Path:
+    """The model's local directory, first copied under ``dst_path`` when one is given."""
+    local = local_model_path(model_uri)
+    if dst_path is None:
+        return local
+    import shutil
+
+    target = Path(dst_path) / local.name
+    shutil.copytree(local, target, dirs_exist_ok=True)
+    return target
+
+
 def _load_registry() -> None:
     """Import the model registry, which registers its ``models:/`` resolver on import."""
     import contextlib
