@@ -196,3 +196,34 @@ export const BASE_CSS = `
 export function injectStyle(el: HTMLElement, css: string): void {
   el.append(h("style", { text: BASE_CSS + css }));
 }
+
+/**
+ * Live refresh: ask the kernel for the store's version every `refresh_seconds` (0 = off)
+ * and await `onChange()` when it moved since the previous answer. Call `start()` once the
+ * first data is drawn, `stop()` when the view is disposed.
+ */
+export function watchStore(model: Model, channel: Channel, onChange: () => Promise<unknown>) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  let version: string | null = null;
+  const poll = async () => {
+    const seconds = model.get("refresh_seconds") as number;
+    if (stopped || !seconds) return;
+    const reply = await channel.request("version");
+    if (reply && !stopped && reply[0].ok) {
+      const v = reply[0].version as string;
+      if (version !== null && v !== version) await onChange();
+      version = v;
+    }
+    if (!stopped) timer = setTimeout(poll, seconds * 1000);
+  };
+  return {
+    start() {
+      if (!stopped) timer = setTimeout(poll, 0);
+    },
+    stop() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  };
+}

@@ -1,7 +1,7 @@
 // Compare runs: parallel coordinates over params + a metric, and a param-vs-metric
 // scatter, drawn as plain SVG (no plotly here). Clicking a line or a point toggles the
 // run in the shared selection (the table's).
-import { Channel, decodeRows, formatNumber, h, injectStyle, RenderProps, Row } from "./_common";
+import { Channel, decodeRows, formatNumber, h, injectStyle, RenderProps, Row, watchStore } from "./_common";
 
 const ID_COL = "__run_id";
 const NAME_COL = "attributes.run_name";
@@ -80,7 +80,6 @@ function render({ model, el }: RenderProps): () => void {
   const channel = new Channel(model);
   let disposed = false;
   let rows: Row[] = [];
-  let version: string | null = null;
 
   const root = h("div", { class: "tb-widget tb-compare" });
   injectStyle(root, CSS);
@@ -216,23 +215,12 @@ function render({ model, el }: RenderProps): () => void {
   model.on("change:selected", redraw);
   model.on("change:x", reload);
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const poll = async () => {
-    const seconds = model.get("refresh_seconds") as number;
-    if (disposed || !seconds) return;
-    const reply = await channel.request("version");
-    if (reply && !disposed && reply[0].ok) {
-      const v = reply[0].version as string;
-      if (version !== null && v !== version) await load();
-      version = v;
-    }
-    if (!disposed) timer = setTimeout(poll, seconds * 1000);
-  };
-  void load().then(() => { if (!disposed) timer = setTimeout(poll, 0); });
+  const watch = watchStore(model, channel, load);
+  void load().then(() => watch.start());
 
   return () => {
     disposed = true;
-    if (timer !== undefined) clearTimeout(timer);
+    watch.stop();
     channel.close();
     model.off("msg:custom", onRefresh);
     for (const t of ["params", "metric", "max_runs"]) model.off(`change:${t}`, reload);

@@ -1,6 +1,6 @@
 // Learning curves: one plotly chart per metric, one line per run. Points arrive
 // down-sampled (min/max per bucket) as Arrow IPC; smoothing and log scale are local.
-import { Channel, decodeColumns, h, injectStyle, RenderProps } from "./_common";
+import { Channel, decodeColumns, h, injectStyle, RenderProps, watchStore } from "./_common";
 import { loadPlotly, Plotly } from "./_plotly_loader";
 
 /** Mirrors trackbook.widgets._curves_query.run_labels */
@@ -51,7 +51,6 @@ function render({ model, el }: RenderProps): () => void {
   let disposed = false;
   let labels: RunLabel[] = [];
   let series = new Map<string, Map<string, Series>>(); // metric -> run id -> points
-  let version: string | null = null;
   const charts = new Map<string, HTMLDivElement>();
   let plotly: Plotly | null = null; // set once loaded (once per page, shared by widgets)
   // Load plotly while the kernel prepares the points (draw() reports a failure).
@@ -202,19 +201,8 @@ function render({ model, el }: RenderProps): () => void {
   model.on("change:smoothing", redraw);
   model.on("change:log_y", redraw);
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const poll = async () => {
-    const seconds = model.get("refresh_seconds") as number;
-    if (disposed || !seconds) return;
-    const reply = await channel.request("version");
-    if (reply && !disposed && reply[0].ok) {
-      const v = reply[0].version as string;
-      if (version !== null && v !== version) await load();
-      version = v;
-    }
-    if (!disposed) timer = setTimeout(poll, seconds * 1000);
-  };
-  void load().then(() => { if (!disposed) timer = setTimeout(poll, 0); });
+  const watch = watchStore(model, channel, load);
+  void load().then(() => watch.start());
 
   const resize = new ResizeObserver(() => {
     for (const div of charts.values()) if (plotly && div.isConnected && div.offsetWidth) plotly.Plots.resize(div);
@@ -223,7 +211,7 @@ function render({ model, el }: RenderProps): () => void {
 
   return () => {
     disposed = true;
-    if (timer !== undefined) clearTimeout(timer);
+    watch.stop();
     resize.disconnect();
     channel.close();
     for (const div of charts.values()) plotly?.purge(div);

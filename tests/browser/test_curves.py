@@ -94,3 +94,21 @@ def test_points_are_downsampled_and_log_scale_applies(nb: Any) -> None:
                          ".layout.yaxis.type === 'log'")
     screenshot(nb, "curves-log")
     kernel_exec(nb, "chart.log_y = False; chart.resolution = 1000")
+
+
+def test_a_running_run_grows_without_rerunning_the_cell(nb: Any) -> None:
+    def live_points() -> int:
+        return nb.locator('.tb-curve[data-metric="loss"]').evaluate(
+            "el => (el.data.find(t => t.name === 'live') || {x: []}).x.length")
+
+    kernel_exec(nb, "live = tb.start_run(run_name='live')\n"
+                    "for s in range(10):\n    tb.log_metric('loss', 5.0 - s / 10, step=s)")
+    wait_traces(nb, N + 1)  # the table (followed while nothing is selected) shows the run
+    nb.wait_for_function("() => { const t = document.querySelector("
+                         "'.tb-curve[data-metric=\"loss\"]').data.find(t => t.name === 'live');"
+                         " return t && t.x.length === 10; }")
+    kernel_exec(nb, "for s in range(10, 25):\n    tb.log_metric('loss', 5.0 - s / 10, step=s)")
+    nb.wait_for_function("() => document.querySelector('.tb-curve[data-metric=\"loss\"]')"
+                         ".data.find(t => t.name === 'live').x.length === 25")
+    assert live_points() == 25
+    kernel_exec(nb, "tb.end_run()")

@@ -118,16 +118,17 @@ def stage_search(con: duckdb.DuckDBPyConnection, experiment_ids: Sequence[str] |
     if experiment_ids is not None:
         exp_clause, exp_params = "list_contains(?, r.experiment_id)", [
             [str(e) for e in experiment_ids]]
+    # Top-N first (DuckDB's ORDER BY ... LIMIT keeps a heap), then number only the page:
+    # a window over every match costs twice as much at 100k runs.
     sql = ("CREATE OR REPLACE TEMP TABLE _sel AS "  # noqa: S608 - fragments are ours
-           f"SELECT r.run_id, row_number() OVER (ORDER BY {osql}) - 1 AS _ord "
-           f"FROM runs r WHERE {exp_clause} AND list_contains(?, r.lifecycle_stage) "
-           f"AND ({fsql}) ORDER BY _ord LIMIT ? OFFSET ?")
-    params: list[Any] = [*oparams, *exp_params, _STAGES[view_type], *fparams,
+           f"SELECT r.run_id, row_number() OVER (ORDER BY {osql}) - 1 AS _ord FROM ("
+           f"SELECT r.* FROM runs r WHERE {exp_clause} "
+           f"AND list_contains(?, r.lifecycle_stage) AND ({fsql}) "
+           f"ORDER BY {osql} LIMIT ? OFFSET ?) r")
+    params: list[Any] = [*oparams, *exp_params, _STAGES[view_type], *fparams, *oparams,
                          max_results if max_results is not None else 2**62, offset]
     t0 = time.perf_counter()
     con.execute(sql, params)
-    if offset:
-        con.execute("UPDATE _sel SET _ord = _ord - ?", [offset])
     n = con.execute("SELECT count(*) FROM _sel").fetchall()[0][0]
     if time.perf_counter() - t0 > 0.5:
         log.info("slow run search (%.3fs): %r", time.perf_counter() - t0, filter_string)
