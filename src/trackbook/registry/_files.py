@@ -11,7 +11,14 @@
                               is an event, so its number is never reused)
       events/<seq>.json       numbered events, created exclusively: seq = last + 1
 
-``<model-key>`` is ``<slug>-<sha1(name)[:16]>``. Every file appears whole (written to a temp
+``<model-key>`` is ``<slug>-<sha1(name)[:16]>``. A renamed model keeps its folder (its
+*home*): ``rename`` claims the new name's ``model.json`` as a pointer,
+``{"name": <new>, "home": <home-key>, "renamed_from": <old>}``, then claims a ``rename`` event
+in the home, which is the commit point. A name whose folder's ``model.json`` has no
+``"home"`` is its own home. So a registration racing with a rename still lands in the one
+version sequence, and every write under the old name after the rename event is refused.
+
+Every file appears whole (written to a temp
 file and hard-linked into place) and is never changed afterwards, so a reader sees a model as
 of some event number, and works the same on object storage with conditional PUTs.
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -36,14 +44,15 @@ from ._fold import ModelState
 from ._names import model_key
 
 REGISTRY_DIR = "registry"
+_KEY_RE = re.compile(r"[a-z0-9._-]+-[0-9a-f]{16}")
 
 
 class ModelFiles:
-    """Paths of one registered model's folder."""
+    """Paths of one registered model folder (``key`` is its folder name)."""
 
-    def __init__(self, registry_dir: Path, name: str) -> None:
-        self.name = name
-        self.dir = registry_dir / model_key(name)
+    def __init__(self, registry_dir: Path, key: str) -> None:
+        self.key = key
+        self.dir = registry_dir / key
         self.model_file = self.dir / "model.json"
         self.versions_dir = self.dir / "versions"
         self.events_dir = self.dir / "events"
@@ -79,57 +88,97 @@ class FoldCache:
 
     def __init__(self, registry_dir: Path) -> None:
         self.dir = registry_dir
-        self._states: dict[str, tuple[ModelState, int]] = {}  # name -> (state, max version)
+        self._states: dict[str, tuple[ModelState, int]] = {}  # home key -> (state, max version)
+        self._homes: dict[str, str] = {}  # name -> home key (pointers never change)
         self._lock = threading.RLock()
 
+    def home_key(self, name: str) -> str:
+        """The folder holding the versions and events of whatever model ``name`` names (or
+        named): ``name``'s own folder unless its ``model.json`` points elsewhere."""
+        key = self._homes.get(name)
+        if key is not None:
+            return key
+        own = model_key(name)
+        record = _read_json(self.dir / own / "model.json")
+        if record is None:
+            return own
+        home = record.get("home")
+        if home is None:
+            if record.get("name") != name:  # 64-bit hash prefix clash: never seen
+                raise RuntimeError(f"registry folder {self.dir / own} belongs to "
+                                   f"{record.get('name')!r}, not {name!r}")
+            key = own
+        else:
+            if not isinstance(home, str) or not _KEY_RE.fullmatch(home):
+                raise RuntimeError(f"registry pointer {self.dir / own / 'model.json'} names "
+                                   f"a bad home folder {home!r}")
+            key = home
+        self._homes[name] = key
+        return key
+
+    def files(self, name: str) -> ModelFiles:
+        """The files of the home of ``name``."""
+        return ModelFiles(self.dir, self.home_key(name))
+
     def state(self, name: str) -> ModelState | None:
-        """The up-to-date state of ``name`` (deleted models included), or None."""
-        files = ModelFiles(self.dir, name)
+        """The up-to-date state of the model ``name`` resolves to (deleted and renamed
+        models included: the caller compares ``state.name``), or None."""
         with self._lock:
-            cached = self._states.get(name)
-            if cached is None:
-                record = _read_json(files.model_file)
-                if record is None:
-                    return None
-                if record.get("name") != name:  # 64-bit hash prefix clash: never seen
-                    raise RuntimeError(f"registry folder {files.dir} belongs to "
-                                       f"{record.get('name')!r}, not {name!r}")
-                state = ModelState(name=name, created=int(record["creation_timestamp"]),
-                                   description=record.get("description"),
-                                   tags=dict(record.get("tags") or {}),
-                                   updated=int(record["creation_timestamp"]))
-                cached = (state, 0)
-            state, max_version = cached
-            # Versions first: an event only ever names a version whose file existed first.
+            return self._state(self.files(name))
+
+    def _state(self, files: ModelFiles) -> ModelState | None:
+        cached = self._states.get(files.key)
+        if cached is None:
+            record = _read_json(files.model_file)
+            if record is None:
+                return None
+            if "home" in record:
+                raise RuntimeError(f"registry folder {files.dir} is a name pointer, not a "
+                                   "model's home")
+            state = ModelState(name=record["name"], created=int(record["creation_timestamp"]),
+                               description=record.get("description"),
+                               tags=dict(record.get("tags") or {}),
+                               updated=int(record["creation_timestamp"]))
+            cached = (state, 0)
+        state, max_version = cached
+        # Versions first: an event only ever names a version whose file existed first.
+        while (rec := _read_json(files.version_file(max_version + 1))) is not None:
+            state.add_version(rec)
+            max_version += 1
+        while (ev := _read_json(files.event_file(state.seq + 1))) is not None:
+            state.apply(state.seq + 1, ev)
+            # A version registered after our probe may be named by a newer event.
             while (rec := _read_json(files.version_file(max_version + 1))) is not None:
                 state.add_version(rec)
                 max_version += 1
-            while (ev := _read_json(files.event_file(state.seq + 1))) is not None:
-                state.apply(state.seq + 1, ev)
-                # A version registered after our probe may be named by a newer event.
-                while (rec := _read_json(files.version_file(max_version + 1))) is not None:
-                    state.add_version(rec)
-                    max_version += 1
-            self._states[name] = (state, max_version)
-            return state
+        self._states[files.key] = (state, max_version)
+        return state
 
     def max_version(self, name: str) -> int:
         with self._lock:
             self.state(name)
-            cached = self._states.get(name)
+            cached = self._states.get(self.home_key(name))
             return cached[1] if cached else 0
 
     def names(self) -> list[str]:
-        """Names of every registered model folder (deleted ones included)."""
+        """Current names of every model home (deleted ones included; name pointers left
+        by renames are skipped: their model is listed under its current name)."""
         out = []
         try:
             entries = list(os.scandir(self.dir))
         except FileNotFoundError:
             return []
-        for e in entries:
-            rec = _read_json(Path(e.path) / "model.json") if e.is_dir() else None
-            if rec is not None and "name" in rec:
-                out.append(rec["name"])
+        with self._lock:
+            for e in entries:
+                if not e.is_dir():
+                    continue
+                files = ModelFiles(self.dir, e.name)
+                rec = _read_json(files.model_file)
+                if rec is None or "name" not in rec or "home" in rec:
+                    continue
+                st = self._state(files)
+                if st is not None:
+                    out.append(st.name)
         return sorted(out)
 
 

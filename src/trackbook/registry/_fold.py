@@ -57,6 +57,8 @@ class ModelState:
     # stage -> [(version, the stage it came from)], oldest first
     stage_history: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     log: list[PromotionEntry] = field(default_factory=list)
+    # names this model had before, oldest first (``rename`` events)
+    former_names: list[str] = field(default_factory=list)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -172,6 +174,12 @@ class ModelState:
         for v in self.live_versions():
             self._delete_version(seq, t, e, v)
         self.deleted = True
+
+    def _op_rename(self, seq: int, t: int, e: dict[str, Any]) -> None:
+        old, new = self.name, str(e["to"])
+        self._entry(seq, t, e, "rename", new, None, old, new)
+        self.former_names.append(old)
+        self.name = new
 
     def _op_update_model(self, seq: int, t: int, e: dict[str, Any]) -> None:
         self.description = e.get("description")

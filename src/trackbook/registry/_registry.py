@@ -12,12 +12,14 @@ from ..store.events import now_ms
 from . import _names as n
 from ._files import REGISTRY_DIR, FoldCache, ModelFiles, claim
 from ._fold import ModelState
+from ._names import model_key
 from .entities import HELD_STAGES, ModelVersion, PromotionEntry, RegisteredModel
 from .errors import (
     ModelVersionNotFoundError,
     ProtectedVersionError,
     RegisteredModelExistsError,
     RegisteredModelNotFoundError,
+    RegisteredModelRenamedError,
     RegistryConflictError,
     RollbackError,
 )
@@ -49,15 +51,30 @@ class Registry:
     # -- reading -------------------------------------------------------------------------
 
     def _files(self, name: str) -> ModelFiles:
-        return ModelFiles(self.dir, n.check_model_name(name))
+        """The files of the model home ``name`` resolves to."""
+        return self.cache.files(n.check_model_name(name))
+
+    def _not_found(self, name: str, st: ModelState | None) -> RegisteredModelNotFoundError:
+        if st is not None and st.name != name and name in st.former_names:
+            gone = " and later deleted" if st.deleted else ""
+            return RegisteredModelRenamedError(
+                f"registered model {name!r} was renamed to {st.name!r}{gone}; use "
+                f"models:/{st.name}/... and the name {st.name!r} from now on", name, st.name)
+        if st is not None and st.name != name:
+            return RegisteredModelNotFoundError(
+                f"no registered model named {name!r}: the name is held by an unfinished "
+                f"rename of {st.name!r} (run rename_registered_model({st.name!r}, {name!r}) "
+                "again to finish it)")
+        known = self.names()[:10]
+        return RegisteredModelNotFoundError(
+            f"no registered model named {name!r}; registered models: {known or 'none'}")
 
     def state(self, name: str) -> ModelState:
-        """The live state of ``name``; raise if it is not registered (or was deleted)."""
+        """The live state of ``name``; raise if it is not registered (or was deleted, or
+        renamed: the error then names the new name)."""
         st = self.cache.state(n.check_model_name(name))
-        if st is None or st.deleted:
-            known = self.names()[:10]
-            raise RegisteredModelNotFoundError(
-                f"no registered model named {name!r}; registered models: {known or 'none'}")
+        if st is None or st.deleted or st.name != name:
+            raise self._not_found(name, st)
         return st
 
     def names(self) -> list[str]:
@@ -121,8 +138,8 @@ class Registry:
         files = self._files(name)
         for _ in range(MAX_ATTEMPTS):
             st = self.cache.state(name)
-            if st is None or (st.deleted and not allow_deleted):
-                raise RegisteredModelNotFoundError(f"no registered model named {name!r}")
+            if st is None or st.name != name or (st.deleted and not allow_deleted):
+                raise self._not_found(name, st)
             event = make(st)
             if event is None:
                 return st, None
@@ -179,11 +196,59 @@ class Registry:
             raise RegistryConflictError(f"could not claim a version number of {name!r}")
         del st
         log.info("registered %s version %d from %s", name, num, source)
-        return self.version(name, num)
+        # Under the model's current name: a rename may have committed since our check, and
+        # the version still belongs to the (renamed) model.
+        after = self.cache.state(name)
+        assert after is not None
+        return after.entity(after.versions[num])
 
     def update_model(self, name: str, description: str | None) -> RegisteredModel:
         self._append(name, lambda st: {"op": "update_model", "description": description})
         return self.model(name)
+
+    def rename_model(self, name: str, new_name: str,
+                     comment: str | None = None) -> RegisteredModel:
+        """Rename ``name`` to ``new_name``; versions, aliases, tags and the promotion log move
+        with it, and ``name`` then fails with an error naming ``new_name``.
+
+        The new name's folder gets a pointer to the model's folder (claimed exclusively: two
+        models never get one name), then a ``rename`` event is claimed in the model's folder:
+        that is the commit, atomic with every other write to the model.
+        """
+        n.check_model_name(new_name)
+        st = self.state(name)
+        if new_name == name:
+            return st.registered_model()
+        home = self.cache.home_key(name)
+        self._reserve(new_name, home, name)
+
+        def make(st: ModelState) -> dict[str, Any]:
+            return {"op": "rename", "from": name, "to": new_name, "comment": comment}
+
+        self._run_hooks(*self._append(name, make))
+        log.info("renamed registered model %s to %s", name, new_name)
+        return self.model(new_name)
+
+    def _reserve(self, new_name: str, home: str, old: str) -> None:
+        """Make ``new_name`` resolve to folder ``home``, or raise if it names another model."""
+        files = ModelFiles(self.dir, model_key(new_name))
+        files.dir.mkdir(parents=True, exist_ok=True)
+        pointer = {"name": new_name, "home": home, "renamed_from": old,
+                   "creation_timestamp": now_ms(), "user_id": _user()}
+        if claim(files.model_file, pointer):
+            return
+        if self.cache.home_key(new_name) == home:  # renaming back, or finishing a rename
+            return
+        target = self.cache.state(new_name)
+        if target is not None and target.name == new_name and not target.deleted:
+            raise RegisteredModelExistsError(
+                f"cannot rename {old!r} to {new_name!r}: a registered model named "
+                f"{new_name!r} already exists")
+        was = ("a deleted model" if target is not None and target.name == new_name
+               else f"a model now named {target.name!r}" if target is not None else "a model")
+        raise RegisteredModelExistsError(
+            f"cannot rename {old!r} to {new_name!r}: that name belonged to {was}, and its "
+            "history keeps the name; pick another name")
 
     def set_model_tag(self, name: str, key: str, value: Any) -> None:
         n.check_tag_key(key)

@@ -6,13 +6,15 @@ Mixed into the public ``trackbook.Client`` (``trackbook/client.py``), which supp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _names as n
 from ._registry import Registry, registry_for
 from .entities import STAGES, ModelVersion, PromotionEntry, RegisteredModel
 from .errors import InvalidRegistryNameError
 from .search import MODEL_KEYS, VERSION_KEYS, compile_filter
+
+T = TypeVar("T")
 
 
 def run_id_of(model_uri: str) -> str | None:
@@ -34,8 +36,10 @@ class RegistryClientMixin:
     # -- registered models ---------------------------------------------------------------
 
     def create_registered_model(self, name: str, tags: dict[str, Any] | None = None,
-                                description: str | None = None) -> RegisteredModel:
+                                description: str | None = None,
+                                deployment_job_id: str | None = None) -> RegisteredModel:
         """Register a new model name; raise ``RegisteredModelExistsError`` if taken."""
+        _no_deployment_job(deployment_job_id)
         return self._registry.create_model(name, description, tags)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
@@ -44,17 +48,38 @@ class RegistryClientMixin:
 
     def search_registered_models(self, filter_string: str | None = None,
                                  max_results: int | None = None,
-                                 order_by: list[str] | None = None) -> list[RegisteredModel]:
+                                 order_by: list[str] | None = None,
+                                 page_token: str | None = None) -> PagedList[RegisteredModel]:
         """Registered models matching e.g. ``"name LIKE 'churn%'"`` or ``"tags.team = 'x'"``,
-        by name (``order_by=["name DESC"]`` or ``["last_updated_timestamp DESC"]``)."""
+        by name (``order_by=["name DESC"]`` or ``["last_updated_timestamp DESC"]``).
+
+        With ``max_results``, the result's ``.token`` is the ``page_token`` of the next page
+        (None on the last one), as in MLflow."""
         pred = compile_filter(filter_string, MODEL_KEYS)
         models = [m for name in self._registry.names()
                   if pred({"name": (m := self._registry.model(name)).name, "tags": m.tags})]
-        return _order(models, order_by, "name")[:max_results]
+        return _page(_order(models, order_by, "name"), max_results, page_token)
 
-    def update_registered_model(self, name: str,
-                                description: str | None = None) -> RegisteredModel:
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Rename a registered model (MLflow semantics): its versions, aliases, tags and
+        promotion log move with it; the log gets a ``rename`` entry, and ``models:/<name>/...``
+        then fails with an error naming ``new_name``.
+
+        A name that a model had, or that a deleted model had, is not given to another model
+        (its history keeps it): renaming back is fine, reusing it elsewhere is refused.
+
+        Examples
+        --------
+        >>> c.rename_registered_model("churn", "churn-model")                 # doctest: +SKIP
+        >>> c.get_model_version_history("churn-model")[-1].action
+        'rename'
+        """
+        return self._registry.rename_model(name, new_name)
+
+    def update_registered_model(self, name: str, description: str | None = None,
+                                deployment_job_id: str | None = None) -> RegisteredModel:
         """Set the model's description."""
+        _no_deployment_job(deployment_job_id)
         return self._registry.update_model(name, description)
 
     def delete_registered_model(self, name: str, force: bool = False) -> None:
@@ -72,9 +97,17 @@ class RegistryClientMixin:
 
     def create_model_version(self, name: str, source: str, run_id: str | None = None,
                              tags: dict[str, Any] | None = None, run_link: str | None = None,
-                             description: str | None = None) -> ModelVersion:
+                             description: str | None = None,
+                             await_creation_for: int | None = None,
+                             model_id: str | None = None) -> ModelVersion:
         """Add a version of an existing registered model (distinct, consecutive numbers
-        even when several processes register at once)."""
+        even when several processes register at once). ``await_creation_for`` is accepted
+        for MLflow compatibility: creation is immediate."""
+        del await_creation_for
+        if model_id is not None:
+            raise InvalidRegistryNameError(
+                f"model_id={model_id!r}: MLflow 3 logged-model ids are not supported; pass the "
+                "model's URI as source (e.g. runs:/<run_id>/model)")
         if not isinstance(source, str) or not source:
             raise InvalidRegistryNameError(f"source must be a model URI or path, got {source!r}")
         return self._registry.create_version(name, source, run_id or run_id_of(source), tags,
@@ -85,13 +118,48 @@ class RegistryClientMixin:
         return self._registry.version(name, version)
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
-        return self._registry.version(name, version).source
+        """Where the version's files are: for a ``runs:/`` source, the run's artifact folder
+        as a ``file://`` URI; a ``models:/`` source is followed first; other sources are
+        returned as they are."""
+        from .uri import resolve_model_uri
+
+        source = self._registry.version(name, version).source
+        if source.startswith("models:"):
+            source = resolve_model_uri(source, self._store.root.as_uri())
+        run_id = run_id_of(source)
+        if run_id is None:
+            return source
+        from ..store import artifacts
+
+        path = source[len("runs:"):].lstrip("/").partition("/")[2].strip("/")
+        return artifacts.resolve(self._store.artifact_root(run_id), path).resolve().as_uri()
+
+    def copy_model_version(self, src_model_uri: str, dst_name: str) -> ModelVersion:
+        """Copy the version ``src_model_uri`` (``models:/name/3``, ``models:/name@alias``,
+        ...) to a new version of ``dst_name`` (created if needed), with its source run,
+        description and tags. The copy points at the same files as the original (its
+        ``source`` is the original's source, not a ``models:/`` URI, so renaming or deleting
+        the original never breaks it)."""
+        from .uri import resolve_version
+
+        src = resolve_version(src_model_uri, self._store.root.as_uri())
+        self._registry.create_model(dst_name, exist_ok=True)
+        return self._registry.create_version(dst_name, src.source, src.run_id, src.tags,
+                                             src.description, src.run_link)
+
+    def get_model_version_stages(self, name: str, version: Any) -> list[str]:
+        """The stages a version can be moved to (all four, as in MLflow)."""
+        self._registry.version(name, version)
+        return list(STAGES)
 
     def search_model_versions(self, filter_string: str | None = None,
                               max_results: int | None = None,
-                              order_by: list[str] | None = None) -> list[ModelVersion]:
+                              order_by: list[str] | None = None,
+                              page_token: str | None = None) -> PagedList[ModelVersion]:
         """Versions matching e.g. ``"name = 'churn'"``, ``"run_id = '...'"`` or
-        ``"tags.validated = 'yes'"``; newest first unless ``order_by`` says otherwise."""
+        ``"tags.validated = 'yes'"``; by name, newest first unless ``order_by`` says
+        otherwise (e.g. ``["creation_timestamp DESC"]``). Pages as in
+        :meth:`search_registered_models`."""
         pred = compile_filter(filter_string, VERSION_KEYS)
         out = [mv for name in self._registry.names() for mv in self._registry.versions(name)
                if pred({"name": mv.name, "run_id": mv.run_id, "source": mv.source,
@@ -101,7 +169,7 @@ class RegistryClientMixin:
             out = _order(out, order_by, "version")
         else:
             out.sort(key=lambda mv: (mv.name, -mv.version))
-        return out[:max_results]
+        return _page(out, max_results, page_token)
 
     def update_model_version(self, name: str, version: Any,
                              description: str | None = None) -> ModelVersion:
@@ -112,11 +180,27 @@ class RegistryClientMixin:
         Staging/Production points at it, unless ``force`` (which also drops its aliases)."""
         self._registry.delete_version(name, version, force=force)
 
-    def set_model_version_tag(self, name: str, version: Any, key: str, value: Any) -> None:
-        self._registry.set_version_tag(name, version, key, value)
+    def set_model_version_tag(self, name: str, version: Any = None, key: str | None = None,
+                              value: Any = None, stage: str | None = None) -> None:
+        """Set a tag of a version, given by number or (as in MLflow) by ``stage``: the
+        newest version in that stage."""
+        self._registry.set_version_tag(name, self._version_or_stage(name, version, stage),
+                                       key, value)
 
-    def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
-        self._registry.delete_version_tag(name, version, key)
+    def delete_model_version_tag(self, name: str, version: Any = None, key: str | None = None,
+                                 stage: str | None = None) -> None:
+        """Delete a tag of a version (by number or ``stage``, as ``set_model_version_tag``)."""
+        self._registry.delete_version_tag(name, self._version_or_stage(name, version, stage),
+                                          key)
+
+    def _version_or_stage(self, name: str, version: Any, stage: str | None) -> int:
+        if (version is None) == (stage is None):
+            raise InvalidRegistryNameError(
+                f"give exactly one of version and stage, got version={version!r}, "
+                f"stage={stage!r}")
+        if version is not None:
+            return n.check_version(version)
+        return self._registry.latest(name, stage).version
 
     def get_latest_versions(self, name: str,
                             stages: list[str] | None = None) -> list[ModelVersion]:
@@ -173,6 +257,36 @@ class RegistryClientMixin:
             out.update(experiment_id=run.info.experiment_id, run_name=run.info.run_name,
                        params=dict(run.data.params), metrics=dict(run.data.metrics))
         return out
+
+
+def _no_deployment_job(job_id: str | None) -> None:
+    if job_id is not None:
+        raise InvalidRegistryNameError(
+            f"deployment_job_id={job_id!r}: deployment jobs are a Databricks feature that "
+            "trackbook does not have; leave it None")
+
+
+class PagedList(list[T]):
+    """A page of search results; ``token`` is the ``page_token`` of the next page, or None."""
+
+    def __init__(self, items: list[T], token: str | None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
+def _page(items: list[T], max_results: int | None, page_token: str | None) -> PagedList[T]:
+    start = 0
+    if page_token:
+        if not page_token.isdigit():
+            raise InvalidRegistryNameError(
+                f"page_token must be the .token of an earlier page, got {page_token!r}")
+        start = int(page_token)
+    if max_results is not None and (isinstance(max_results, bool)
+                                    or not isinstance(max_results, int) or max_results < 1):
+        raise InvalidRegistryNameError(
+            f"max_results must be a positive integer or None, got {max_results!r}")
+    end = len(items) if max_results is None else start + max_results
+    return PagedList(items[start:end], str(end) if end < len(items) else None)
 
 
 def _order(items: list[Any], order_by: list[str] | None, default: str) -> list[Any]:

@@ -58,8 +58,10 @@ class PromotionEntry:
     ``action`` is ``"stage"`` (``target`` is the new stage, ``from_``/``to`` the version's old
     and new stage), ``"alias"`` (``target`` is the alias, ``from_``/``to`` the old and new
     version, ``None`` when unset) or ``"rollback"`` (``target`` an alias or stage, ``from_``
-    the holder rolled back from, ``to`` the holder restored). ``archived`` lists versions a
-    stage change archived (``archive_existing_versions``).
+    the holder rolled back from, ``to`` the holder restored) or ``"rename"`` (``target``
+    and ``to`` the new name, ``from_`` the old one; ``name`` is the model's name when the
+    entry was written). ``archived`` lists versions a stage change archived
+    (``archive_existing_versions``).
     """
 
     seq: int

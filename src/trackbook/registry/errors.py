@@ -21,6 +21,16 @@ class RegisteredModelNotFoundError(RegistryError, LookupError):
     """No registered model has the given name (or it was deleted)."""
 
 
+class RegisteredModelRenamedError(RegisteredModelNotFoundError):
+    """The name belonged to a registered model that has been renamed; ``new_name`` is its
+    current name."""
+
+    def __init__(self, message: str, old_name: str, new_name: str) -> None:
+        super().__init__(message)
+        self.old_name = old_name
+        self.new_name = new_name
+
+
 class ModelVersionNotFoundError(RegistryError, LookupError):
     """The registered model has no such version, alias or stage holder."""
 
