@@ -1,7 +1,8 @@
 """``tb.projects.sweep``: many runs of one entry point over a parameter space.
 
 A sweep is a parent run whose child runs are the trials, each tagged ``sweep_id``
-(the parent's run id), launched at most ``max_parallel`` at a time on this machine.
+(the parent's run id), launched at most ``max_parallel`` at a time, as processes on this
+machine (``backend="local"``) or as Ray tasks (``backend="ray"``, see :mod:`.ray_backend`).
 :func:`sweep` returns at once; the trials show up in ``search_runs`` and the run table
 while they run, and :meth:`Sweep.wait` blocks until all have ended.
 """
@@ -9,11 +10,12 @@ while they run, and :meth:`Sweep.wait` blocks until all have ended.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ from . import environments
 from .api import open_project
 from .errors import ExecutionError, ParameterError
 from .progress import ProgressCallback, Tracker, reporter
+from .ray_backend import check_options
 from .runner import ERROR_TAG, SubmittedRun, launch
 from .space import check_n_trials, grid_trials, random_trials, sample_grid
 
@@ -150,8 +153,9 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
           parameters: Mapping[str, Any] | None = None, max_parallel: int | None = None,
           env_manager: str = "local", version: str | None = None,
           experiment_name: str | None = None, experiment_id: str | None = None,
-          run_name: str | None = None, progress: bool | ProgressCallback | None = None
-          ) -> Sweep:
+          run_name: str | None = None, progress: bool | ProgressCallback | None = None,
+          backend: str = "local", ray_address: str | None = None,
+          ray_options: Mapping[str, Any] | None = None) -> Sweep:
     """Run an entry point over a grid or a random sample of a parameter space.
 
     Every trial's parameters are checked before anything runs. The environment is built
@@ -178,6 +182,17 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
     progress
         How progress is shown: None/True (a text line, or a progress bar in a notebook),
         False, or a callable taking :class:`Progress`.
+    backend
+        ``"local"``: each trial is a process on this machine. ``"ray"``: each trial is a
+        Ray task (``pip install 'trackbook[ray]'``); the project folder, environment and
+        store must then be at the same paths on every Ray node.
+    ray_address
+        With ``backend="ray"``: the cluster to join (``"auto"``, ``"host:6379"``,
+        ``"ray://host:10001"``). Default: reuse this process's Ray session, or start a
+        local one.
+    ray_options
+        With ``backend="ray"``: options for each trial's task, e.g. ``{"num_gpus": 1}``
+        or ``{"runtime_env": {...}}`` (default ``{"num_cpus": 1}``, never retried).
 
     Examples
     --------
@@ -186,6 +201,7 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
     ...                       max_parallel=2)  # doctest: +SKIP
     >>> s.wait(); s.results()  # doctest: +SKIP
     """
+    task_options = check_options(backend, ray_address, ray_options)
     points = _points(grid, space, n_trials, seed)
     parallel = _max_parallel(max_parallel)
     project = open_project(uri, entry_point, version=version, env_manager=env_manager,
@@ -201,18 +217,25 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
         except ParameterError as exc:
             raise ParameterError(f"trial {i} {point}: {exc}") from None
     env = environments.prepare(env_manager, project.spec, reporter(progress))
+    start: Callable[..., SubmittedRun] = launch
+    if backend == "ray":
+        from . import ray_backend
+
+        driver_node = ray_backend.connect(ray_address, parallel)
+        start = functools.partial(ray_backend.launch, driver_node=driver_node,
+                                  options=task_options)
     client = project.client
     name = run_name or f"sweep-{project.entry.name}"
     parent = client.create_run(project.experiment_id, run_name=name, tags={
         **project.source.tags(), "mlflow.project.entryPoint": project.entry.name,
         "mlflow.project.env": env.manager, "trackbook.sweep.kind":
             "grid" if grid is not None else "random",
-        "trackbook.sweep.trials": str(len(planned))})
+        "trackbook.sweep.trials": str(len(planned)), "trackbook.sweep.backend": backend})
     result = Sweep(parent.info.run_id, [Trial(i, p) for i, (p, _) in enumerate(planned)],
                    parallel, project.experiment_id, client)
     client.log_dict(result.id, {"grid": _jsonable(grid), "space": _jsonable(space),
                                 "n_trials": n_trials, "seed": seed, "parameters": fixed,
-                                "max_parallel": parallel,
+                                "max_parallel": parallel, "backend": backend,
                                 "trials": [p for p, _ in planned]}, "sweep.json")
     tracker = Tracker(reporter(progress), "sweep", f"sweep {name}", total=len(planned))
     tracker.update(result.summary(), 0)
@@ -222,13 +245,13 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
             trial.status = "SKIPPED"
             return
         try:
-            trial.run = launch(client=client, experiment_id=project.experiment_id,
-                               source=project.source, entry=project.entry,
-                               params=trial.params, command=command, environment=env,
-                               cwd=project.spec.directory, run_name=f"{name}-{trial.index}",
-                               tags={SWEEP_TAG: result.id,
-                                     "trackbook.sweep.trial": str(trial.index)},
-                               parent_run_id=result.id, echo=False)
+            trial.run = start(client=client, experiment_id=project.experiment_id,
+                              source=project.source, entry=project.entry,
+                              params=trial.params, command=command, environment=env,
+                              cwd=project.spec.directory, run_name=f"{name}-{trial.index}",
+                              tags={SWEEP_TAG: result.id,
+                                    "trackbook.sweep.trial": str(trial.index)},
+                              parent_run_id=result.id, echo=False)
             trial.status = RunStatus.RUNNING
             if result._cancelled:  # cancel() ran while this trial was being launched
                 trial.run.cancel()

@@ -1,0 +1,173 @@
+"""Sweeps on a real local Ray (``backend="ray"``): one Ray session for the whole module."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import trackbook as tb
+from trackbook._errors import InvalidValueError
+from trackbook.projects.runner import ERROR_TAG
+
+MLPROJECT = """\
+name: rayprobe
+entry_points:
+  train:
+    parameters:
+      x: int
+      seconds: {type: float, default: 0.5}
+      fail: {type: int, default: 0}
+    command: "python train.py {x} {seconds} {fail}"
+"""
+TRAIN = """\
+import os, sys, time
+import trackbook as tb
+x, seconds, fail = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "1"
+open(f"pid-{os.getpid()}.txt", "w").close()
+with tb.start_run():
+    tb.log_metric("square", x * x)
+    tb.log_metric("pid", os.getpid())
+    time.sleep(seconds)
+    if fail:
+        print("diverged at step 3", file=sys.stderr)
+        sys.exit(4)
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    """A local Ray started the way ``sweep`` starts it, shared by the module's tests."""
+    ray = pytest.importorskip("ray")  # the test extra installs it: runs in CI
+    from trackbook.projects import ray_backend
+
+    started = not ray.is_initialized()
+    ray_backend.connect(None, max_parallel=2)
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "rayprobe"
+    folder.mkdir()
+    (folder / "MLproject").write_text(MLPROJECT)
+    (folder / "train.py").write_text(TRAIN)
+    return folder
+
+
+def test_ray_sweep_logs_every_trial_into_the_store_at_most_max_parallel_at_once(
+        ray_session: None, tb_store: Path, project: Path) -> None:
+    seen = []
+    sweep = tb.projects.sweep(project, "train", grid={"x": [1, 2, 3, 4]},
+                              parameters={"seconds": 1.0}, max_parallel=2,
+                              backend="ray", progress=seen.append)
+    assert sweep.wait(timeout=180) is True, repr(sweep)
+    assert [t.status for t in sweep.trials] == ["FINISHED"] * 4
+    assert all(t.run is not None and t.run.returncode == 0 for t in sweep.trials)
+
+    runs = tb.search_runs(filter_string=f"tags.sweep_id = '{sweep.id}'", output_format="list")
+    assert len(runs) == 4
+    by_x = {r.data.params["x"]: r for r in runs}
+    assert sorted(by_x) == ["1", "2", "3", "4"]
+    for x, run in by_x.items():
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["square"] == float(x) ** 2
+        assert run.data.tags["mlflow.parentRunId"] == sweep.id
+        assert run.data.tags["mlflow.project.backend"] == "ray"
+    # each trial ran in its own process, not in the driver
+    assert len({r.data.metrics["pid"] for r in runs} | {os.getpid()}) == 5
+    intervals = [(r.info.start_time, r.info.end_time) for r in runs]
+    for start, _ in intervals:  # trials running when this one started, itself included
+        assert sum(s <= start < e for s, e in intervals) <= 2
+    # ... and the limit was actually reached: 4 one-second trials, two at a time
+    assert max(sum(s <= start < e for s, e in intervals) for start, _ in intervals) == 2
+    parent = tb.get_run(sweep.id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["trackbook.sweep.backend"] == "ray"
+    assert seen[-1].finished
+    assert seen[-1].done == 4
+    assert not seen[-1].failed
+
+
+def test_a_failing_ray_trial_is_reported_while_the_others_finish(
+        ray_session: None, tb_store: Path, project: Path) -> None:
+    sweep = tb.projects.sweep(project, "train", grid={"fail": [0, 1, 0]},
+                              parameters={"x": 2, "seconds": 0.1}, max_parallel=2,
+                              backend="ray", progress=False)
+    assert sweep.wait(timeout=120) is False
+    assert [t.status for t in sweep.trials] == ["FINISHED", "FAILED", "FINISHED"]
+    (failed,) = sweep.failures
+    assert failed.index == 1
+    assert "exited with status 4" in (failed.error or "")
+    assert "diverged at step 3" in (failed.error or "")
+    run = tb.get_run(failed.run_id)
+    assert run.info.status == "FAILED"
+    assert "diverged at step 3" in run.data.tags[ERROR_TAG]
+    assert run.data.metrics["square"] == 4.0  # what it logged before failing is kept
+    stderr = tb.Client().download_artifacts(failed.run_id, "logs/stderr.txt")
+    assert "diverged at step 3" in Path(stderr).read_text()
+    parent = tb.get_run(sweep.id)
+    assert parent.data.tags["trackbook.sweep.failed"] == "1"
+    assert "trial 1 FAILED" in parent.data.tags[ERROR_TAG]
+
+
+def test_cancel_stops_the_ray_tasks_and_their_commands(
+        ray_session: None, tb_store: Path, project: Path) -> None:
+    sweep = tb.projects.sweep(project, "train", grid={"x": [1, 2, 3]},
+                              parameters={"seconds": 120}, max_parallel=2, backend="ray",
+                              progress=False)
+    deadline = time.monotonic() + 90
+    while len(list(project.glob("pid-*.txt"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = [int(p.stem.split("-")[1]) for p in project.glob("pid-*.txt")]
+    assert len(pids) == 2
+    t0 = time.monotonic()
+    sweep.cancel()
+    assert time.monotonic() - t0 < 30
+    assert sweep.wait(timeout=10) is False
+    assert [t.status for t in sweep.trials] == ["KILLED", "KILLED", "SKIPPED"]
+    assert sweep.status == "KILLED"
+    for trial in sweep.trials[:2]:
+        assert tb.get_run(trial.run_id).info.status == "KILLED"
+    time.sleep(0.3)
+    for pid in pids:  # the trials' python processes are gone
+        assert not Path(f"/proc/{pid}").exists() or \
+            Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    assert len(list(project.glob("pid-*.txt"))) == 2  # the third never started
+
+
+def test_bad_backend_arguments_fail_before_anything_runs(tb_store: Path,
+                                                          project: Path) -> None:
+    with pytest.raises(InvalidValueError, match=r"backend must be one of 'local', 'ray', "
+                                                r"got 'dask'"):
+        tb.projects.sweep(project, "train", grid={"x": [1]}, backend="dask")
+    with pytest.raises(InvalidValueError, match="ray_address= and ray_options= need "
+                                                "backend='ray'"):
+        tb.projects.sweep(project, "train", grid={"x": [1]}, ray_address="auto")
+    assert tb.search_runs(search_all_experiments=True).empty
+
+
+def test_ray_not_installed_says_how_to_install_it(tb_store: Path, project: Path) -> None:
+    code = textwrap.dedent(f"""\
+        import sys
+        sys.modules["ray"] = None  # as if Ray were not installed
+        import trackbook as tb
+        try:
+            tb.projects.sweep({str(project)!r}, "train", grid={{"x": [1]}}, backend="ray")
+        except ImportError as exc:
+            print(type(exc).__name__, exc)
+        print("runs:", len(tb.search_runs(search_all_experiments=True)))
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "BackendUnavailableError" in out
+    assert "pip install 'trackbook[ray]'" in out
+    assert "runs: 0" in out
