@@ -92,6 +92,14 @@ def test_search_model_versions_order_by(five) -> None:
     assert [v.version for v in got] == [2]
     with pytest.raises(InvalidRegistryNameError, match="cannot order by 'nope'"):
         five.search_model_versions(order_by=["nope"])
+    with pytest.raises(InvalidRegistryNameError, match="cannot order by 'name UP'"):
+        five.search_model_versions(order_by=["name UP"])
+    with pytest.raises(InvalidRegistryNameError, match="cannot order by 'version_number'"):
+        five.search_registered_models(order_by=["version_number"])
+    # An empty result orders fine (it used to be refused: nothing to check the field on).
+    assert five.search_model_versions("name = 'none'", order_by=["version_number ASC"]) == []
+    with pytest.raises(InvalidRegistryNameError, match="cannot order by 'nope'"):
+        five.search_model_versions("name = 'none'", order_by=["nope"])
 
 
 def test_version_tags_by_stage_as_in_mlflow(five) -> None:

@@ -289,14 +289,20 @@ def _page(items: list[T], max_results: int | None, page_token: str | None) -> Pa
     return PagedList(items[start:end], str(end) if end < len(items) else None)
 
 
+_ORDERABLE = ("name", "version", "creation_timestamp", "last_updated_timestamp")
+
+
 def _order(items: list[Any], order_by: list[str] | None, default: str) -> list[Any]:
     items = sorted(items, key=lambda x: getattr(x, default))
     for clause in reversed(order_by or []):
         field, _, direction = clause.strip().partition(" ")
         field = {"version_number": "version", "timestamp": "last_updated_timestamp"}.get(
             field, field)
-        if not items or not hasattr(items[0], field):
-            raise InvalidRegistryNameError(f"cannot order by {clause!r}; use name, version, "
-                                             "creation_timestamp or last_updated_timestamp")
-        items.sort(key=lambda x: getattr(x, field), reverse=direction.strip().upper() == "DESC")
+        direction = direction.strip().upper()
+        if field not in _ORDERABLE or (items and not hasattr(items[0], field)) \
+                or direction not in ("", "ASC", "DESC"):
+            raise InvalidRegistryNameError(
+                f"cannot order by {clause!r}; use name, version_number (versions only), "
+                "creation_timestamp or last_updated_timestamp, then ASC or DESC")
+        items.sort(key=lambda x: getattr(x, field), reverse=direction == "DESC")
     return items
