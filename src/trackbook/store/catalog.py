@@ -315,10 +315,12 @@ class _Applier:
         """Load the existing rows the batch touches with two queries, not one per record."""
         import pyarrow as pa
 
+        from .arrow import strings
+
         run_ids = sorted({r["run"] for _, r in batch if "run" in r})
         if not run_ids:
             return
-        touched = pa.table({"run_id": pa.array(run_ids, pa.string())})  # noqa: F841
+        touched = pa.table({"run_id": strings(run_ids)})  # noqa: F841
         # Records that arrive after a run was purged (gc) must not bring it back.
         self.purged.update(r[0] for r in self.con.execute(
             "SELECT run_id FROM purged_runs JOIN touched USING (run_id)").fetchall())
@@ -489,9 +491,11 @@ def _bulk_upsert(con: duckdb.DuckDBPyConnection, table: str, cols: list[str],
         return
     import pyarrow as pa
 
+    from .arrow import column
+
     types = _COLUMN_TYPES.get(table, {})
     columns = list(zip(*rows, strict=True))
-    arrays = [pa.array(list(c), pa.type_for_alias(types.get(n, "string")))
+    arrays = [column(c, pa.type_for_alias(types.get(n, "string")))
               for n, c in zip(cols, columns, strict=True)]
     staged = pa.Table.from_arrays(arrays, names=cols)  # noqa: F841 - read by DuckDB below
     verb = "INSERT OR IGNORE" if keep_existing else "INSERT OR REPLACE"

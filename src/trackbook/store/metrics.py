@@ -70,31 +70,25 @@ def _parse_compact(name: str) -> int | None:
 def build_table(run_id: str, items: Sequence[tuple[str, float, int, int]]) -> pa.Table:
     """Columnar table from buffered (key, value, step, timestamp) tuples.
 
-    Built from numpy buffers: ``pa.array`` on Python lists imports pandas (~0.4 s), which a
-    training script's first flush should not pay.
+    Built from numpy buffers (see :mod:`trackbook.store.arrow`): a training script's first
+    flush should not import pandas.
     """
     import numpy as np
+
+    from .arrow import from_numpy, strings
 
     pa = _pa()
     keys, values, steps, stamps = zip(*items, strict=True)
     n = len(keys)
     codes_of: dict[str, int] = {}
     codes = np.fromiter((codes_of.setdefault(k, len(codes_of)) for k in keys), np.int32, n)
-    words = [k.encode("utf-8") for k in codes_of]
-    offsets = np.zeros(len(words) + 1, np.int32)
-    offsets[1:] = np.cumsum([len(w) for w in words])
-    names = pa.Array.from_buffers(pa.string(), len(words),
-                                  [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(words))])
-    key = pa.DictionaryArray.from_arrays(_from_numpy(pa.int32(), codes), names)
+    key = pa.DictionaryArray.from_arrays(from_numpy(pa.int32(), codes), strings(list(codes_of)))
 
     def column(seq: Sequence[Any], arrow_type: Any, np_type: Any) -> Any:
-        return _from_numpy(arrow_type, np.fromiter(seq, np_type, n))
+        return from_numpy(arrow_type, np.fromiter(seq, np_type, n))
 
-    run = run_id.encode("utf-8")
-    run_col = pa.DictionaryArray.from_arrays(
-        _from_numpy(pa.int32(), np.zeros(n, np.int32)),
-        pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(
-            np.array([0, len(run)], np.int32)), pa.py_buffer(run)]))
+    run_col = pa.DictionaryArray.from_arrays(from_numpy(pa.int32(), np.zeros(n, np.int32)),
+                                             strings([run_id]))
     return pa.Table.from_arrays(
         [run_col.cast(pa.string()), key.cast(pa.string()),
          column(values, pa.float64(), np.float64), column(steps, pa.int64(), np.int64),
@@ -110,10 +104,6 @@ def storable(point: tuple[str, float, int, int]) -> bool:
             and all(isinstance(x, int) and -(2**63) <= x < 2**63 for x in (step, ts)))
 
 
-def _from_numpy(arrow_type: Any, array: Any) -> Any:
-    return _pa().Array.from_buffers(arrow_type, len(array), [None, _pa().py_buffer(array)])
-
-
 def summarize(table: pa.Table) -> dict[str, list[Any]]:
     """Per key: [count, min, max, last_step, last_timestamp, last_value].
 
@@ -124,12 +114,14 @@ def summarize(table: pa.Table) -> dict[str, list[Any]]:
         return _summarize_small(table)
     import numpy as np
 
+    from .arrow import to_numpy
+
     encoded = table["key"].combine_chunks().dictionary_encode()
-    codes = encoded.indices.to_numpy()
+    codes = to_numpy(encoded.indices)
     names = encoded.dictionary.to_pylist()
-    values = table["value"].to_numpy()
-    steps = table["step"].to_numpy()
-    stamps = table["timestamp"].to_numpy()
+    values = to_numpy(table["value"])
+    steps = to_numpy(table["step"])
+    stamps = to_numpy(table["timestamp"])
     order = np.lexsort((np.arange(len(codes)), stamps, steps, codes))
     codes_s = codes[order]
     starts = np.flatnonzero(np.r_[True, codes_s[1:] != codes_s[:-1]])
@@ -339,7 +331,9 @@ def _write_by_key(table: pa.Table, path: Path) -> None:
     import numpy as np
     import pyarrow.parquet as pq
 
-    codes = table["key"].combine_chunks().dictionary_encode().indices.to_numpy()
+    from .arrow import to_numpy
+
+    codes = to_numpy(table["key"].combine_chunks().dictionary_encode().indices)
     bounds = [*np.flatnonzero(codes[1:] != codes[:-1]) + 1, len(codes)]
     with pq.ParquetWriter(path, table.schema, **_COMPACT_ENCODING) as writer:
         start = 0

@@ -65,7 +65,8 @@ FROM read_parquet(?::VARCHAR[]) WHERE {key_filter} GROUP BY ALL
 """
 
 # One scan: each point's series (sid) from its file and key, its bucket from the series'
-# extent (lists indexed by sid + 1), then the min and max point of every bucket.
+# extent (lists indexed by sid + 1), then the min and max point of every bucket, labelled
+# with its run id and key (sid = run index * number of keys + key index).
 _DOWNSAMPLE_SQL = """
 WITH pts AS (
     SELECT sid, {x} AS x, value,
@@ -84,11 +85,15 @@ agg AS (
            arg_min(x, value) AS x_lo, min(value) AS v_lo,
            arg_max(x, value) AS x_hi, max(value) AS v_hi
     FROM pts GROUP BY ALL
+),
+out AS (
+    SELECT sid, x_lo AS x, v_lo AS value FROM agg
+    UNION ALL
+    SELECT sid, x_hi, v_hi FROM agg WHERE x_hi != x_lo OR v_hi != v_lo
 )
-SELECT sid, x_lo AS x, v_lo AS value FROM agg
-UNION ALL
-SELECT sid, x_hi, v_hi FROM agg WHERE x_hi != x_lo OR v_hi != v_lo
-ORDER BY sid, x, value
+SELECT ($run_ids::VARCHAR[])[sid // $n_keys::BIGINT + 1] AS run_id,
+       ($key_names::VARCHAR[])[sid % $n_keys::BIGINT + 1] AS key, x, value
+FROM out ORDER BY sid, x, value
 """
 
 _X_SQL = {
@@ -145,8 +150,10 @@ def metric_files(con: duckdb.DuckDBPyConnection, store: Store,
 def _empty() -> pa.Table:
     import pyarrow as pa
 
-    return pa.table({"run_id": pa.array([], pa.string()), "key": pa.array([], pa.string()),
-                     "x": pa.array([], pa.float64()), "value": pa.array([], pa.float64())})
+    from ..store.arrow import numbers, strings
+
+    return pa.table({"run_id": strings([]), "key": strings([]),
+                     "x": numbers([], pa.float64()), "value": numbers([], pa.float64())})
 
 
 @dataclass
@@ -211,14 +218,13 @@ def _extents(cur: duckdb.DuckDBPyConnection, files: list[tuple[int, str]],
 
 
 def _points(cur: duckdb.DuckDBPyConnection, files: list[tuple[int, str]],
-            n_runs: int, keys: Sequence[str], x: str, buckets: int) -> pa.Table | None:
-    """The down-sampled points as (sid, x, value), sid = run index * len(keys) + key index;
-    None when no series has a point."""
+            run_ids: Sequence[str], keys: Sequence[str], x: str, buckets: int) -> pa.Table | None:
+    """The down-sampled points as (run_id, key, x, value); None when no series has a point."""
     extents = _extents(cur, files, keys)
     if not extents:
         return None
     n_keys = len(keys)
-    size = n_runs * n_keys
+    size = len(run_ids) * n_keys
     n, lo, hi, t0 = [0] * size, [0.0] * size, [0.0] * size, [0.0] * size
     run_t0: dict[int, int] = {}
     for (run, _), ext in extents.items():
@@ -243,7 +249,8 @@ def _points(cur: duckdb.DuckDBPyConnection, files: list[tuple[int, str]],
     sql = _DOWNSAMPLE_SQL.format(x=_X_SQL[x], sid=sid_sql, key_filter=_key_filter(n_keys, "$k"))
     params: dict[str, Any] = {
         "run": run_of_file, "n": n, "lo": lo, "hi": hi, "buckets": buckets,
-        "files": [p for _, p in files],
+        "files": [p for _, p in files], "run_ids": list(run_ids), "key_names": list(keys),
+        "n_keys": n_keys,
     }
     if x == "relative":
         params["t0"] = t0
@@ -281,8 +288,6 @@ def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
         (in ``run_ids`` order), key (in ``keys`` order) and x. NaN values are dropped.
     """
     import duckdb
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     if x not in _X_SQL:
         raise InvalidValueError(f"x must be one of {', '.join(X_AXES)}; got {x!r}")
@@ -300,7 +305,7 @@ def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
             return _empty()
         cur = _cursor()
         try:
-            points = _points(cur, files, len(run_ids), keys, x, buckets)
+            points = _points(cur, files, run_ids, keys, x, buckets)
             break
         except (OSError, duckdb.Error) as exc:
             # A writer compacted the run between listing and reading: list again.
@@ -308,21 +313,10 @@ def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
                 raise
         finally:
             cur.close()
-    if points is None:
-        return _empty()
-    sid = points["sid"]
-    n_keys = pa.scalar(len(keys), pa.int32())
-    run_idx = pc.divide(sid, n_keys)  # integer division on ints
-    key_idx = pc.subtract(sid, pc.multiply(run_idx, n_keys))
-    table = pa.table({
-        "run_id": pc.take(pa.array(run_ids, pa.string()), run_idx),
-        "key": pc.take(pa.array(keys, pa.string()), key_idx),
-        "x": points["x"], "value": points["value"],
-    })
     dt = time.perf_counter() - t0
     if dt > SLOW_SECONDS:
         log.info("down-sampling %d runs x %d keys took %.3fs", len(run_ids), len(keys), dt)
-    return table
+    return _empty() if points is None else points
 
 
 def wire_format(table: pa.Table) -> tuple[dict[str, Any], bytes]:
@@ -337,13 +331,15 @@ def wire_format(table: pa.Table) -> tuple[dict[str, Any], bytes]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from ..store.arrow import from_numpy, to_numpy
+
     meta: dict[str, Any] = {"series": [], "x0": 0.0}
     n = table.num_rows
     if n:
         runs = pc.dictionary_encode(table["run_id"]).combine_chunks()
         keys = pc.dictionary_encode(table["key"]).combine_chunks()
-        sid = (runs.indices.to_numpy().astype(np.int64) * len(keys.dictionary)
-               + keys.indices.to_numpy())
+        sid = (to_numpy(runs.indices).astype(np.int64) * len(keys.dictionary)
+               + to_numpy(keys.indices))
         starts = np.flatnonzero(np.diff(sid, prepend=-1))
         counts = np.diff(np.append(starts, n))
         run_names, key_names = runs.dictionary.to_pylist(), keys.dictionary.to_pylist()
@@ -352,9 +348,10 @@ def wire_format(table: pa.Table) -> tuple[dict[str, Any], bytes]:
              "key": key_names[sid[i] % len(key_names)], "n": int(c)}
             for i, c in zip(starts, counts, strict=True)]
         meta["x0"] = float(pc.min(table["x"]).as_py())
-    x = table["x"].to_numpy() - meta["x0"]
-    points = pa.table({"x": pa.array(x.astype(np.float32)),
-                       "value": pa.array(table["value"].to_numpy().astype(np.float32))})
+    x = to_numpy(table["x"]) - meta["x0"]
+    points = pa.table({
+        "x": from_numpy(pa.float32(), x.astype(np.float32)),
+        "value": from_numpy(pa.float32(), to_numpy(table["value"]).astype(np.float32))})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, points.schema) as writer:
         writer.write_table(points)

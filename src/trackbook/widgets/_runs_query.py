@@ -18,7 +18,7 @@ from .._errors import ExperimentNotFoundError, InvalidValueError
 from ..store import events
 from ..tracking.entities import ViewType
 from ..tracking.fluent import current_experiment_id
-from ..tracking.query import select_run_ids
+from ..tracking.query import stage_search
 from ..tracking.search import compile_filter
 from ._protocol import ID_COLUMN, ColumnInfo, SortKey
 
@@ -141,13 +141,18 @@ def where_clause(scope: RunScope, user_filter: str | None) -> tuple[str, list[An
     return " AND ".join(parts), params
 
 
-def _timed(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+def _timed(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any], *,
+           arrow: bool = False) -> Any:
+    """Rows of ``sql`` (an Arrow table when ``arrow``); slow queries are logged."""
     t0 = time.perf_counter()
-    rows = con.execute(sql, params).fetchall()
+    if arrow:
+        result = con.sql(sql, params=params).to_arrow_table()
+    else:
+        result = con.execute(sql, params).fetchall()
     dt = time.perf_counter() - t0
     if dt > SLOW_QUERY_SECONDS:
         log.info("slow run-table query (%.3fs): %s", dt, sql[:200])
-    return rows
+    return result
 
 
 def column_infos(con: duckdb.DuckDBPyConnection, scope: RunScope,
@@ -199,50 +204,50 @@ def fetch_page(con: duckdb.DuckDBPyConnection, scope: RunScope, user_filter: str
                limit: int) -> tuple[pa.Table, int]:
     """One page of runs as an Arrow table (``__run_id`` + ``columns``) and the match count.
 
-    The page's run ids come from :func:`trackbook.tracking.query.select_run_ids` (the
-    search behind ``search_runs``), so the table orders and filters exactly like it.
+    The page's runs come from :func:`trackbook.tracking.query.stage_search` (the search
+    behind ``search_runs``), so the table orders and filters exactly like it.
     Metrics are float64; params, tags and text attributes are strings; times are int64 ms.
+    The page is built by one DuckDB query straight into Arrow: building Arrow arrays
+    from Python values would import pandas (~0.5 s of a fresh kernel's first display).
     """
-    import pyarrow as pa
-
     if limit < 0 or offset < 0:
         raise InvalidValueError(f"offset and limit must be >= 0, got {offset}, {limit}")
-    parsed = [(c, *parse_column(c)) for c in columns]
+    names = [ID_COLUMN]
+    parsed = []
+    for name in columns:
+        kind, key = parse_column(name)
+        if name not in names:
+            names.append(name)
+            parsed.append((kind, key))
     t0 = time.perf_counter()
-    ids = select_run_ids(con, scope.experiment_ids, combined_filter(scope, user_filter),
-                         ViewType.ACTIVE_ONLY, limit, order_items(sort), offset)
+    stage_search(con, scope.experiment_ids, combined_filter(scope, user_filter),
+                 ViewType.ACTIVE_ONLY, limit, order_items(sort), offset)
     if time.perf_counter() - t0 > SLOW_QUERY_SECONDS:
         log.info("slow run-table page (%.3fs): sort %s", time.perf_counter() - t0, sort)
     total = count_runs(con, scope, user_filter)
-    attrs = ", ".join(ATTRIBUTE_COLUMNS)  # fixed whitelist
-    by_id = {row[0]: row[1:] for row in _timed(
-        con, f"SELECT run_id, {attrs} FROM runs "  # noqa: S608
-        "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [ids])}
-    by_attr = {a: [by_id[i][k] for i in ids] for k, a in enumerate(ATTRIBUTE_COLUMNS)}
-    values: dict[tuple[str, str], dict[str, Any]] = {}
-    for kind, table in _KIND_TABLE.items():
-        keys = [key for _, k, key in parsed if k == kind]
-        if not keys or not ids:
-            continue
-        for run_id, key, value in _timed(
-                con, f"SELECT x.run_id, x.key, x.value FROM {table} x "  # noqa: S608
-                "WHERE x.run_id IN (SELECT unnest(?::VARCHAR[])) "
-                "AND x.key IN (SELECT unnest(?::VARCHAR[]))", [ids, keys]):
-            values.setdefault((kind, key), {})[run_id] = value
-    arrays: list[pa.Array] = [pa.array(ids, pa.string())]
-    names = [ID_COLUMN]
-    for name, kind, key in parsed:
-        if name in names:
-            continue
+    select = ["r.run_id"]
+    joins: list[str] = []
+    params: list[Any] = []
+    wide: dict[str, list[str]] = {}  # kind -> keys, in column order
+    for kind, key in parsed:
         if kind == "attribute":
-            typ = pa.int64() if key in ("start_time", "end_time") else pa.string()
-            arrays.append(pa.array(by_attr[key], typ))
+            select.append(f"r.{key}")  # parse_column allows ATTRIBUTE_COLUMNS only
         else:
-            got = values.get((kind, key), {})
-            typ = pa.float64() if kind == "metric" else pa.string()
-            arrays.append(pa.array([got.get(i) for i in ids], typ))
-        names.append(name)
-    return pa.Table.from_arrays(arrays, names=names), total
+            keys = wide.setdefault(kind, [])
+            select.append(f"w_{kind}.c{len(keys)}")
+            keys.append(key)
+    for kind, keys in wide.items():
+        pivots = ", ".join(f"any_value(x.value) FILTER (WHERE x.key = ?) AS c{i}"
+                           for i in range(len(keys)))
+        # Fragments are fixed names (kinds, whitelisted attributes); keys are parameters.
+        joins.append(f"LEFT JOIN (SELECT x.run_id, {pivots} FROM {_KIND_TABLE[kind]} x "  # noqa: S608
+                     "WHERE x.run_id IN (SELECT run_id FROM _sel) "
+                     f"GROUP BY x.run_id) w_{kind} ON w_{kind}.run_id = r.run_id")
+        params.extend(keys)
+    sql = (f"SELECT {', '.join(select)} FROM _sel s JOIN runs r ON r.run_id = s.run_id "  # noqa: S608
+           f"{' '.join(joins)} ORDER BY s._ord")
+    table = _timed(con, sql, params, arrow=True)
+    return table.rename_columns(names), total
 
 
 def to_ipc(table: pa.Table) -> bytes:
