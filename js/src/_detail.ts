@@ -1,4 +1,6 @@
-// The run table's detail pane: params, latest metrics, tags and artifacts of one run.
+// The run table's detail pane: params, latest metrics, tags, artifacts and logged models
+// of one run; "Register…" on a model asks for a registered-model name, confirms, and
+// registers it in the kernel (the same register_model code), showing the version made.
 // Image artifacts arrive as bytes in the reply's buffers and are shown from blob: URLs
 // made here; the page never receives a path or URL into the kernel's file system.
 import { Channel, formatDuration, formatNumber, formatTime, h } from "./_common";
@@ -6,7 +8,19 @@ import { Channel, formatDuration, formatNumber, formatTime, h } from "./_common"
 /** Mirrors trackbook.widgets._protocol.ArtifactEntry */
 interface ArtifactEntry { path: string; size: number; mime?: string; preview?: number; }
 
-/** Mirrors trackbook.widgets._protocol.RunDetail */
+/** Mirrors trackbook.widgets._detail.RegisteredRef */
+interface RegisteredRef { name: string; version: number; }
+
+/** Mirrors trackbook.widgets._detail.LoggedModel */
+interface LoggedModel { path: string; flavors: string[]; versions: RegisteredRef[]; }
+
+/** Mirrors trackbook.widgets._detail.Registered (the reply of a "register" request) */
+interface Registered { name: string; version: number; source: string; run_id: string; }
+
+/** The "Register…" form of one model: asking for the name, then confirming. */
+interface RegisterForm { path: string; step: "name" | "confirm"; name: string; error: string; busy: boolean; }
+
+/** Mirrors trackbook.widgets._protocol.RunDetail + _detail.RunDetailWithModels */
 interface RunDetail {
   run_id: string;
   run_name: string | null;
@@ -20,6 +34,8 @@ interface RunDetail {
   tags: [string, string][];
   artifacts: ArtifactEntry[];
   artifacts_truncated: boolean;
+  models: LoggedModel[];
+  registered_names: string[];
 }
 
 export const DETAIL_CSS = `
@@ -43,6 +59,14 @@ export const DETAIL_CSS = `
 .tb-runs tbody tr.tb-detail-open { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
 .tb-runs .tb-run-link { cursor: pointer; color: var(--jp-content-link-color, #1976d2); }
 .tb-runs .tb-run-link:hover { text-decoration: underline; }
+.tb-runs .tb-detail li.tb-model { white-space: normal; padding: 2px 0; }
+.tb-runs .tb-detail .tb-model-path { font-family: var(--jp-code-font-family, monospace); }
+.tb-runs .tb-detail .tb-registered { background: var(--jp-brand-color1, #1976d2); margin-left: 3px; }
+.tb-runs .tb-detail button.tb-register { margin-left: 6px; font-size: 11px; }
+.tb-runs .tb-register-form { margin: 3px 0 3px 8px; padding: 4px 6px; background: var(--jp-layout-color2, #f5f5f5); }
+.tb-runs .tb-register-form input { width: 12em; margin: 0 4px; }
+.tb-runs .tb-register-form button { margin: 2px 2px 0 0; font-size: 11px; }
+.tb-runs .tb-register-result { color: var(--jp-success-color1, #388e3c); margin: 2px 0; }
 `;
 
 function formatBytes(n: number): string {
@@ -65,6 +89,10 @@ export class DetailPane {
   readonly el: HTMLDivElement;
   private runId = "";
   private urls: string[] = [];
+  private run: RunDetail | null = null;
+  private buffers: DataView[] = [];
+  private form: RegisterForm | null = null;
+  private notice: { path: string; text: string } | null = null;
 
   constructor(private channel: Channel, private onClose: () => void) {
     this.el = h("div", { class: "tb-detail", hidden: true });
@@ -75,6 +103,10 @@ export class DetailPane {
   }
 
   async show(runId: string): Promise<void> {
+    if (runId !== this.runId) {
+      this.form = null;
+      this.notice = null;
+    }
     this.runId = runId;
     if (!runId) {
       this.hide();
@@ -89,15 +121,114 @@ export class DetailPane {
       this.draw(null, [], msg.error ?? "error");
       return;
     }
-    this.draw(msg.run as RunDetail, buffers, "");
+    this.run = msg.run as RunDetail;
+    this.buffers = buffers;
+    this.draw(this.run, buffers, "");
   }
 
-  /** Reload the run shown (live refresh); no-op when closed. */
+  private redraw(): void {
+    if (this.run && this.run.run_id === this.runId) this.draw(this.run, this.buffers, "");
+  }
+
+  private openForm(m: LoggedModel): void {
+    const known = m.versions.length ? m.versions[m.versions.length - 1].name : "";
+    this.form = { path: m.path, step: "name", name: known || m.path, error: "", busy: false };
+    this.notice = null;
+    this.redraw();
+    this.el.querySelector<HTMLInputElement>("input.tb-register-name")?.focus();
+  }
+
+  private async register(form: RegisterForm): Promise<void> {
+    const runId = this.runId;
+    form.busy = true;
+    form.error = "";
+    this.redraw();
+    const reply = await this.channel.request("register", { run_id: runId, path: form.path, name: form.name });
+    if (reply === null || this.runId !== runId || this.form !== form) return;
+    const [msg] = reply;
+    form.busy = false;
+    if (!msg.ok) {
+      form.step = "name"; // back to the name, to fix it
+      form.error = msg.error ?? "error";
+      this.redraw();
+      return;
+    }
+    const mv = msg.registered as Registered;
+    this.form = null;
+    this.notice = { path: form.path, text: `Registered ${form.path} as '${mv.name}' version ${mv.version}` };
+    await this.show(runId); // the new version's badge comes from the store
+  }
+
+  private modelItem(m: LoggedModel, names: string[]): HTMLElement {
+    const li = h("li", { class: "tb-model", "data-path": m.path },
+      h("span", { class: "tb-model-path", text: m.path, title: `runs:/${this.runId}/${m.path}` }));
+    if (m.flavors.length) li.append(" ", h("span", { class: "tb-muted", text: m.flavors.join(", ") }));
+    for (const v of m.versions) {
+      li.append(h("span", { class: "tb-badge tb-registered", "data-name": v.name, "data-version": v.version,
+        text: `${v.name} v${v.version}` }));
+    }
+    const form = this.form && this.form.path === m.path ? this.form : null;
+    const open = h("button", { class: "tb-register", text: "Register…", disabled: !!form,
+      title: "register this model as a new version of a registered model" });
+    open.addEventListener("click", () => this.openForm(m));
+    li.append(open);
+    if (this.notice && this.notice.path === m.path) {
+      li.append(h("div", { class: "tb-register-result", role: "status", text: this.notice.text }));
+    }
+    if (form) li.append(this.formBox(form, names));
+    return li;
+  }
+
+  private formBox(form: RegisterForm, names: string[]): HTMLElement {
+    const box = h("div", { class: "tb-register-form" });
+    const cancel = h("button", { class: "tb-register-cancel", text: "Cancel", disabled: form.busy });
+    cancel.addEventListener("click", () => {
+      this.form = null;
+      this.redraw();
+    });
+    if (form.step === "name") {
+      const listId = `tb-register-names-${this.runId}`;
+      const input = h("input", { type: "text", class: "tb-register-name", value: form.name, list: listId,
+        placeholder: "registered model name", "aria-label": "registered model name" });
+      const list = h("datalist", { id: listId }, ...names.map((n) => h("option", { value: n })));
+      const next = h("button", { class: "tb-register-next", text: "Next…" });
+      const go = () => {
+        form.name = input.value.trim();
+        if (!form.name) {
+          form.error = "enter a registered model name, e.g. churn-model";
+        } else {
+          form.error = "";
+          form.step = "confirm";
+        }
+        this.redraw();
+      };
+      input.addEventListener("input", () => { form.name = input.value; });
+      input.addEventListener("keydown", (e) => { if (e.key === "Enter") go(); });
+      next.addEventListener("click", go);
+      box.append(h("label", { text: "Name" }), input, list, h("br"), next, cancel);
+    } else {
+      const exists = this.run?.registered_names.includes(form.name) ?? false;
+      const what = exists ? `a new version of '${form.name}'` : `version 1 of a new registered model '${form.name}'`;
+      const ok = h("button", { class: "tb-register-confirm", text: form.busy ? "Registering…" : "Confirm", disabled: form.busy });
+      ok.addEventListener("click", () => void this.register(form));
+      box.append(h("div", { class: "tb-register-question", text: `Register runs:/${this.runId.slice(0, 8)}…/${form.path} as ${what}?` }),
+        ok, cancel);
+    }
+    if (form.error) box.append(h("div", { class: "tb-error tb-register-error", role: "alert", text: form.error }));
+    return box;
+  }
+
+  /** Reload the run shown (live refresh); no-op when closed or while a "Register…" form
+   * is open (a redraw would drop what the user is typing). */
   refresh(): void {
-    if (this.runId) void this.show(this.runId);
+    if (this.runId && !this.form) void this.show(this.runId);
   }
 
   private hide(): void {
+    this.run = null;
+    this.buffers = [];
+    this.form = null;
+    this.notice = null;
     this.el.hidden = true;
     this.revoke();
     this.el.replaceChildren();
@@ -150,6 +281,10 @@ export class DetailPane {
     if (!run.artifacts.length) list.append(h("li", { class: "tb-muted", text: "none" }));
     if (run.artifacts_truncated) list.append(h("li", { class: "tb-muted", text: "… more files not listed" }));
     parts.push(h("h4", { text: `Artifacts (${run.artifacts.length}${run.artifacts_truncated ? "+" : ""})` }), list);
+    if (run.models.length) {
+      const models = h("ul", { class: "tb-detail-models" }, ...run.models.map((m) => this.modelItem(m, run.registered_names)));
+      parts.push(h("h4", { text: `Models (${run.models.length})` }), models);
+    }
     parts.push(h("h4", { text: `Tags (${run.tags.length})` }), keyValueTable("tb-detail-tags", run.tags));
     this.revoke();
     this.urls = urls;

@@ -374,3 +374,82 @@ def test_detail_trait_is_observable(runs: list[str]) -> None:
     table.observe(lambda change: seen.append(change["new"]), names="detail")
     table.detail = ""
     assert seen == [""]
+
+
+MLMODEL = "flavors:\n  python_function: {loader_module: x}\n  sklearn: {}\n"
+
+
+def test_run_request_lists_logged_models_and_their_registered_versions(runs: list[str]) -> None:
+    import trackbook as tb
+
+    client = tb.Client()
+    run_id = runs[2]
+    client.log_text(run_id, MLMODEL, "model/MLmodel")
+    client.log_text(run_id, "x", "model/model.pkl")
+    client.log_text(run_id, "flavors: {}\n", "extra/deep/clf/MLmodel")
+    client.log_text(run_id, "not a model", "notes/readme.txt")
+    client.log_text(runs[3], MLMODEL, "model/MLmodel")
+    tb.register_model(f"runs:/{run_id}/model", "churn")
+    tb.register_model(f"runs:/{runs[3]}/model", "churn")  # another run's: not listed
+    tb.register_model(f"runs:/{run_id}/model", "other")
+    msg, _ = tb.runs_table("sweep").handle_request({"type": "run", "id": "r", "run_id": run_id})
+    assert msg["ok"], msg
+    assert msg["run"]["models"] == [
+        {"path": "extra/deep/clf", "flavors": [], "versions": []},
+        {"path": "model", "flavors": ["python_function", "sklearn"],
+         "versions": [{"name": "churn", "version": 1}, {"name": "other", "version": 1}]},
+    ]
+    assert msg["run"]["registered_names"] == ["churn", "other"]
+    bare, _ = tb.runs_table("sweep").handle_request({"type": "run", "id": "r",
+                                                     "run_id": runs[5]})
+    assert bare["run"]["models"] == []
+
+
+def test_register_request_registers_the_runs_model(runs: list[str]) -> None:
+    import trackbook as tb
+
+    client = tb.Client()
+    run_id = runs[2]
+    client.log_text(run_id, MLMODEL, "model/MLmodel")
+    table = tb.runs_table("sweep")
+    msg, buffers = table.handle_request({"type": "register", "id": "r", "run_id": run_id,
+                                         "path": "model", "name": "churn-model"})
+    assert msg["ok"], msg
+    assert buffers == []
+    assert msg["registered"] == {"name": "churn-model", "version": 1, "run_id": run_id,
+                                 "source": f"runs:/{run_id}/model"}
+    mv = client.get_model_version("churn-model", 1)
+    assert (mv.run_id, mv.source) == (run_id, f"runs:/{run_id}/model")
+    again, _ = table.handle_request({"type": "register", "id": "r2", "run_id": run_id,
+                                     "path": "/model/", "name": "churn-model"})
+    assert again["registered"]["version"] == 2
+    detail, _ = table.handle_request({"type": "run", "id": "r3", "run_id": run_id})
+    assert detail["run"]["models"][0]["versions"] == [
+        {"name": "churn-model", "version": 1}, {"name": "churn-model", "version": 2}]
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ({"name": "a/b"}, "contains '/'"),
+    ({"name": ""}, "enter a registered model name"),
+    ({"name": None}, "enter a registered model name"),
+    ({"path": "notes"}, "has no logged model at 'notes'"),
+    ({"path": "nope"}, "has no logged model at 'nope'"),
+    ({"path": ""}, "model path must be a non-empty artifact path"),
+    ({"path": "../../etc"}, "cannot leave the run's folder"),
+    ({"run_id": "0" * 32}, "no run with id"),
+    ({"run_id": None}, "no run with id"),
+])
+def test_bad_register_requests_answer_with_an_error_and_write_nothing(
+        runs: list[str], change: dict[str, Any], error: str) -> None:
+    import trackbook as tb
+
+    client = tb.Client()
+    client.log_text(runs[2], MLMODEL, "model/MLmodel")
+    client.log_text(runs[2], "n", "notes/readme.txt")
+    request = {"type": "register", "id": "r", "run_id": runs[2], "path": "model",
+               "name": "churn-model", **change}
+    msg, buffers = tb.runs_table("sweep").handle_request(request)
+    assert msg["ok"] is False
+    assert error in msg["error"]
+    assert buffers == []
+    assert client.search_registered_models() == []

@@ -42,9 +42,16 @@ def register_model(model_uri: str, name: str, tags: dict[str, Any] | None = None
     1
     """
     del await_registration_for
+    return register_model_in_store(get_store(), model_uri, name, tags, description=description)
+
+
+def register_model_in_store(store: Any, model_uri: str, name: str,
+                            tags: dict[str, Any] | None = None, *,
+                            description: str | None = None) -> ModelVersion:
+    """:func:`register_model` into the registry of ``store`` (a ``trackbook`` store object,
+    e.g. the one a run table shows) rather than the current tracking URI's."""
     if not isinstance(model_uri, str) or not model_uri:
         raise InvalidRegistryNameError(f"model_uri must be a non-empty string, got {model_uri!r}")
-    store = get_store()
     run_id = run_id_of(model_uri)
     if run_id is not None:
         _check_run_source(store, model_uri, run_id)

@@ -1,4 +1,5 @@
-"""The run table's detail pane: one run's params, latest metrics, tags and artifacts.
+"""The run table's detail pane: one run's params, latest metrics, tags, artifacts and
+logged models (folders holding an ``MLmodel`` file), with "Register…" for each model.
 
 Image artifacts (PNG, JPEG, GIF, WebP, SVG) travel as bytes in the reply's buffers and
 the browser shows them from memory: the pane never hands the page a file path or URL,
@@ -7,9 +8,10 @@ so it works on JupyterHub, Colab and VS Code alike.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .._errors import RunNotFoundError
 from ..store import artifacts as _artifacts
@@ -17,15 +19,66 @@ from ..tracking.query import get_run
 from ._protocol import ArtifactEntry, RunDetail
 
 if TYPE_CHECKING:
+    from ..registry import ModelVersion
     from ..store.store import Store
+
+log = logging.getLogger(__name__)
 
 #: Files listed in the pane (a model folder can hold thousands).
 MAX_ARTIFACTS = 200
 #: Images previewed, and the largest one sent (bigger ones are listed only).
 MAX_PREVIEWS = 12
 MAX_PREVIEW_BYTES = 2 * 1024 * 1024
+#: Folders looked into for logged models, and how deep (model folders are not entered).
+MAX_MODEL_SEARCH_DIRS = 500
+MAX_MODEL_DEPTH = 4
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".gif": "image/gif", ".webp": "image/webp", ".svg": "image/svg+xml"}
+
+
+# -- message shapes (js/src/_detail.ts declares the same) ---------------------------------
+
+
+class RegisteredRef(TypedDict):
+    """A registered version made from a logged model."""
+
+    name: str
+    version: int
+
+
+class LoggedModel(TypedDict):
+    """A model folder among a run's artifacts (it holds an ``MLmodel`` file)."""
+
+    path: str  # artifact path of the folder, "/"-separated: runs:/<run_id>/<path>
+    flavors: list[str]  # from the MLmodel file, e.g. ["python_function", "sklearn"]
+    versions: list[RegisteredRef]  # registered from this run's model, oldest first
+
+
+class RunDetailWithModels(RunDetail):
+    """The detail pane's content: :class:`RunDetail` plus the run's logged models."""
+
+    models: list[LoggedModel]
+    registered_names: list[str]  # existing registered models, offered by "Register…"
+
+
+class RegisterRequest(TypedDict):
+    """Register the run's logged model at ``path`` as a new version of ``name``; the reply
+    carries ``registered``."""
+
+    type: Literal["register"]
+    id: str
+    run_id: str
+    path: str
+    name: str
+
+
+class Registered(TypedDict):
+    """The version a register request made."""
+
+    name: str
+    version: int
+    source: str
+    run_id: str
 
 
 def _walk(root: Path, limit: int) -> tuple[list[tuple[str, int]], bool]:
@@ -70,6 +123,93 @@ def artifact_entries(store: Store, run_id: str) -> tuple[list[ArtifactEntry], li
     return entries, buffers, truncated
 
 
+def _flavors(mlmodel: Path) -> list[str]:
+    try:
+        import yaml
+
+        doc = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # yaml errors are ValueErrors
+        log.debug("unreadable %s: %s", mlmodel, exc)
+        return []
+    flavors = doc.get("flavors") if isinstance(doc, dict) else None
+    return sorted(str(f) for f in flavors) if isinstance(flavors, dict) else []
+
+
+def model_paths(root: Path) -> list[str]:
+    """Artifact paths of the model folders under ``root`` (folders holding ``MLmodel``),
+    breadth-first, sorted; at most ``MAX_MODEL_DEPTH`` deep and ``MAX_MODEL_SEARCH_DIRS``
+    folders looked into."""
+    found: list[str] = []
+    pending: list[tuple[str, int]] = [("", 0)]
+    seen = 0
+    while pending and seen < MAX_MODEL_SEARCH_DIRS:
+        rel_dir, depth = pending.pop(0)
+        seen += 1
+        try:
+            entries = _artifacts.list_dir(root, rel_dir or None)
+        except FileNotFoundError:
+            continue
+        if rel_dir and any(not e.is_dir and e.path.rsplit("/", 1)[-1] == "MLmodel"
+                           for e in entries):
+            found.append(rel_dir)
+            continue
+        if depth < MAX_MODEL_DEPTH:
+            pending.extend((e.path, depth + 1) for e in entries if e.is_dir)
+    return sorted(found)
+
+
+def logged_models(store: Store, run_id: str) -> tuple[list[LoggedModel], list[str]]:
+    """The run's logged models with the versions registered from each, and the names of
+    every registered model."""
+    from ..registry import registry_for
+
+    root = store.artifact_root(run_id)
+    paths = model_paths(root)
+    reg = registry_for(store.root)
+    names = reg.names()
+    made: dict[str, list[RegisteredRef]] = {p: [] for p in paths}
+    if paths:
+        for name in names:
+            for mv in reg.versions(name):
+                if mv.run_id != run_id:
+                    continue
+                path = mv.source[len("runs:"):].lstrip("/").partition("/")[2].strip("/")
+                if path in made:
+                    made[path].append({"name": mv.name, "version": mv.version})
+    models: list[LoggedModel] = [
+        {"path": p, "flavors": _flavors(_artifacts.resolve(root, p) / "MLmodel"),
+         "versions": made[p]} for p in paths]
+    return models, names
+
+
+def register_logged_model(store: Store, run_id: Any, path: Any, name: Any) -> ModelVersion:
+    """Register the run's logged model at ``path`` as a new version of ``name`` (created
+    if needed), through the same code as ``tb.register_model("runs:/<run_id>/<path>", name)``.
+
+    Raises
+    ------
+    RunNotFoundError
+        If the store has no such run.
+    InvalidRegistryNameError
+        If ``path`` is not a model folder of the run, or ``name`` is not allowed.
+    """
+    from ..registry import InvalidRegistryNameError
+    from ..registry.api import register_model_in_store
+
+    if not isinstance(run_id, str) or not run_id or get_run(store, run_id) is None:
+        raise RunNotFoundError(f"no run with id {run_id!r} in store {store.root}")
+    if not isinstance(path, str) or not path.strip("/"):
+        raise InvalidRegistryNameError(f"model path must be a non-empty artifact path, got "
+                                       f"{path!r}")
+    path = path.strip("/")
+    if not (_artifacts.resolve(store.artifact_root(run_id), path) / "MLmodel").is_file():
+        raise InvalidRegistryNameError(
+            f"run {run_id} has no logged model at {path!r} (no MLmodel file there)")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidRegistryNameError("enter a registered model name, e.g. 'churn-model'")
+    return register_model_in_store(store, f"runs:/{run_id}/{path}", name)
+
+
 def run_detail(store: Store, run_id: str) -> tuple[RunDetail, list[bytes]]:
     """What the detail pane shows about ``run_id``, and the image previews' bytes.
 
@@ -84,8 +224,9 @@ def run_detail(store: Store, run_id: str) -> tuple[RunDetail, list[bytes]]:
     if run is None:
         raise RunNotFoundError(f"no run with id {run_id!r} in store {store.root}")
     artifacts, buffers, truncated = artifact_entries(store, run_id)
+    models, names = logged_models(store, run_id)
     info = run.info
-    detail: RunDetail = {
+    detail: RunDetailWithModels = {
         "run_id": info.run_id, "run_name": info.run_name, "status": info.status,
         "experiment_id": info.experiment_id, "user_id": info.user_id,
         "start_time": info.start_time, "end_time": info.end_time,
@@ -93,5 +234,6 @@ def run_detail(store: Store, run_id: str) -> tuple[RunDetail, list[bytes]]:
         "metrics": sorted(run.data.metrics.items()),
         "tags": sorted(run.data.tags.items()),
         "artifacts": artifacts, "artifacts_truncated": truncated,
+        "models": models, "registered_names": names,
     }
     return detail, buffers

@@ -12,7 +12,7 @@ from .._errors import FilterSyntaxError
 from ..tracking.uri import get_store
 from . import _runs_query as q
 from ._base import TrackbookWidget
-from ._detail import run_detail
+from ._detail import register_logged_model, run_detail
 from ._html import html_table, text_table
 
 if TYPE_CHECKING:
@@ -166,6 +166,15 @@ class RunsTable(TrackbookWidget):
         self._flush_own_writes()
         detail, buffers = run_detail(self._store, str(msg.get("run_id", "")))
         return {"run": detail}, buffers
+
+    def _req_register(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """The detail pane's "Register…": a new version of ``msg["name"]`` from the run's
+        logged model at ``msg["path"]`` (see ``_detail.RegisterRequest``)."""
+        self._flush_own_writes()
+        mv = register_logged_model(self._store, msg.get("run_id"), msg.get("path"),
+                                   msg.get("name"))
+        return {"registered": {"name": mv.name, "version": mv.version, "source": mv.source,
+                               "run_id": mv.run_id}}, []
 
     # -- Python-side access ------------------------------------------------------------------
 
