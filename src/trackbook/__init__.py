@@ -27,6 +27,7 @@ _LAZY.update({
     "Client": ("trackbook.client", "Client"),
     "MlflowClient": ("trackbook.client", "Client"),
     "register_model": ("trackbook.registry.api", "register_model"),
+    "import_mlflow": ("trackbook.importers._mlflow", "import_mlflow"),  # loads nothing heavy
     "Run": ("trackbook.tracking.entities", "Run"),
     "RunInfo": ("trackbook.tracking.entities", "RunInfo"),
     "RunData": ("trackbook.tracking.entities", "RunData"),
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from ._errors import TrackbookError
     from .client import Client
     from .client import Client as MlflowClient
+    from .importers import import_mlflow
     from .registry.api import register_model
     from .tracking.entities import Experiment, Metric, Run, RunData, RunInfo, RunStatus, ViewType
     from .tracking.fluent import (

@@ -1,0 +1,423 @@
+"""``import_mlflow``: bring an MLflow store's history into a trackbook store.
+
+Rules (also in the README's migration guide):
+
+- **Run ids are kept**, so ``runs:/<run_id>/...`` URIs and notes that cite run ids keep
+  working. Runs keep their names, status, start/end times, user, lifecycle stage and
+  parent (``mlflow.parentRunId``), every param and tag, and every metric point (step,
+  timestamp, value; NaN and infinities included: MLflow's SQLite store keeps +-inf as
+  +-DBL_MAX, which are read back as infinities).
+- **Experiments are matched by name.** An MLflow experiment whose name exists in trackbook
+  already (e.g. ``Default``) is merged into it; otherwise it is created with MLflow's id
+  when that id is free, else with a new id. The summary lists every id that changed.
+- **An import only adds.** Nothing in trackbook is overwritten: a param/tag/alias/stage
+  that differs is left as it is and reported. The one change an import makes to an
+  existing run is the end of a run that was RUNNING in MLflow at the previous import.
+- **Idempotent.** A second import adds nothing; importing a store that grew adds the new
+  runs, points, params, tags, artifact files, model versions and aliases only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from ._copy import CopyResult, copy_missing, top_level_names
+from ._errors import MlflowImportError
+from ._source import TERMINAL, Points, Source, SourceRun
+from ._summary import ImportSummary
+
+if TYPE_CHECKING:
+    from ..projects.progress import ProgressCallback
+    from ..store.imports import ImportWriter
+    from ..store.store import Store
+
+log = logging.getLogger(__name__)
+# Runs read, written and reported on together.
+RUN_BATCH = 500
+
+
+def open_source(path: str | os.PathLike[str],
+                artifacts: str | os.PathLike[str] | None = None) -> Source:
+    """The reader for ``path``: an SQLite database file (or ``sqlite:///`` URI), or a file
+    store folder (or ``file://`` URI); a folder holding ``mlflow.db`` means that database."""
+    from ._files import FileSource
+    from ._sqlite import SqliteSource
+
+    text = os.fspath(path)
+    if text.startswith("sqlite:"):
+        text = text[len("sqlite:"):]
+        text = text[3:] if text.startswith("///") else text.lstrip("/")
+        text = unquote(text)
+    elif text.startswith("file:"):
+        text = unquote(urlparse(text).path)
+    p = Path(text).expanduser()
+    roots = [Path(artifacts).expanduser()] if artifacts is not None else None
+    if roots and not roots[0].is_dir():
+        raise MlflowImportError(f"--artifacts {roots[0]} is not a folder")
+    if not p.exists():
+        raise MlflowImportError(f"{p} does not exist; expected MLflow's SQLite database "
+                                "(e.g. ./mlflow.db) or file store folder (e.g. ./mlruns)")
+    if p.is_dir() and not any(p.glob("*/meta.yaml")) and (p / "mlflow.db").is_file():
+        p = p / "mlflow.db"
+    return SqliteSource(p, roots) if p.is_file() else FileSource(p, roots)
+
+
+def import_mlflow(path: str | os.PathLike[str], artifacts: str | os.PathLike[str] | None = None,
+                  *, tracking_uri: str | None = None,
+                  progress: bool | ProgressCallback | None = None) -> ImportSummary:
+    """Import an MLflow store (runs, metrics, artifacts, registry) into a trackbook store.
+
+    Parameters
+    ----------
+    path
+        MLflow's SQLite database (``mlflow.db``, MLflow 3's default) or legacy file store
+        folder (``mlruns``); ``sqlite:///`` and ``file://`` URIs work too.
+    artifacts
+        The folder holding the artifacts of ``mlflow-artifacts:/`` URIs (``mlflow server``'s
+        ``--artifacts-destination``, default ``./mlartifacts``), or where a moved store's
+        ``<experiment>/<run>/artifacts`` folders are now. By default the ``mlartifacts`` and
+        ``mlruns`` folders next to the database are searched.
+    tracking_uri
+        The trackbook store to import into (default: the current one).
+    progress
+        True/None: a progress bar in a notebook, a status line on a terminal; False: none;
+        a callable receives :class:`trackbook.projects.Progress` snapshots.
+
+    Returns
+    -------
+    ImportSummary
+        Counts per kind (added, already there), what was skipped and why, and the
+        experiment id mapping. Importing again adds only what is new.
+
+    Examples
+    --------
+    >>> summary = tb.import_mlflow("mlflow.db", artifacts="mlartifacts")   # doctest: +SKIP
+    >>> summary.imported["runs"], summary.skipped
+    """
+    from ..projects.progress import Tracker, reporter
+    from ..tracking.uri import get_store
+
+    t0 = time.perf_counter()
+    store = get_store(tracking_uri)
+    source = open_source(path, artifacts)
+    summary = ImportSummary(str(source.location), source.kind, source.schema_version)
+    tracker = Tracker(reporter(progress), "import", f"MLflow {source.kind} store")
+    try:
+        _Importer(store, source, summary, tracker).run()
+    except BaseException:
+        tracker.update("failed", finished=True, failed=True)
+        raise
+    finally:
+        source.close()
+    summary.seconds = time.perf_counter() - t0
+    tracker.update(f"done: {summary.imported['runs']:,} runs, "
+                   f"{summary.imported['metric points']:,} metric points added",
+                   finished=True)
+    return summary
+
+
+class _Importer:
+    def __init__(self, store: Store, source: Source, summary: ImportSummary,
+                 tracker: Any) -> None:
+        from ..store.imports import ImportWriter
+
+        self.store = store
+        self.source = source
+        self.summary = summary
+        self.tracker = tracker
+        self.writer: ImportWriter = ImportWriter(store)
+        self.exp_map: dict[str, str] = {}
+        # logged model id -> (run id, artifact path in that run)
+        self.placements: dict[str, tuple[str, str]] = {}
+        self.runs_by_id: dict[str, SourceRun] = {}
+
+    def run(self) -> None:
+        try:
+            self.tracker.update("experiments")
+            self._experiments()
+            runs = self.source.runs()
+            self.runs_by_id = {r.run_id: r for r in runs}
+            self.tracker.total = len(runs)
+            self._runs(runs)
+            self.writer.flush()
+            self.tracker.update("logged models", len(runs))
+            self._logged_models(set(self.runs_by_id))
+        finally:
+            self.writer.close()
+        self.tracker.update("model registry", len(runs))
+        from ._models import import_registry
+
+        import_registry(self.store, self.source, self.placements, self.summary)
+
+    # -- experiments ---------------------------------------------------------------------
+
+    def _experiments(self) -> None:
+        from ..store.imports import claim_experiment
+
+        s = self.summary
+        with self.store.connect() as con:
+            tb_tags = {(e, k): v for e, k, v in con.execute(
+                "SELECT experiment_id, key, value FROM experiment_tags").fetchall()}
+        for e in self.source.experiments():
+            tb_id, created = claim_experiment(self.store, e.name, e.experiment_id,
+                                              e.creation_time)
+            self.exp_map[e.experiment_id] = tb_id
+            s.experiment_ids[e.experiment_id] = tb_id
+            if created:
+                s.add("experiments")
+                if e.lifecycle_stage == "deleted":
+                    self.writer.experiment_deleted(tb_id, e.last_update_time)
+            else:
+                s.had("experiments")
+            new = {}
+            for k, v in e.tags.items():
+                old = tb_tags.get((tb_id, k))
+                if old is None:
+                    new[k] = v
+                elif old != v:
+                    s.skip("tags", f"experiment {e.name!r} tag {k!r}",
+                           "differs in trackbook; trackbook's value kept")
+            self.writer.experiment_tags(tb_id, new)
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def _existing(self, run_ids: list[str]) -> tuple[dict[str, dict[str, Any]],
+                                                     dict[str, dict[str, str]],
+                                                     dict[str, dict[str, str]],
+                                                     dict[str, dict[str, int]]]:
+        """What trackbook holds for these runs: rows, params, tags, metric counts."""
+        import pyarrow as pa
+
+        wanted = pa.table({"run_id": pa.array(run_ids, pa.string())})  # noqa: F841 - SQL
+        rows: dict[str, dict[str, Any]] = {}
+        params: dict[str, dict[str, str]] = {}
+        tags: dict[str, dict[str, str]] = {}
+        counts: dict[str, dict[str, int]] = {}
+        with self.store.connect() as con:
+            for run_id, status, stage, writer, end in con.execute(
+                    "SELECT r.run_id, r.status, r.lifecycle_stage, r.writer_id, r.end_time "
+                    "FROM runs r JOIN wanted USING (run_id)").fetchall():
+                rows[run_id] = {"status": status, "lifecycle_stage": stage, "writer": writer,
+                                "end_time": end}
+            if not rows:
+                return rows, params, tags, counts
+            for table, out in (("params", params), ("tags", tags)):
+                for run_id, key, value in con.execute(
+                        f"SELECT t.run_id, t.key, t.value FROM {table} t "  # noqa: S608
+                        "JOIN wanted USING (run_id)").fetchall():
+                    out.setdefault(run_id, {})[key] = value
+            for run_id, key, n in con.execute(
+                    "SELECT m.run_id, m.key, m.count FROM latest_metrics m "
+                    "JOIN wanted USING (run_id)").fetchall():
+                counts.setdefault(run_id, {})[key] = int(n)
+        return rows, params, tags, counts
+
+    def _runs(self, runs: list[SourceRun]) -> None:
+        known, tb_params, tb_tags, tb_counts = self._existing([r.run_id for r in runs])
+        done = 0
+        for i in range(0, len(runs), RUN_BATCH):
+            batch = runs[i:i + RUN_BATCH]
+            self._run_batch(batch, known, tb_params, tb_tags, tb_counts)
+            done += len(batch)
+            self.tracker.update(f"{done:,} of {len(runs):,} runs, "
+                                f"{self.summary.imported['metric points']:,} metric points",
+                                done)
+
+    def _run_batch(self, batch: list[SourceRun], known: dict[str, dict[str, Any]],
+                   tb_params: dict[str, dict[str, str]], tb_tags: dict[str, dict[str, str]],
+                   tb_counts: dict[str, dict[str, int]]) -> None:
+        s, w, src = self.summary, self.writer, self.source
+        ids = [r.run_id for r in batch]
+        params, tags = src.params(ids), src.tags(ids)
+        new = [r for r in batch if r.run_id not in known]
+        old = [r for r in batch if r.run_id in known]
+        ends: list[SourceRun] = []
+        for r in new:
+            exp = self.exp_map.get(r.experiment_id)
+            if exp is None:
+                s.skip("runs", r.run_id, f"its experiment {r.experiment_id} is not in the "
+                                         "MLflow store")
+                continue
+            t = tags.get(r.run_id, {})
+            p = params.get(r.run_id, {})
+            w.start_run(r.run_id, exp, r.name or t.get("mlflow.runName"), r.start_time,
+                        r.user_id, t.get("mlflow.parentRunId") or None)
+            w.params(r.run_id, p)
+            w.tags(r.run_id, t)
+            s.add("runs")
+            s.add("params", len(p))
+            s.add("tags", len(t))
+            ends.append(r)
+        for r in old:
+            s.had("runs")
+            self._grow_run(r, known[r.run_id], params.get(r.run_id, {}),
+                           tags.get(r.run_id, {}), tb_params.get(r.run_id, {}),
+                           tb_tags.get(r.run_id, {}))
+        self._metrics([r.run_id for r in ends], [r.run_id for r in old], tb_counts)
+        for r in ends:
+            if r.status != "RUNNING":
+                w.status(r.run_id, r.status, r.end_time)
+            if r.lifecycle_stage == "deleted":
+                w.lifecycle(r.run_id, "deleted")
+        imported = {r.run_id for r in ends}
+        for r in batch:
+            if r.run_id in imported or r.run_id in known:
+                self._artifacts(r)
+
+    def _grow_run(self, r: SourceRun, row: dict[str, Any], params: dict[str, str],
+                  tags: dict[str, str], tb_params: dict[str, str],
+                  tb_tags: dict[str, str]) -> None:
+        """Add what an already imported run gained in MLflow since."""
+        s, w = self.summary, self.writer
+        new_params = {k: v for k, v in params.items() if k not in tb_params}
+        s.add("params", len(new_params))
+        s.had("params", len(params) - len(new_params))
+        for k, v in params.items():
+            if k in tb_params and tb_params[k] != v:
+                s.skip("params", f"{r.run_id} {k}", "differs in trackbook; params are "
+                                                    "immutable, trackbook's value kept")
+        w.params(r.run_id, new_params)
+        new_tags = {k: v for k, v in tags.items() if k not in tb_tags}
+        s.add("tags", len(new_tags))
+        s.had("tags", len(tags) - len(new_tags))
+        for k, v in tags.items():
+            if k in tb_tags and tb_tags[k] != v:
+                s.skip("tags", f"{r.run_id} {k}", "differs in trackbook; trackbook's "
+                                                  "value kept")
+        w.tags(r.run_id, new_tags)
+        status = row["status"]
+        if r.status != status and r.status in TERMINAL and status in ("RUNNING", "KILLED"):
+            if status == "RUNNING" and self._writer_alive(row["writer"]):
+                s.skip("runs", r.run_id, f"ended in MLflow ({r.status}) but RUNNING in a live "
+                                         "trackbook process; left to that process")
+            elif status == "RUNNING" or r.status != "KILLED":
+                # It was RUNNING in MLflow when imported (trackbook showed it KILLED once
+                # the importing process exited); MLflow has its real end now.
+                w.status(r.run_id, r.status, r.end_time)
+        if r.lifecycle_stage != row["lifecycle_stage"]:
+            s.skip("runs", r.run_id, f"lifecycle stage is {r.lifecycle_stage!r} in MLflow "
+                                     f"and {row['lifecycle_stage']!r} in trackbook; left as is "
+                                     "(tb.delete_run / tb.Client().restore_run change it)")
+
+    def _writer_alive(self, writer_id: str | None) -> bool:
+        from ..store.events import writer_alive
+
+        if not writer_id or writer_id == self.store.session.writer_id:
+            return False  # this process imported it: nobody is logging to it here
+        return writer_alive(self.store.layout, str(writer_id))
+
+    # -- metrics -------------------------------------------------------------------------
+
+    def _metrics(self, new_ids: list[str], old_ids: list[str],
+                 tb_counts: dict[str, dict[str, int]]) -> None:
+        from ..store.imports import points_table
+
+        s = self.summary
+        todo = list(new_ids)
+        if old_ids:
+            src_counts = self.source.metric_counts(old_ids)
+            for run_id in old_ids:
+                theirs, ours = src_counts.get(run_id, {}), tb_counts.get(run_id, {})
+                if theirs == ours:
+                    s.had("metric points", sum(theirs.values()))
+                else:
+                    todo.append(run_id)
+        grow = set(todo) - set(new_ids)
+        for run_id, pts in self.source.metrics(todo):
+            if run_id in grow:
+                before = len(pts)
+                pts = self._missing_points(run_id, pts)
+                s.had("metric points", before - len(pts))
+            if not len(pts):
+                continue
+            import numpy as np
+
+            order = np.lexsort((pts.stamps, pts.steps, pts.codes))
+            table = points_table(run_id, pts.keys, pts.codes[order], pts.values[order],
+                                 pts.steps[order], pts.stamps[order])
+            s.add("metric points", self.writer.points(run_id, table))
+
+    def _missing_points(self, run_id: str, pts: Points) -> Points:
+        """The points of ``pts`` that the run's metric files lack (as a multiset: a point
+        MLflow holds twice is kept twice)."""
+        import numpy as np
+
+        ours = self.store.metric_history(run_id)
+        have = Counter(zip(ours["key"].to_pylist(), ours["step"].to_pylist(),
+                           ours["timestamp"].to_pylist(),
+                           ours["value"].to_numpy().view(np.int64).tolist(), strict=True))
+        keep = np.zeros(len(pts), np.bool_)
+        bits = pts.values.view(np.int64)
+        for i, (code, step, ts, b) in enumerate(zip(pts.codes.tolist(), pts.steps.tolist(),
+                                                    pts.stamps.tolist(), bits.tolist(),
+                                                    strict=True)):
+            k = (pts.keys[code], step, ts, b)
+            if have[k] > 0:
+                have[k] -= 1
+            else:
+                keep[i] = True
+        return Points(pts.keys, pts.codes[keep], pts.values[keep], pts.steps[keep],
+                      pts.stamps[keep])
+
+    # -- artifacts -----------------------------------------------------------------------
+
+    def _artifacts(self, r: SourceRun) -> None:
+        folder, why = self.source.artifact_dir(r)
+        if folder is None:
+            if why:
+                self.summary.skip("artifact files", r.run_id, why)
+            return
+        self._copy(folder, self.store.artifact_root(r.run_id), r.run_id)
+
+    def _copy(self, src: Path, dest: Path, what: str) -> None:
+        result = copy_missing(src, dest, CopyResult())
+        self.summary.add("artifact files", result.copied)
+        self.summary.had("artifact files", result.existing)
+        for rel in result.differing:
+            self.summary.skip("artifact files", f"{what}/{rel}",
+                              "differs in size from trackbook's copy; trackbook's kept")
+
+    def _logged_models(self, run_ids: set[str]) -> None:
+        """Copy MLflow 3 logged models into their source run's artifacts.
+
+        A logged model named ``model`` of run R lands in R's artifact folder ``model`` (as
+        ``runs:/R/model`` resolves to it in MLflow 3); when the run's own artifacts already
+        have that name, or an earlier logged model of the run took it, in ``model-<model_id>``.
+        """
+        s = self.summary
+        taken: dict[str, set[str]] = {}
+        for m in self.source.logged_models():
+            if not m.source_run_id or m.source_run_id not in run_ids:
+                s.skip("logged models", m.model_id, "it has no source run in the MLflow "
+                                                    "store (trackbook keeps models in runs)")
+                continue
+            run_id = m.source_run_id
+            if run_id not in taken:
+                names = self._mlflow_top_level(run_id)
+                taken[run_id] = names
+            path = m.name if m.name not in taken[run_id] else f"{m.name}-{m.model_id}"
+            taken[run_id].add(path)
+            self.placements[m.model_id] = (run_id, path)
+            folder, why = self.source.logged_model_dir(m)
+            if folder is None:
+                s.skip("logged models", m.model_id, why or "its artifact folder was not found")
+                continue
+            dest = self.store.artifact_root(run_id) / path
+            before = dest.is_dir()
+            self._copy(folder, dest, f"{run_id}/{path}")
+            s.had("logged models") if before else s.add("logged models")
+
+    def _mlflow_top_level(self, run_id: str) -> set[str]:
+        """Top-level names of the run's artifacts in MLflow (not trackbook's copy, which
+        also holds earlier placed logged models)."""
+        run = self.runs_by_id.get(run_id)
+        if run is None:
+            return set()
+        folder, _ = self.source.artifact_dir(run)
+        return top_level_names(folder)

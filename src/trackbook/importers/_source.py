@@ -1,0 +1,124 @@
+"""What an importer reads from an MLflow store, whatever its backend (SQLite or files).
+
+Both readers hand the importer the same records, so the import logic is written once.
+Metric histories travel as numpy columns (:class:`Points`), never as one object per point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# MLflow's run status names (the file store writes their enum numbers).
+RUN_STATUSES = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
+TERMINAL = ("FINISHED", "FAILED", "KILLED")
+# MLflow marks a deleted model version with this stage instead of removing its row.
+DELETED_STAGE = "Deleted_Internal"
+
+
+@dataclass
+class SourceExperiment:
+    experiment_id: str
+    name: str
+    lifecycle_stage: str = "active"
+    creation_time: int | None = None
+    last_update_time: int | None = None
+    artifact_location: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SourceRun:
+    run_id: str
+    experiment_id: str
+    name: str | None
+    status: str
+    start_time: int | None
+    end_time: int | None
+    lifecycle_stage: str
+    user_id: str | None
+    artifact_uri: str | None
+
+
+@dataclass
+class Points:
+    """The metric history of one run as columns: ``keys[codes[i]]`` is point i's key."""
+
+    keys: list[str]
+    codes: np.ndarray
+    values: np.ndarray
+    steps: np.ndarray
+    stamps: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class LoggedModel:
+    """An MLflow 3 logged model (``models:/m-...``): a model folder outside run artifacts."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str | None
+    source_run_id: str | None
+    creation_time: int
+
+
+@dataclass
+class SourceVersion:
+    version: int
+    source: str | None
+    run_id: str | None
+    stage: str
+    description: str | None
+    user_id: str | None
+    creation_time: int | None
+    run_link: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SourceModel:
+    name: str
+    description: str | None
+    creation_time: int | None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    versions: list[SourceVersion] = field(default_factory=list)
+
+
+class Source(Protocol):
+    """A readable MLflow store."""
+
+    kind: str  # "sqlite" or "file"
+    location: Path
+    schema_version: str | None
+
+    def experiments(self) -> list[SourceExperiment]: ...
+
+    def runs(self) -> list[SourceRun]: ...
+
+    def params(self, run_ids: list[str]) -> dict[str, dict[str, str]]: ...
+
+    def tags(self, run_ids: list[str]) -> dict[str, dict[str, str]]: ...
+
+    def metric_counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]: ...
+
+    def metrics(self, run_ids: list[str]) -> Iterator[tuple[str, Points]]: ...
+
+    def artifact_dir(self, run: SourceRun) -> tuple[Path | None, str | None]: ...
+
+    def logged_models(self) -> list[LoggedModel]: ...
+
+    def logged_model_dir(self, model: LoggedModel) -> tuple[Path | None, str | None]: ...
+
+    def registered_models(self) -> tuple[list[SourceModel], list[tuple[str, str]]]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,264 @@
+"""Reading MLflow's SQLite store (``mlflow.db``) directly with ``sqlite3``: no MLflow needed.
+
+The database is opened read-only. Its ``alembic_version`` must be one of the schema
+revisions MLflow has shipped up to the newest this module knows; columns that older
+revisions lack are read as NULL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import _locations
+from ._errors import MlflowImportError, UnknownSchemaError
+from ._source import (
+    LoggedModel,
+    Points,
+    SourceExperiment,
+    SourceModel,
+    SourceRun,
+    SourceVersion,
+)
+
+# MLflow's alembic revisions, oldest first (mlflow/store/db_migrations/versions, 1.x-3.17).
+KNOWN_REVISIONS = (
+    "451aebb31d03", "90e64c465722", "181f10493468", "df50e92ffc5e", "7ac759974ad8",
+    "89d4b8295536", "2b4d017a5e9b", "cfd24bdc0731", "0a8213491aaa", "728d730b5ebd",
+    "27a6a02d2cf1", "84291f40a231", "a8c4a736bde6", "39d1c3be5f05", "c48cb773bb87",
+    "bd07f7e963c5", "0c779009ac13", "cc1f77228345", "97727af70f4d", "3500859a5d39",
+    "7f2a7d5fae7d", "2d6e25af4d3e", "acf3f17fdcc7", "867495a8f9d4", "5b0e9adcef9c",
+    "4465047574b1", "f5a4f2784254", "0584bdc529eb", "400f98739977", "6953534de441",
+    "bda7b8c39065", "cbc13b556ace", "770bee3ae1dd", "a1b2c3d4e5f6", "de4033877273",
+    "1a0cddfcaa16", "534353b11cbc", "71994744cf8e", "3da73c924c2f", "bf29a5ff90ea",
+    "1bd49d398cd23", "b7c8d9e0f1a2", "5d2d30f0abce", "c9d4e5f6a7b8", "2c33131f4dae",
+    "d3e4f5a6b7c8", "d0e1f2a3b4c5", "c8d9e0f1a2b3", "1b5f0d9ad7c1", "e1f2a3b4c5d6",
+    "76601a5f987d", "c3d6457b6d8a", "a5b4c3d2e1f0", "ae8bbe7743c9", "7d34483879f0",
+    "da6fb0208061", "89d3d66ed43f", "b7e4c1a90f23", "a8b9c0d1e2f3", "c1d2e3f4a5b6",
+    "c3d9e7f1a2b4", "6f8d9c3b2a1e", "1971f2d9a75b", "17e22815139b", "b7e2c1a4d9f3",
+    "75868b020152", "dc11669786a5",
+)
+# MLflow stores +-inf as +-DBL_MAX (SQL has no infinity): read them back as infinities.
+DBL_MAX = 1.7976931348623157e308
+# Rows per IN (...) list: SQLite allows 32766 host parameters; stay well below.
+BATCH = 900
+
+
+def _q(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SqliteSource:
+    """An MLflow tracking database, opened read-only.
+
+    Parameters
+    ----------
+    path
+        The ``.db`` file.
+    artifact_roots
+        Folders that hold ``<experiment>/<run>/artifacts`` (``mlflow server``'s
+        ``--artifacts-destination``, or a moved ``mlruns``). When none is given, the
+        ``mlartifacts`` and ``mlruns`` folders next to the database are used if they exist.
+    """
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path, artifact_roots: list[Path] | None = None) -> None:
+        self.location = path
+        if not path.is_file():
+            raise MlflowImportError(f"{path} is not a file; expected MLflow's SQLite "
+                                    "database (e.g. ./mlflow.db) or a file store folder")
+        try:
+            self.con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+            tables = {r[0] for r in self.con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise MlflowImportError(f"{path} is not an SQLite database: {exc}") from None
+        if "alembic_version" not in tables or "runs" not in tables:
+            raise MlflowImportError(
+                f"{path} is an SQLite database but not MLflow's (no alembic_version/runs "
+                f"tables; it has {sorted(tables)[:8]})")
+        rows = self.con.execute("SELECT version_num FROM alembic_version").fetchall()
+        self.schema_version = rows[0][0] if rows else None
+        if self.schema_version not in KNOWN_REVISIONS:
+            raise UnknownSchemaError(
+                f"{path} has MLflow database schema version {self.schema_version!r} "
+                f"(table alembic_version), which this trackbook does not know. Known: the "
+                f"{len(KNOWN_REVISIONS)} revisions of MLflow 1.x to 3.17 (newest "
+                f"{KNOWN_REVISIONS[-1]}). If a newer MLflow wrote it, upgrade trackbook; if "
+                "it is older, run `mlflow db upgrade sqlite:///<file>` first")
+        self.tables = tables
+        self.columns = {t: {r[1] for r in self.con.execute(f"PRAGMA table_info('{t}')")}
+                        for t in tables}
+        base = path.absolute().parent
+        if artifact_roots:
+            self.roots = [Path(r).absolute() for r in artifact_roots]
+        else:
+            self.roots = [base / d for d in ("mlartifacts", "mlruns") if (base / d).is_dir()]
+        self.base = base
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _col(self, table: str, column: str, alias: str | None = None) -> str:
+        """``column`` when ``table`` has it, else NULL (older schema revisions)."""
+        name = alias or column
+        return column if column in self.columns.get(table, ()) else f"NULL AS {name}"
+
+    # -- tracking ------------------------------------------------------------------------
+
+    def experiments(self) -> list[SourceExperiment]:
+        cols = ", ".join([
+            "experiment_id", "name", self._col("experiments", "lifecycle_stage"),
+            self._col("experiments", "creation_time"),
+            self._col("experiments", "last_update_time"),
+            self._col("experiments", "artifact_location")])
+        out = {}
+        for r in self.con.execute(f"SELECT {cols} FROM experiments ORDER BY experiment_id"):  # noqa: S608
+            out[str(r[0])] = SourceExperiment(str(r[0]), r[1], r[2] or "active", r[3], r[4], r[5])
+        if "experiment_tags" in self.tables:
+            for key, value, exp in self.con.execute(
+                    "SELECT key, value, experiment_id FROM experiment_tags"):
+                if str(exp) in out:
+                    out[str(exp)].tags[key] = value if value is not None else ""
+        return list(out.values())
+
+    def runs(self) -> list[SourceRun]:
+        cols = ", ".join([
+            "run_uuid", "experiment_id", self._col("runs", "name"), "status", "start_time",
+            "end_time", "lifecycle_stage", "user_id", "artifact_uri"])
+        return [SourceRun(r[0], str(r[1]), r[2], r[3] or "RUNNING", r[4], r[5], r[6] or "active",
+                          r[7], r[8])
+                for r in self.con.execute(f"SELECT {cols} FROM runs ORDER BY start_time, run_uuid")]  # noqa: S608
+
+    def _key_values(self, table: str, run_ids: list[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for i in range(0, len(run_ids), BATCH):
+            part = run_ids[i:i + BATCH]
+            for key, value, run in self.con.execute(
+                    f"SELECT key, value, run_uuid FROM {table} "  # noqa: S608 - a constant
+                    f"WHERE run_uuid IN ({_q(len(part))})", part):
+                out.setdefault(run, {})[key] = value if value is not None else ""
+        return out
+
+    def params(self, run_ids: list[str]) -> dict[str, dict[str, str]]:
+        return self._key_values("params", run_ids)
+
+    def tags(self, run_ids: list[str]) -> dict[str, dict[str, str]]:
+        return self._key_values("tags", run_ids)
+
+    def metric_counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for i in range(0, len(run_ids), BATCH):
+            part = run_ids[i:i + BATCH]
+            for run, key, n in self.con.execute(
+                    f"SELECT run_uuid, key, count(*) FROM metrics "  # noqa: S608
+                    f"WHERE run_uuid IN ({_q(len(part))}) GROUP BY run_uuid, key", part):
+                out.setdefault(run, {})[key] = n
+        return out
+
+    def metrics(self, run_ids: list[str]) -> Iterator[tuple[str, Points]]:
+        """Every point of the runs, one run at a time, as numpy columns."""
+        import numpy as np
+
+        nan_col = "is_nan" if "is_nan" in self.columns.get("metrics", ()) else "0"
+        for i in range(0, len(run_ids), BATCH):
+            part = run_ids[i:i + BATCH]
+            rows = self.con.execute(
+                f"SELECT run_uuid, key, value, step, timestamp, {nan_col} FROM metrics "  # noqa: S608
+                f"WHERE run_uuid IN ({_q(len(part))}) ORDER BY run_uuid", part).fetchall()
+            if not rows:
+                continue
+            runs, keys, values, steps, stamps, nans = zip(*rows, strict=True)
+            n = len(rows)
+            v = np.fromiter(values, np.float64, n)
+            v[np.fromiter(nans, np.bool_, n)] = np.nan
+            v[v == DBL_MAX] = np.inf
+            v[v == -DBL_MAX] = -np.inf
+            s = np.fromiter((x or 0 for x in steps), np.int64, n)
+            t = np.fromiter((x or 0 for x in stamps), np.int64, n)
+            names: dict[str, int] = {}
+            codes = np.fromiter((names.setdefault(k, len(names)) for k in keys), np.int32, n)
+            key_list = list(names)
+            bounds = [0, *[j for j in range(1, n) if runs[j] != runs[j - 1]], n]
+            for a, b in itertools.pairwise(bounds):
+                yield runs[a], Points(key_list, codes[a:b], v[a:b], s[a:b], t[a:b])
+
+    def artifact_dir(self, run: SourceRun) -> tuple[Path | None, str | None]:
+        return _locations.resolve(run.artifact_uri, (run.experiment_id, run.run_id, "artifacts"),
+                                  self.roots, self.base)
+
+    # -- MLflow 3 logged models and the registry -------------------------------------------
+
+    def logged_models(self) -> list[LoggedModel]:
+        if "logged_models" not in self.tables:
+            return []
+        lifecycle = ("WHERE lifecycle_stage IS NULL OR lifecycle_stage != 'deleted'"
+                     if "lifecycle_stage" in self.columns["logged_models"] else "")
+        return [LoggedModel(r[0], str(r[1]), r[2], r[3], r[4], r[5] or 0)
+                for r in self.con.execute(
+                    "SELECT model_id, experiment_id, name, artifact_location, source_run_id, "  # noqa: S608
+                    f"creation_timestamp_ms FROM logged_models {lifecycle} "
+                    "ORDER BY creation_timestamp_ms, model_id")]
+
+    def logged_model_dir(self, model: LoggedModel) -> tuple[Path | None, str | None]:
+        return _locations.resolve(model.artifact_location,
+                                  (model.experiment_id, "models", model.model_id, "artifacts"),
+                                  self.roots, self.base)
+
+    def registered_models(self) -> tuple[list[SourceModel], list[tuple[str, str]]]:
+        """The registry (default workspace first); (models, skipped (name, why))."""
+        if "registered_models" not in self.tables:
+            return [], []
+        ws = "workspace" in self.columns["registered_models"]
+        order = "ORDER BY workspace != 'default', workspace, name" if ws else "ORDER BY name"
+        models: dict[tuple[str, str], SourceModel] = {}
+        skipped: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        workspace_col = self._col("registered_models", "workspace")
+        for row in self.con.execute(
+                f"SELECT name, description, creation_time, {workspace_col} "  # noqa: S608
+                f"FROM registered_models {order}"):
+            name, workspace = row[0], row[3] or "default"
+            if name in seen:
+                skipped.append((name, f"a model of that name in workspace 'default' was "
+                                      f"imported; the one in workspace {workspace!r} is not"))
+                continue
+            seen.add(name)
+            models[(workspace, name)] = SourceModel(name, row[1], row[2])
+
+        def owner(workspace: Any, name: str) -> SourceModel | None:
+            return models.get((workspace or "default", name))
+
+        wcol = lambda t: self._col(t, "workspace")  # noqa: E731
+        if "registered_model_tags" in self.tables:
+            for key, value, name, w in self.con.execute(
+                    f"SELECT key, value, name, {wcol('registered_model_tags')} "  # noqa: S608
+                    "FROM registered_model_tags"):
+                if (m := owner(w, name)) is not None:
+                    m.tags[key] = value if value is not None else ""
+        vcols = ", ".join(["name", "version", "source", "run_id", "current_stage", "description",
+                           "user_id", "creation_time", self._col("model_versions", "run_link"),
+                           wcol("model_versions")])
+        by_version: dict[tuple[str, str, int], SourceVersion] = {}
+        for r in self.con.execute(f"SELECT {vcols} FROM model_versions ORDER BY version"):  # noqa: S608
+            if (m := owner(r[9], r[0])) is not None:
+                v = SourceVersion(int(r[1]), r[2], r[3], r[4] or "None", r[5], r[6], r[7], r[8])
+                m.versions.append(v)
+                by_version[(r[9] or "default", r[0], int(r[1]))] = v
+        if "model_version_tags" in self.tables:
+            for key, value, name, version, w in self.con.execute(
+                    f"SELECT key, value, name, version, {wcol('model_version_tags')} "  # noqa: S608
+                    "FROM model_version_tags"):
+                if (v := by_version.get((w or "default", name, int(version)))) is not None:
+                    v.tags[key] = value if value is not None else ""
+        if "registered_model_aliases" in self.tables:
+            for alias, version, name, w in self.con.execute(
+                    f"SELECT alias, version, name, {wcol('registered_model_aliases')} "  # noqa: S608
+                    "FROM registered_model_aliases"):
+                if (m := owner(w, name)) is not None:
+                    m.aliases[alias] = int(version)
+        return list(models.values()), skipped

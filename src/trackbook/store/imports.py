@@ -1,0 +1,172 @@
+"""Writing runs that already exist elsewhere: given ids, times and whole metric histories.
+
+Importers (``trackbook import-mlflow``) use this instead of the tracking API, which stamps
+runs with new ids and the current time. Everything still goes through this process's
+writer machinery, so the concurrency and crash rules hold unchanged:
+
+- metadata are records appended to this process's own log (``run_start`` with the original
+  start time, ``params``, ``tags``, ``status`` with the original end time, ``lifecycle``);
+- metric points become Parquet chunks ``c-<writer>-<seq>.parquet`` written to a temp name
+  and renamed, each followed by its ``metrics`` record, with chunk numbers taken from the
+  session's per-run counter (so a run that is also logged to in this process never reuses a
+  number);
+- experiments are claimed by name with an exclusive create, keeping their creation time.
+
+A crash leaves whole files and whole log lines: an importer that runs again sees what was
+written (the catalog, and the Parquet files themselves) and adds only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from . import metrics as _metrics
+from .events import now_ms
+from .layout import create_exclusive, write_atomic
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from .store import Store
+
+# Buffered log records are appended in one write once this many have piled up.
+RECORDS_PER_APPEND = 2000
+
+
+def claim_experiment(store: Store, name: str, experiment_id: str | None,
+                     creation_time: int | None) -> tuple[str, bool]:
+    """Claim experiment ``name`` with the given id (if free) and creation time.
+
+    Returns (experiment id, whether this call created it). An experiment of that name that
+    exists already wins: its id is returned and nothing is changed. When ``experiment_id``
+    is taken by another experiment, a fresh id is used.
+    """
+    store.layout.ensure()
+    if experiment_id is None or store.experiment_by_id(experiment_id) is not None:
+        experiment_id = str(uuid.uuid4().int >> 80)
+    record = {"experiment_id": experiment_id, "name": name, "artifact_location": None,
+              "creation_time": creation_time if creation_time is not None else now_ms()}
+    data = json.dumps(record).encode()
+    if create_exclusive(store.layout.experiment_name_claim(name), data):
+        write_atomic(store.layout.experiment_file(experiment_id), data)
+        return experiment_id, True
+    for _ in range(100):  # the winner's claim is complete once it exists (hard link)
+        existing = store.experiment_by_name(name)
+        if existing is not None:
+            return str(existing["experiment_id"]), False
+        time.sleep(0.01)
+    raise OSError(f"experiment {name!r} is claimed but unreadable in {store.root}")
+
+
+def points_table(run_id: str, key_names: list[str], key_codes: np.ndarray,
+                 values: np.ndarray, steps: np.ndarray, stamps: np.ndarray) -> pa.Table:
+    """The metric-file table of one run from numpy columns (no per-point Python objects).
+
+    ``key_codes[i]`` indexes ``key_names``; the other arrays are float64 / int64.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(values)
+    names = pa.array(key_names, pa.string())
+    key = pa.DictionaryArray.from_arrays(pa.array(np.asarray(key_codes, np.int32)), names)
+    run = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
+                                         pa.array([run_id], pa.string()))
+    return pa.Table.from_arrays(
+        [run.cast(pa.string()), key.cast(pa.string()),
+         pa.array(np.asarray(values, np.float64)), pa.array(np.asarray(steps, np.int64)),
+         pa.array(np.asarray(stamps, np.int64))],
+        schema=_metrics._schema(),
+    )
+
+
+class ImportWriter:
+    """Writes imported runs into ``store`` through this process's writer session.
+
+    Records are buffered and appended in large batches (one write per
+    :data:`RECORDS_PER_APPEND` records); call :meth:`flush` (or :meth:`close`) at the end.
+    A metric chunk's record is only buffered after its file is in place, as a normal flush
+    does.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.session = store.session
+        self._records: list[dict[str, Any]] = []
+        self._touched: set[str] = set()
+
+    def _add(self, record: dict[str, Any]) -> None:
+        record.setdefault("t", now_ms())
+        self._records.append(record)
+        if len(self._records) >= RECORDS_PER_APPEND:
+            self.flush()
+
+    def start_run(self, run_id: str, experiment_id: str, name: str | None,
+                  start_time: int | None, user: str | None, parent_run_id: str | None) -> None:
+        """A run with a given id and start time (status RUNNING until :meth:`status`)."""
+        self._add({"op": "run_start", "run": run_id, "exp": experiment_id, "name": name,
+                   "start": start_time, "user": user, "parent": parent_run_id,
+                   "artifact_uri": str(self.store.artifact_root(run_id))})
+
+    def params(self, run_id: str, data: dict[str, str]) -> None:
+        if data:
+            self._add({"op": "params", "run": run_id, "data": data})
+
+    def tags(self, run_id: str, data: dict[str, str]) -> None:
+        if data:
+            self._add({"op": "tags", "run": run_id, "data": data})
+
+    def status(self, run_id: str, status: str, end_time: int | None) -> None:
+        """The run's final status and original end time."""
+        record: dict[str, Any] = {"op": "status", "run": run_id, "status": status}
+        if end_time is not None:
+            record["end"] = end_time
+        self._add(record)
+
+    def lifecycle(self, run_id: str, stage: str) -> None:
+        self._add({"op": "lifecycle", "run": run_id, "stage": stage})
+
+    def experiment_tags(self, experiment_id: str, data: dict[str, str]) -> None:
+        if data:
+            self._add({"op": "experiment_tags", "exp": experiment_id, "data": data})
+
+    def experiment_deleted(self, experiment_id: str, when: int | None) -> None:
+        self._add({"op": "experiment_update", "exp": experiment_id,
+                   "fields": {"lifecycle_stage": "deleted",
+                              "last_update_time": when if when is not None else now_ms()}})
+
+    def points(self, run_id: str, table: pa.Table) -> int:
+        """Write ``table`` (see :func:`points_table`) as one chunk of the run; return its size.
+
+        The chunk number comes from the session's buffer of the run under its flush lock,
+        so it never clashes with points this process logs to the same run.
+        """
+        if table.num_rows == 0:
+            return 0
+        buf = self.session.buffer(run_id)
+        with buf.flush_lock:
+            name = _metrics.chunk_name(self.session.writer_id, buf.seq)
+            _metrics.write_chunk(buf.directory, name, table)
+            buf.seq += 1
+            buf.chunks += 1
+        self._touched.add(run_id)
+        self._add({"op": "metrics", "run": run_id, "file": name, "n": table.num_rows,
+                   "sum": _metrics.summarize(table)})
+        return int(table.num_rows)
+
+    def flush(self) -> None:
+        """Append the buffered records to this process's log."""
+        records, self._records = self._records, []
+        if records:
+            self.session.log.append(records)
+
+    def close(self) -> None:
+        """Flush, then let the session compact runs that now have many metric files."""
+        self.flush()
+        for run_id in self._touched:
+            self.session.close_run(run_id)
+        self._touched.clear()
