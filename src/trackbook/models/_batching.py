@@ -3,9 +3,15 @@
 Building a DataFrame and calling scikit-learn's ``predict`` costs about the same for one row
 as for fifty (input validation dominates), so the scoring server scores together the
 requests that arrive while the model is busy: requests parsed in one event-loop iteration
-are queued, and one callback builds one DataFrame, predicts once and answers each request
-with its slice. A lone request is scored at once; when recent batches held several requests
-(concurrent clients), the callback waits a fraction of a scoring time for the rest.
+are queued, and one callback predicts once and answers each request with its slice. A lone
+request is scored at once; when recent batches held several requests (concurrent clients),
+the callback waits a fraction of a scoring time for the rest.
+
+Rows of plain JSON numbers for a schema whose columns share one numeric type skip pandas:
+they become one 2-D array, which a plain scikit-learn model scores directly
+(``PyFuncModel.array_scorer``), and other models get as a DataFrame that already matches
+the signature (so it is not checked again). Anything else (strings, missing values,
+booleans, other columns) goes through ``predict`` with the usual checks and messages.
 
 Only models whose prediction for a row does not depend on the other rows take this path
 (``rowwise`` on the loaded flavor: scikit-learn, PyTorch in eval mode; custom PythonModels
@@ -27,6 +33,8 @@ from .schema import DATA_TYPES, ColSpec
 log = logging.getLogger(__name__)
 _NUMERIC = ("double", "float", "long", "integer")
 Answer = Callable[[Any, BaseException | None], None]
+Job = tuple[tuple[str, ...], list[list[Any]], Answer]
+_FAILED = object()  # the fast path could not score: take the checked path
 
 
 class Batcher:
@@ -47,15 +55,24 @@ class Batcher:
         specs = list(schema.inputs) if schema is not None else []
         self._names = tuple(str(s.name) for s in specs)
         types = {s.type for s in specs if isinstance(s, ColSpec)}
-        kind = types.pop() if len(types) == 1 else None
+        kind = types.pop() if len(types) == 1 and len(specs) == len(self._names) else None
         # One numeric type for every column: the batch is one 2-D array (the cheapest frame).
         self._dtype = np.dtype(DATA_TYPES[kind]) if kind in _NUMERIC else None
+        # JSON numbers a column of that type takes as they are (bool is not int here).
+        self._accept = (float, int) if kind in ("double", "float") else (int,)
+        self._scorer = model.array_scorer() if self._dtype is not None else None
         self._index = pd.Index(self._names)
-        self._jobs: list[tuple[tuple[str, ...], list[list[Any]], Answer]] = []
+        self._orders: dict[tuple[str, ...], list[int] | None] = {}
+        self._jobs: list[Job] = []
         self._first = 0.0
         self._scheduled = False
         self._recent: deque[int] = deque(maxlen=32)
         self._linger = 0.0
+
+    @property
+    def skips_pandas(self) -> bool:
+        """True when numeric rows are scored as an array, without a DataFrame."""
+        return self._scorer is not None
 
     def add(self, columns: list[str], rows: list[list[Any]], answer: Answer) -> None:
         """Queue rows for scoring; ``answer(predictions, error)`` is called once."""
@@ -79,7 +96,7 @@ class Batcher:
         jobs, self._jobs = self._jobs, []
         self._recent.append(len(jobs))
         t0 = time.perf_counter()
-        groups: dict[tuple[str, ...], list[tuple[tuple[str, ...], list[list[Any]], Answer]]] = {}
+        groups: dict[tuple[str, ...], list[Job]] = {}
         for job in jobs:
             groups.setdefault(job[0], []).append(job)
         for columns, group in groups.items():
@@ -88,32 +105,66 @@ class Batcher:
         # Wait at most a quarter of a batch's scoring time for stragglers (never over 2 ms).
         self._linger = min(0.002, 0.25 * (time.perf_counter() - t0))
 
-    def _frame(self, columns: tuple[str, ...], rows: list[list[Any]]) -> Any:
+    def _order(self, columns: tuple[str, ...]) -> list[int] | None:
+        """Positions of the schema's columns in ``columns``; None unless the same set."""
+        if columns not in self._orders:
+            where = {c: i for i, c in enumerate(columns)}
+            self._orders[columns] = [where[n] for n in self._names] \
+                if len(where) == len(columns) == len(self._names) \
+                and set(where) == set(self._names) else None
+            if len(self._orders) > 256:
+                self._orders.clear()
+        return self._orders.get(columns)
+
+    def _fast(self, columns: tuple[str, ...], rows: list[list[Any]]) -> Any:
+        """Predictions for rows of plain numbers without a checked DataFrame, or _FAILED."""
+        if self._dtype is None:
+            return _FAILED
+        if columns != self._names:
+            order = self._order(columns)
+            if order is None:
+                return _FAILED
+            rows = [[r[i] for i in order] for r in rows]
+        accept = self._accept
+        for row in rows:
+            for value in row:
+                if type(value) not in accept:
+                    return _FAILED  # strings, None, bools, lists: the checked path explains
         import numpy as np
+
+        try:
+            array = np.array(rows, dtype=self._dtype)
+            if self._scorer is not None:
+                return self._scorer(array)
+            import pandas as pd
+
+            return self._model.predict_conformed(pd.DataFrame(
+                array, columns=self._index, index=pd.RangeIndex(len(rows)), copy=False))
+        except Exception:  # e.g. NaN, out of range: the checked path gives the error
+            return _FAILED
+
+    def _frame(self, columns: tuple[str, ...], rows: list[list[Any]]) -> Any:
         import pandas as pd
 
-        index = pd.RangeIndex(len(rows))
-        if self._dtype is not None and columns == self._names:
-            try:
-                return pd.DataFrame(np.array(rows, dtype=self._dtype), columns=self._index,
-                                    index=index, copy=False)
-            except (TypeError, ValueError):
-                pass  # None, strings, non-integral values: let the slow path explain
-        return pd.DataFrame(rows, columns=list(columns), index=index)
+        return pd.DataFrame(rows, columns=list(columns), index=pd.RangeIndex(len(rows)))
 
-    def _score(self, columns: tuple[str, ...], group: list[Any]) -> None:
-        if len(group) > 1:
-            rows = [r for job in group for r in job[1]]
+    def _score(self, columns: tuple[str, ...], group: list[Job]) -> None:
+        rows = group[0][1] if len(group) == 1 else [r for job in group for r in job[1]]
+        predictions = self._fast(columns, rows)
+        if predictions is not _FAILED and len(group) == 1:
+            group[0][2](predictions, None)
+            return
+        if predictions is _FAILED and len(group) > 1:
             try:
                 predictions = self._model.predict(self._frame(columns, rows))
-                if len(predictions) == len(rows):
-                    start = 0
-                    for _cols, job_rows, answer in group:
-                        answer(_rows(predictions, start, start + len(job_rows)), None)
-                        start += len(job_rows)
-                    return
             except Exception:  # one bad request spoils the batch: score one by one
                 log.debug("batch of %d requests failed; scoring them one by one", len(group))
+        if predictions is not _FAILED and _length(predictions) == len(rows):
+            start = 0
+            for _cols, job_rows, answer in group:
+                answer(_rows(predictions, start, start + len(job_rows)), None)
+                start += len(job_rows)
+            return
         for _cols, job_rows, answer in group:
             try:
                 result = self._model.predict(self._frame(columns, job_rows))
@@ -121,6 +172,13 @@ class Batcher:
                 answer(None, exc)
             else:
                 answer(result, None)
+
+
+def _length(predictions: Any) -> int:
+    try:
+        return len(predictions)
+    except TypeError:  # a scalar cannot be split between requests
+        return -1
 
 
 def _rows(predictions: Any, start: int, stop: int) -> Any:

@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,28 @@ class PyFuncModel:
         if self._takes_params:
             return self._predict(data, params=params)
         return self._predict(data)
+
+    def predict_conformed(self, data: Any) -> Any:
+        """``predict`` for input that already has the signature's exact columns and
+        dtypes, without checking it again (the scoring server builds such frames)."""
+        params = self._params_schema.enforce(None) if self._params_schema is not None \
+            else None
+        if self._takes_params:
+            return self._predict(data, params=params)
+        return self._predict(data)
+
+    def array_scorer(self) -> Callable[[Any], Any] | None:
+        """A function that scores a 2-D numpy array holding the input schema's columns,
+        in order and of the schema's type, as :meth:`predict` scores that DataFrame; None
+        when the flavor cannot promise the same result (only plain scikit-learn models
+        can). The scoring server uses it to skip building and checking DataFrames."""
+        schema = self._input_schema
+        scorer = getattr(self._impl, "array_scorer", None)
+        if scorer is None or schema is None or schema.is_tensor_spec() \
+                or not schema.has_input_names():
+            return None
+        fn = scorer([str(n) for n in schema.input_names()])
+        return fn if callable(fn) else None
 
     def unwrap_python_model(self) -> Any:
         """The ``PythonModel`` instance of a custom pyfunc model."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,10 +164,19 @@ class _SklearnWrapper:
 
     def __init__(self, model: Any, predict_fn: str) -> None:
         self.raw_model = model
+        self._predict_fn = predict_fn
         self._fn = getattr(model, predict_fn)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         return self._fn(data)
+
+    def array_scorer(self, columns: Sequence[str]) -> Callable[[Any], Any] | None:
+        """A function scoring a 2-D numpy array whose columns are ``columns`` in that order,
+        with the predictions a DataFrame of those columns gets; None when that cannot be
+        promised (see ``_fastpath``)."""
+        from ._fastpath import sklearn_array_scorer
+
+        return sklearn_array_scorer(self.raw_model, self._predict_fn, columns)
 
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _SklearnWrapper:
