@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .models._cli import add_parser as add_models_parser  # argparse only: stays light
 
     add_models_parser(sub, store_help)
+    from .registry._cli import add_parser as add_registry_parser  # argparse only: stays light
+    add_registry_parser(sub, store_help)
     from .importers._cli import add_parser as add_import_parser  # argparse only: stays light
     add_import_parser(sub, store_help)
     return parser
