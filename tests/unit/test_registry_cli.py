@@ -196,3 +196,43 @@ def test_registry_cli_module_imports_nothing_heavy() -> None:
                          check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     # trackbook.registry is the package itself (its __init__ runs); the heavy ones are not
     assert out.stdout.strip() == "['trackbook.registry']"
+
+
+def test_importing_the_registry_package_loads_no_store_code() -> None:
+    code = ("import sys\n"
+            "import trackbook.registry as r\n"
+            "before = sorted(m for m in ('trackbook.store.store', 'trackbook.store.catalog',\n"
+            "                            'trackbook.registry._registry', 'subprocess')\n"
+            "                if m in sys.modules)\n"
+            "r.registry_for, r.register_model, r.on_promotion, r.resolve_model_uri\n"
+            "print(before, 'trackbook.registry._registry' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[] True"  # loaded on first use, not before
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "TRACKBOOK_STORE"}
+    return subprocess.run([sys.executable, "-m", "trackbook", "registry", *args],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_trackbook_registry_from_the_command_line(churn, tmp_path: Path) -> None:
+    s = churn["store"]
+    out = cli("list", "--store", s, "--format", "json")
+    assert (out.returncode, out.stderr) == (0, "")
+    assert [r["name"] for r in json.loads(out.stdout)] == ["churn", "fraud"]
+    out = cli("versions", "nope", "--store", s)
+    assert out.returncode == 1  # not found
+    assert out.stderr.startswith("trackbook: error: no registered model named 'nope'")
+    out = cli("stage", "churn", "1", "Prod", "--store", s)
+    assert out.returncode == 2  # bad input
+    assert "stage must be one of" in out.stderr
+    out = cli("list", "--store", str(tmp_path / "nowhere"))
+    assert out.returncode == 1
+    assert "does not exist" in out.stderr
+    assert not (tmp_path / "nowhere").exists()
+    out = cli()
+    assert out.returncode == 2
+    assert "set-alias" in out.stderr  # the help lists the commands
+    assert "Traceback" not in out.stderr

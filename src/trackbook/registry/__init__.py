@@ -8,7 +8,9 @@ The MLflow-named methods are on ``trackbook.Client``; this package also offers:
 - :func:`resolve_model_uri` for ``models:/name/3``, ``@alias``, ``/Production``, ``/latest``
 - :func:`on_promotion` / ``$TRACKBOOK_PROMOTION_HOOK``: local hooks on promotion events
 
-Importing this package plugs the ``models:/`` resolver into ``trackbook.models``.
+Importing this package plugs the ``models:/`` resolver into ``trackbook.models``. The
+package is light to import (errors and entities only; the rest loads on first use), so the
+``trackbook`` command line can offer ``trackbook registry`` without slowing every command.
 
 The package itself is callable: ``tb.registry("churn-model")`` returns the registry widget
 (``trackbook.widgets.registry_panel``), imported only on that call so that the registry
@@ -20,10 +22,8 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._registry import Registry, registry_for
-from .api import register_model
 from .entities import STAGES, ModelVersion, PromotionEntry, RegisteredModel
 from .errors import (
     InvalidRegistryNameError,
@@ -36,8 +36,17 @@ from .errors import (
     RegistryHookWarning,
     RollbackError,
 )
-from .hooks import on_promotion, remove_promotion_hook
-from .uri import parse_models_uri, resolve_model_uri, resolve_version
+
+if TYPE_CHECKING:
+    from ._registry import Registry, registry_for
+    from .api import register_model
+    from .hooks import on_promotion, remove_promotion_hook
+    from .uri import parse_models_uri, resolve_model_uri, resolve_version
+
+#: Public names loaded on first access: name -> submodule.
+_LAZY = {"Registry": "._registry", "registry_for": "._registry", "register_model": ".api",
+         "on_promotion": ".hooks", "remove_promotion_hook": ".hooks",
+         "parse_models_uri": ".uri", "resolve_model_uri": ".uri", "resolve_version": ".uri"}
 
 __all__ = [
     "STAGES",
@@ -64,9 +73,30 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 def _register_logged_model(info: Any, name: str) -> Any:
     """``log_model(..., registered_model_name=name)`` registers the logged model."""
+    from .api import register_model
+
     return register_model(info.model_uri, name)
+
+
+def _resolve_models_uri(uri: str) -> str:
+    from .uri import resolve_model_uri
+
+    return resolve_model_uri(uri)
 
 
 def _plug_into_models() -> None:
@@ -76,7 +106,7 @@ def _plug_into_models() -> None:
         from ..models import uri as _models_uri
     except ImportError:  # models package not available in this build
         return
-    _models_uri.register_resolver("models", lambda uri: resolve_model_uri(uri))
+    _models_uri.register_resolver("models", _resolve_models_uri)
     save = sys.modules.get("trackbook.models._save")
     if save is not None and hasattr(save, "set_registry_hook"):
         save.set_registry_hook(_register_logged_model)
