@@ -21,7 +21,7 @@ interface LogRow {
   seq: number;
   timestamp: number;
   user: string | null;
-  action: "stage" | "alias" | "rollback";
+  action: "stage" | "alias" | "rollback" | "rename";
   target: string;
   version: number | null;
   from: unknown;
@@ -90,7 +90,8 @@ function holder(v: unknown): string {
 }
 
 function logText(e: LogRow): string {
-  const what = e.action === "stage" ? `v${e.version} stage` : e.action === "alias" ? `@${e.target}` : `rollback ${e.target}`;
+  const what = e.action === "stage" ? `v${e.version} stage` : e.action === "alias" ? `@${e.target}`
+    : e.action === "rename" ? "renamed" : `rollback ${e.target}`;
   let s = `${formatTime(e.timestamp)}  ${e.user ?? "?"}: ${what} ${holder(e.from)} -> ${holder(e.to)}`;
   if (e.archived && e.archived.length) s += ` (archived ${e.archived.map((v) => `v${v}`).join(", ")})`;
   if (e.comment) s += ` — ${e.comment}`;

@@ -194,3 +194,25 @@ def test_versions_without_a_source_run_show_their_source(two: Any) -> None:
     assert (v3["version"], v3["run_id"], v3["run_name"], v3["metrics"]) == (3, None, None, {})
     assert "/models/imported" in repr(w).splitlines()[2]
     assert ask(w, "promote", version=3, stage="Staging")["ok"]
+
+
+def test_a_renamed_model_shows_the_rename_and_the_old_name_says_where_it_went(
+        two: Any) -> None:
+    from trackbook.registry import RegisteredModelRenamedError
+    from trackbook.widgets import registry_panel
+
+    old = registry_panel("churn")
+    two.set_registered_model_alias("churn", "champion", 1)
+    two.rename_registered_model("churn", "churn-model")
+    reply = ask(old, "state")  # a widget opened before the rename
+    assert reply["ok"] is False
+    assert "'churn' was renamed to 'churn-model'" in reply["error"]
+    with pytest.raises(RegisteredModelRenamedError):
+        registry_panel("churn")
+    w = registry_panel("churn-model")
+    st = ask(w, "state")["state"]
+    assert [v["version"] for v in st["versions"]] == [2, 1]
+    assert st["rollback_targets"] == ["champion"]
+    last = st["history"][0]
+    assert (last["action"], last["from"], last["to"]) == ("rename", "churn", "churn-model")
+    assert "renamed churn -> churn-model" in repr(w)

@@ -51,7 +51,7 @@ class LogRow(TypedDict):
     seq: int
     timestamp: int
     user: str | None
-    action: str  # "stage" | "alias" | "rollback"
+    action: str  # "stage" | "alias" | "rollback" | "rename"
     target: str
     version: int | None
     comment: str | None
@@ -288,7 +288,8 @@ def log_line(entry: dict[str, Any]) -> str:
     """One promotion-log entry as text: when, who, what, from -> to, comment."""
     when = _dt.datetime.fromtimestamp(entry["timestamp"] / 1000, tz=_dt.UTC)
     what = {"stage": f"v{entry['version']} stage", "alias": f"@{entry['target']}",
-            "rollback": f"rollback {entry['target']}"}.get(entry["action"], entry["action"])
+            "rollback": f"rollback {entry['target']}", "rename": "renamed"}.get(
+                entry["action"], entry["action"])
     line = (f"{when:%Y-%m-%d %H:%M:%S} {entry.get('user') or '?'}: {what} "
             f"{_holder(entry['from'])} -> {_holder(entry['to'])}")
     if entry.get("archived"):
