@@ -316,7 +316,7 @@ class _Importer:
 
     def _metrics(self, new_ids: list[str], old_ids: list[str],
                  tb_counts: dict[str, dict[str, int]]) -> None:
-        from ..store.imports import points_table
+        from ..store.imports import points_table, sorted_summary
 
         s = self.summary
         todo = list(new_ids)
@@ -339,9 +339,10 @@ class _Importer:
             import numpy as np
 
             order = np.lexsort((pts.stamps, pts.steps, pts.codes))
-            table = points_table(run_id, pts.keys, pts.codes[order], pts.values[order],
-                                 pts.steps[order], pts.stamps[order])
-            s.add("metric points", self.writer.points(run_id, table))
+            cols = (pts.codes[order], pts.values[order], pts.steps[order], pts.stamps[order])
+            table = points_table(run_id, pts.keys, *cols)
+            s.add("metric points", self.writer.points(run_id, table,
+                                                      sorted_summary(pts.keys, *cols)))
 
     def _missing_points(self, run_id: str, pts: Points) -> Points:
         """The points of ``pts`` that the run's metric files lack (as a multiset: a point

@@ -7,7 +7,6 @@ revisions lack are read as NULL.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,31 +160,58 @@ class SqliteSource:
         return out
 
     def metrics(self, run_ids: list[str]) -> Iterator[tuple[str, Points]]:
-        """Every point of the runs, one run at a time, as numpy columns."""
+        """Every point of the runs, one run at a time, as numpy columns.
+
+        Two queries per batch of runs, in one read transaction (a consistent snapshot
+        while MLflow may be writing): the (run, key) groups with their sizes, then only the
+        numbers, in the same order. Not fetching the run id and key of every point is what
+        makes this fast (strings are the costly part of a row).
+        """
         import numpy as np
 
-        nan_col = "is_nan" if "is_nan" in self.columns.get("metrics", ()) else "0"
+        # Old revisions stored NaN as NULL; newer ones as 0 with is_nan set.
+        nan_col = "(value IS NULL" + (" OR is_nan)" if "is_nan" in self.columns.get(
+            "metrics", ()) else ")")
         for i in range(0, len(run_ids), BATCH):
             part = run_ids[i:i + BATCH]
-            rows = self.con.execute(
-                f"SELECT run_uuid, key, value, step, timestamp, {nan_col} FROM metrics "  # noqa: S608
-                f"WHERE run_uuid IN ({_q(len(part))}) ORDER BY run_uuid", part).fetchall()
-            if not rows:
-                continue
-            runs, keys, values, steps, stamps, nans = zip(*rows, strict=True)
+            where = f"WHERE run_uuid IN ({_q(len(part))})"
+            self.con.execute("BEGIN")
+            try:
+                groups = self.con.execute(
+                    f"SELECT run_uuid, key, count(*) FROM metrics {where} "  # noqa: S608
+                    "GROUP BY run_uuid, key ORDER BY run_uuid, key", part).fetchall()
+                rows = self.con.execute(
+                    f"SELECT ifnull(value, 0.0), step, timestamp, {nan_col} FROM metrics {where} "  # noqa: S608
+                    "ORDER BY run_uuid, key", part).fetchall() if groups else []
+            finally:
+                self.con.execute("COMMIT")
             n = len(rows)
+            if sum(g[2] for g in groups) != n:  # pragma: no cover - the snapshot forbids it
+                raise MlflowImportError("the metrics table changed while it was read")
+            if not n:
+                continue
+            values, steps, stamps, nans = zip(*rows, strict=True)
+            del rows
             v = np.fromiter(values, np.float64, n)
             v[np.fromiter(nans, np.bool_, n)] = np.nan
             v[v == DBL_MAX] = np.inf
             v[v == -DBL_MAX] = -np.inf
-            s = np.fromiter((x or 0 for x in steps), np.int64, n)
-            t = np.fromiter((x or 0 for x in stamps), np.int64, n)
-            names: dict[str, int] = {}
-            codes = np.fromiter((names.setdefault(k, len(names)) for k in keys), np.int32, n)
-            key_list = list(names)
-            bounds = [0, *[j for j in range(1, n) if runs[j] != runs[j - 1]], n]
-            for a, b in itertools.pairwise(bounds):
-                yield runs[a], Points(key_list, codes[a:b], v[a:b], s[a:b], t[a:b])
+            s = np.fromiter(steps, np.int64, n)
+            t = np.fromiter(stamps, np.int64, n)
+            start = 0
+            g = 0
+            while g < len(groups):
+                run = groups[g][0]
+                keys: list[str] = []
+                sizes: list[int] = []
+                while g < len(groups) and groups[g][0] == run:
+                    keys.append(groups[g][1])
+                    sizes.append(groups[g][2])
+                    g += 1
+                end = start + sum(sizes)
+                codes = np.repeat(np.arange(len(keys), dtype=np.int32), sizes)
+                yield run, Points(keys, codes, v[start:end], s[start:end], t[start:end])
+                start = end
 
     def artifact_dir(self, run: SourceRun) -> tuple[Path | None, str | None]:
         return _locations.resolve(run.artifact_uri, (run.experiment_id, run.run_id, "artifacts"),

@@ -19,8 +19,10 @@ written (the catalog, and the Parquet files themselves) and adds only what is mi
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import metrics as _metrics
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 # Buffered log records are appended in one write once this many have piled up.
 RECORDS_PER_APPEND = 2000
+# Threads writing metric chunk files (Parquet encoding and file I/O release the GIL).
+WRITE_THREADS = 2
 
 
 def claim_experiment(store: Store, name: str, experiment_id: str | None,
@@ -62,6 +66,23 @@ def claim_experiment(store: Store, name: str, experiment_id: str | None,
     raise OSError(f"experiment {name!r} is claimed but unreadable in {store.root}")
 
 
+def _strings(words: list[bytes], codes: np.ndarray) -> pa.Array:
+    """A string column whose row i is ``words[codes[i]]``, built from buffers."""
+    import numpy as np
+    import pyarrow as pa
+
+    lengths = np.fromiter((len(w) for w in words), np.int64, len(words))
+    offsets = np.zeros(len(codes) + 1, np.int64)
+    np.cumsum(lengths[codes], out=offsets[1:])
+    if len(words) == 1:
+        data = words[0] * len(codes)
+    else:
+        data = b"".join([words[c] for c in codes.tolist()])
+    return pa.Array.from_buffers(pa.large_string(), len(codes),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+                                 ).cast(pa.string())
+
+
 def points_table(run_id: str, key_names: list[str], key_codes: np.ndarray,
                  values: np.ndarray, steps: np.ndarray, stamps: np.ndarray) -> pa.Table:
     """The metric-file table of one run from numpy columns (no per-point Python objects).
@@ -72,16 +93,35 @@ def points_table(run_id: str, key_names: list[str], key_codes: np.ndarray,
     import pyarrow as pa
 
     n = len(values)
-    names = pa.array(key_names, pa.string())
-    key = pa.DictionaryArray.from_arrays(pa.array(np.asarray(key_codes, np.int32)), names)
-    run = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
-                                         pa.array([run_id], pa.string()))
+    codes = np.asarray(key_codes, np.int64)
     return pa.Table.from_arrays(
-        [run.cast(pa.string()), key.cast(pa.string()),
+        [_strings([run_id.encode()], np.zeros(n, np.int64)),
+         _strings([k.encode() for k in key_names], codes),
          pa.array(np.asarray(values, np.float64)), pa.array(np.asarray(steps, np.int64)),
          pa.array(np.asarray(stamps, np.int64))],
         schema=_metrics._schema(),
     )
+
+
+def sorted_summary(key_names: list[str], codes: np.ndarray, values: np.ndarray,
+                   steps: np.ndarray, stamps: np.ndarray) -> dict[str, list[Any]]:
+    """``metrics.summarize`` of points already sorted by (key code, step, timestamp) with a
+    stable sort: per key [count, min, max, last step, last timestamp, last value]."""
+    import numpy as np
+
+    n = len(codes)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n else np.array([], int)
+    ends = np.r_[starts[1:], n] - 1
+    with np.errstate(invalid="ignore"):
+        mins = np.fmin.reduceat(values, starts) if n else values
+        maxs = np.fmax.reduceat(values, starts) if n else values
+    out: dict[str, list[Any]] = {}
+    for g, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        lo, hi = float(mins[g]), float(maxs[g])
+        out[key_names[int(codes[a])]] = [
+            b - a + 1, None if math.isnan(lo) else lo, None if math.isnan(hi) else hi,
+            int(steps[b]), int(stamps[b]), float(values[b])]
+    return out
 
 
 class ImportWriter:
@@ -98,6 +138,8 @@ class ImportWriter:
         self.session = store.session
         self._records: list[dict[str, Any]] = []
         self._touched: set[str] = set()
+        self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="trackbook-import")
+        self._pending: list[Future[Any]] = []
 
     def _add(self, record: dict[str, Any]) -> None:
         record.setdefault("t", now_ms())
@@ -139,34 +181,44 @@ class ImportWriter:
                    "fields": {"lifecycle_stage": "deleted",
                               "last_update_time": when if when is not None else now_ms()}})
 
-    def points(self, run_id: str, table: pa.Table) -> int:
+    def points(self, run_id: str, table: pa.Table,
+               summary: dict[str, list[Any]] | None = None) -> int:
         """Write ``table`` (see :func:`points_table`) as one chunk of the run; return its size.
 
         The chunk number comes from the session's buffer of the run under its flush lock,
-        so it never clashes with points this process logs to the same run.
+        so it never clashes with points this process logs to the same run. Files are written
+        by a small thread pool (Parquet encoding releases the GIL); their records are
+        appended only once every file before them is in place (:meth:`flush`).
         """
         if table.num_rows == 0:
             return 0
         buf = self.session.buffer(run_id)
         with buf.flush_lock:
             name = _metrics.chunk_name(self.session.writer_id, buf.seq)
-            _metrics.write_chunk(buf.directory, name, table)
             buf.seq += 1
             buf.chunks += 1
         self._touched.add(run_id)
+        self._pending.append(self._pool.submit(_metrics.write_chunk, buf.directory, name, table))
         self._add({"op": "metrics", "run": run_id, "file": name, "n": table.num_rows,
-                   "sum": _metrics.summarize(table)})
+                   "sum": summary if summary is not None else _metrics.summarize(table)})
         return int(table.num_rows)
 
     def flush(self) -> None:
-        """Append the buffered records to this process's log."""
+        """Wait for the chunk files, then append the buffered records to this process's log
+        (a chunk's record never precedes its file)."""
+        pending, self._pending = self._pending, []
+        for f in pending:
+            f.result()
         records, self._records = self._records, []
         if records:
             self.session.log.append(records)
 
     def close(self) -> None:
         """Flush, then let the session compact runs that now have many metric files."""
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self._pool.shutdown(wait=True)
         for run_id in self._touched:
             self.session.close_run(run_id)
         self._touched.clear()
