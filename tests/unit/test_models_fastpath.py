@@ -112,13 +112,15 @@ def test_batcher_scores_numbers_fast_and_explains_everything_else(batcher_model)
             (COLS, [[1, 0, 1]]),                       # ints into double columns: fine
             (COLS, [["0.5", 0.1, 0.2]]),               # a string is not a number
             (COLS, [[True, 0.1, 0.2]]),                # nor is a boolean
-            (["a", "b"], [[0.1, 0.2]])]                # a column is missing
+            (["a", "b"], [[0.1, 0.2]]),                # a column is missing
+            (COLS, [[float("nan"), 0.1, 0.2]])]        # scikit-learn's own NaN error
     results = _score(model, jobs)
     assert [list(p) for p, e in results[:3]] == [want[:1], want[1:], want]
     assert results[3][1] is None
     for (p, err), message in zip(results[4:], ["column 'a': expected double",
                                                 "column 'a': expected double",
-                                                r"missing column\(s\) 'c'"], strict=True):
+                                                r"missing column\(s\) 'c'",
+                                                "Input X contains NaN"], strict=True):
         assert p is None
-        assert isinstance(err, SchemaEnforcementError)
+        assert isinstance(err, (SchemaEnforcementError, ValueError))
         assert re.search(message, str(err)), err
