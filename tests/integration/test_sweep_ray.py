@@ -14,6 +14,7 @@ import pytest
 
 import trackbook as tb
 from trackbook._errors import InvalidValueError
+from trackbook.projects.ray_backend import BackendUnavailableError
 from trackbook.projects.runner import ERROR_TAG
 
 MLPROJECT = """\
@@ -23,19 +24,18 @@ entry_points:
     parameters:
       x: int
       seconds: {type: float, default: 0.5}
-      fail: {type: int, default: 0}
-    command: "python train.py {x} {seconds} {fail}"
+    command: "python train.py {x} {seconds}"
 """
 TRAIN = """\
 import os, sys, time
 import trackbook as tb
-x, seconds, fail = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "1"
+x, seconds = float(sys.argv[1]), float(sys.argv[2])
 open(f"pid-{os.getpid()}.txt", "w").close()
 with tb.start_run():
     tb.log_metric("square", x * x)
     tb.log_metric("pid", os.getpid())
     time.sleep(seconds)
-    if fail:
+    if x == 3:
         print("diverged at step 3", file=sys.stderr)
         sys.exit(4)
 """
@@ -44,7 +44,8 @@ with tb.start_run():
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[None]:
     """A local Ray started the way ``sweep`` starts it, shared by the module's tests."""
-    ray = pytest.importorskip("ray")  # the test extra installs it: runs in CI
+    import ray  # the test extra installs it: these tests run in CI, never skip
+
     from trackbook.projects import ray_backend
 
     started = not ray.is_initialized()
@@ -69,19 +70,26 @@ def test_ray_sweep_logs_every_trial_into_the_store_at_most_max_parallel_at_once(
     sweep = tb.projects.sweep(project, "train", grid={"x": [1, 2, 3, 4]},
                               parameters={"seconds": 1.0}, max_parallel=2,
                               backend="ray", progress=seen.append)
-    assert sweep.wait(timeout=180) is True, repr(sweep)
-    assert [t.status for t in sweep.trials] == ["FINISHED"] * 4
-    assert all(t.run is not None and t.run.returncode == 0 for t in sweep.trials)
+    assert sweep.wait(timeout=180) is False, repr(sweep)  # x=3 fails, the others finish
+    assert [t.status for t in sweep.trials] == ["FINISHED", "FINISHED", "FAILED", "FINISHED"]
+    assert [t.run.returncode for t in sweep.trials if t.run] == [0, 0, 4, 0]
+    (failed,) = sweep.failures
+    assert failed.index == 2
+    assert "exited with status 4" in (failed.error or "")
+    assert "diverged at step 3" in (failed.error or "")
 
     runs = tb.search_runs(filter_string=f"tags.sweep_id = '{sweep.id}'", output_format="list")
     assert len(runs) == 4
     by_x = {r.data.params["x"]: r for r in runs}
     assert sorted(by_x) == ["1", "2", "3", "4"]
     for x, run in by_x.items():
-        assert run.info.status == "FINISHED"
-        assert run.data.metrics["square"] == float(x) ** 2
+        assert run.info.status == ("FAILED" if x == "3" else "FINISHED")
+        assert run.data.metrics["square"] == float(x) ** 2  # also what x=3 logged first
         assert run.data.tags["mlflow.parentRunId"] == sweep.id
         assert run.data.tags["mlflow.project.backend"] == "ray"
+    assert "diverged at step 3" in by_x["3"].data.tags[ERROR_TAG]
+    stderr = tb.Client().download_artifacts(failed.run_id, "logs/stderr.txt")
+    assert "diverged at step 3" in Path(stderr).read_text()
     # each trial ran in its own process, not in the driver
     assert len({r.data.metrics["pid"] for r in runs} | {os.getpid()}) == 5
     intervals = [(r.info.start_time, r.info.end_time) for r in runs]
@@ -89,34 +97,15 @@ def test_ray_sweep_logs_every_trial_into_the_store_at_most_max_parallel_at_once(
         assert sum(s <= start < e for s, e in intervals) <= 2
     # ... and the limit was actually reached: 4 one-second trials, two at a time
     assert max(sum(s <= start < e for s, e in intervals) for start, _ in intervals) == 2
+
     parent = tb.get_run(sweep.id)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["trackbook.sweep.backend"] == "ray"
+    assert parent.data.tags["trackbook.sweep.failed"] == "1"
+    assert "trial 2 FAILED" in parent.data.tags[ERROR_TAG]
     assert seen[-1].finished
     assert seen[-1].done == 4
-    assert not seen[-1].failed
-
-
-def test_a_failing_ray_trial_is_reported_while_the_others_finish(
-        ray_session: None, tb_store: Path, project: Path) -> None:
-    sweep = tb.projects.sweep(project, "train", grid={"fail": [0, 1, 0]},
-                              parameters={"x": 2, "seconds": 0.1}, max_parallel=2,
-                              backend="ray", progress=False)
-    assert sweep.wait(timeout=120) is False
-    assert [t.status for t in sweep.trials] == ["FINISHED", "FAILED", "FINISHED"]
-    (failed,) = sweep.failures
-    assert failed.index == 1
-    assert "exited with status 4" in (failed.error or "")
-    assert "diverged at step 3" in (failed.error or "")
-    run = tb.get_run(failed.run_id)
-    assert run.info.status == "FAILED"
-    assert "diverged at step 3" in run.data.tags[ERROR_TAG]
-    assert run.data.metrics["square"] == 4.0  # what it logged before failing is kept
-    stderr = tb.Client().download_artifacts(failed.run_id, "logs/stderr.txt")
-    assert "diverged at step 3" in Path(stderr).read_text()
-    parent = tb.get_run(sweep.id)
-    assert parent.data.tags["trackbook.sweep.failed"] == "1"
-    assert "trial 1 FAILED" in parent.data.tags[ERROR_TAG]
+    assert seen[-1].failed
 
 
 def test_cancel_stops_the_ray_tasks_and_their_commands(
@@ -144,6 +133,49 @@ def test_cancel_stops_the_ray_tasks_and_their_commands(
     assert len(list(project.glob("pid-*.txt"))) == 2  # the third never started
 
 
+def test_cancel_reaches_trials_still_waiting_for_ray_resources(
+        ray_session: None, tb_store: Path, project: Path) -> None:
+    sweep = tb.projects.sweep(project, "train", grid={"x": [1, 2]}, max_parallel=2,
+                              backend="ray", ray_options={"resources": {"no-such-node": 1}},
+                              progress=False)
+    deadline = time.monotonic() + 30
+    while len(sweep.runs) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert [t.status for t in sweep.trials] == ["RUNNING", "RUNNING"]  # queued in Ray
+    sweep.cancel()
+    assert sweep.wait(timeout=10) is False
+    assert [t.status for t in sweep.trials] == ["KILLED", "KILLED"]
+    for trial in sweep.trials:  # the driver recorded the end: the task never ran
+        run = tb.get_run(trial.run_id)
+        assert run.info.status == "KILLED"
+        assert run.data.tags[ERROR_TAG] == "cancelled"
+    assert list(project.glob("pid-*.txt")) == []
+
+
+def test_a_sweep_joins_a_running_ray_cluster_by_address(
+        ray_session: None, tb_store: Path, project: Path) -> None:
+    """Another process joins this module's Ray as a cluster, with ray_address=."""
+    import ray
+
+    address = ray.get_runtime_context().gcs_address
+    code = textwrap.dedent(f"""\
+        import ray, trackbook as tb
+        s = tb.projects.sweep({str(project)!r}, "train", grid={{"x": [5]}},
+                              parameters={{"seconds": 0.1}}, max_parallel=1, backend="ray",
+                              ray_address={address!r}, progress=False)
+        print("ok", s.wait(timeout=120), ray.get_runtime_context().gcs_address)
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"ok True {address}" in proc.stdout
+    (run,) = tb.search_runs(search_all_experiments=True, output_format="list",
+                            filter_string="tags.mlflow.project.backend = 'ray'")
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["square"] == 25.0
+
+
 def test_bad_backend_arguments_fail_before_anything_runs(tb_store: Path,
                                                           project: Path) -> None:
     with pytest.raises(InvalidValueError, match=r"backend must be one of 'local', 'ray', "
@@ -155,19 +187,10 @@ def test_bad_backend_arguments_fail_before_anything_runs(tb_store: Path,
     assert tb.search_runs(search_all_experiments=True).empty
 
 
-def test_ray_not_installed_says_how_to_install_it(tb_store: Path, project: Path) -> None:
-    code = textwrap.dedent(f"""\
-        import sys
-        sys.modules["ray"] = None  # as if Ray were not installed
-        import trackbook as tb
-        try:
-            tb.projects.sweep({str(project)!r}, "train", grid={{"x": [1]}}, backend="ray")
-        except ImportError as exc:
-            print(type(exc).__name__, exc)
-        print("runs:", len(tb.search_runs(search_all_experiments=True)))
-        """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
-    assert "BackendUnavailableError" in out
-    assert "pip install 'trackbook[ray]'" in out
-    assert "runs: 0" in out
+def test_ray_not_installed_says_how_to_install_it(tb_store: Path, project: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, as if not installed
+    with pytest.raises(BackendUnavailableError,
+                       match=r"backend='ray' needs Ray, .*pip install 'trackbook\[ray\]'"):
+        tb.projects.sweep(project, "train", grid={"x": [1]}, backend="ray")
+    assert tb.search_runs(search_all_experiments=True).empty  # nothing was started
