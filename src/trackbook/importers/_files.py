@@ -29,7 +29,7 @@ from ._errors import MlflowImportError
 from ._source import (
     RUN_STATUSES,
     LoggedModel,
-    Points,
+    MetricBatch,
     SourceExperiment,
     SourceModel,
     SourceRun,
@@ -151,7 +151,7 @@ class FileSource:
                     out.setdefault(r, {})[key] = sum(1 for line in f if line.strip())
         return out
 
-    def metrics(self, run_ids: list[str]) -> Iterator[tuple[str, Points]]:
+    def metrics(self, run_ids: list[str]) -> Iterator[MetricBatch]:
         import numpy as np
 
         for r in run_ids:
@@ -169,12 +169,12 @@ class FileSource:
                 except (ValueError, IndexError) as exc:
                     raise MlflowImportError(f"{path}: a line is not 'timestamp value step' "
                                             f"({exc})") from None
-                parts.append((np.full(len(rows), len(keys), np.int32), values, steps, stamps))
+                parts.append((values, steps, stamps))
                 keys.append(key)
             if parts:
-                codes, values, steps, stamps = (np.concatenate(c) for c in zip(*parts,
-                                                                               strict=True))
-                yield r, Points(keys, codes, values, steps, stamps)
+                values, steps, stamps = (np.concatenate(c) for c in zip(*parts, strict=True))
+                sizes = np.array([len(p[0]) for p in parts], np.int64)
+                yield MetricBatch([r] * len(keys), keys, sizes, values, steps, stamps)
 
     def artifact_dir(self, run: SourceRun) -> tuple[Path | None, str | None]:
         own = self._run_dirs[run.run_id] / "artifacts"

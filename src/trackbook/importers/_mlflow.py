@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlparse
 
 from ._copy import CopyResult, copy_missing, top_level_names
 from ._errors import MlflowImportError
-from ._source import TERMINAL, Points, Source, SourceRun
+from ._source import TERMINAL, MetricBatch, Points, Source, SourceRun
 from ._summary import ImportSummary
 
 if TYPE_CHECKING:
@@ -136,6 +136,9 @@ class _Importer:
         # logged model id -> (run id, artifact path in that run)
         self.placements: dict[str, tuple[str, str]] = {}
         self.runs_by_id: dict[str, SourceRun] = {}
+        from ..store import metrics as _metrics
+
+        self.schema = _metrics._schema()
 
     def run(self) -> None:
         try:
@@ -316,8 +319,6 @@ class _Importer:
 
     def _metrics(self, new_ids: list[str], old_ids: list[str],
                  tb_counts: dict[str, dict[str, int]]) -> None:
-        from ..store.imports import points_table, sorted_summary
-
         s = self.summary
         todo = list(new_ids)
         if old_ids:
@@ -329,20 +330,60 @@ class _Importer:
                 else:
                     todo.append(run_id)
         grow = set(todo) - set(new_ids)
-        for run_id, pts in self.source.metrics(todo):
+        for batch in self.source.metrics(todo):
+            self._write_batch(batch, grow)
+
+    def _write_batch(self, batch: MetricBatch, grow: set[str]) -> None:
+        """Write each new run of ``batch`` as one chunk: the batch's columns are sorted and
+        summarised at once, and each run's chunk is a slice of one Arrow table."""
+        import numpy as np
+
+        from ..store.imports import points_table, string_column
+
+        s = self.summary
+        ranges = batch.run_ranges()
+        for run_id, g0, g1 in ranges:
             if run_id in grow:
+                pts = batch.points(g0, g1)
                 before = len(pts)
                 pts = self._missing_points(run_id, pts)
                 s.had("metric points", before - len(pts))
-            if not len(pts):
-                continue
-            import numpy as np
+                if len(pts):
+                    order = np.lexsort((pts.stamps, pts.steps, pts.codes))
+                    table = points_table(run_id, pts.keys, pts.codes[order], pts.values[order],
+                                         pts.steps[order], pts.stamps[order])
+                    s.add("metric points", self.writer.points(run_id, table))
+        new = [r for r in ranges if r[0] not in grow]
+        if not new:
+            return
+        import pyarrow as pa
 
-            order = np.lexsort((pts.stamps, pts.steps, pts.codes))
-            cols = (pts.codes[order], pts.values[order], pts.steps[order], pts.stamps[order])
-            table = points_table(run_id, pts.keys, *cols)
-            s.add("metric points", self.writer.points(run_id, table,
-                                                      sorted_summary(pts.keys, *cols)))
+        sizes = batch.sizes
+        groups = len(sizes)
+        group_of_row = np.repeat(np.arange(groups, dtype=np.int64), sizes)
+        order = np.lexsort((batch.stamps, batch.steps, group_of_row))  # stable: ties keep order
+        values, steps, stamps = batch.values[order], batch.steps[order], batch.stamps[order]
+        off = batch.offsets
+        with np.errstate(invalid="ignore"):
+            mins = np.fmin.reduceat(values, off[:-1]).tolist()
+            maxs = np.fmax.reduceat(values, off[:-1]).tolist()
+        last = off[1:] - 1
+        last_steps, last_stamps = steps[last].tolist(), stamps[last].tolist()
+        last_values = values[last].tolist()
+        run_of_group = np.repeat(np.arange(len(ranges), dtype=np.int64),
+                                 [g1 - g0 for _, g0, g1 in ranges])
+        table = pa.Table.from_arrays(
+            [string_column([r[0] for r in ranges], run_of_group[group_of_row]),
+             string_column(batch.keys, group_of_row), pa.array(values), pa.array(steps),
+             pa.array(stamps)], schema=self.schema)
+        counts = sizes.tolist()
+        starts = off.tolist()
+        for run_id, g0, g1 in new:
+            summary = {batch.keys[g]: [counts[g], None if mins[g] != mins[g] else mins[g],
+                                       None if maxs[g] != maxs[g] else maxs[g], last_steps[g],
+                                       last_stamps[g], last_values[g]] for g in range(g0, g1)}
+            a, b = starts[g0], starts[g1]
+            s.add("metric points", self.writer.points(run_id, table.slice(a, b - a), summary))
 
     def _missing_points(self, run_id: str, pts: Points) -> Points:
         """The points of ``pts`` that the run's metric files lack (as a multiset: a point

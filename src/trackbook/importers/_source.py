@@ -60,6 +60,50 @@ class Points:
 
 
 @dataclass
+class MetricBatch:
+    """The points of several runs: groups of one (run, key) each, in order, as columns.
+
+    Group ``g`` holds the rows ``offsets[g]:offsets[g + 1]`` of ``values``/``steps``/
+    ``stamps``; a run's groups are consecutive.
+    """
+
+    runs: list[str]
+    keys: list[str]
+    sizes: np.ndarray
+    values: np.ndarray
+    steps: np.ndarray
+    stamps: np.ndarray
+
+    @property
+    def offsets(self) -> np.ndarray:
+        import numpy as np
+
+        out = np.zeros(len(self.sizes) + 1, np.int64)
+        np.cumsum(self.sizes, out=out[1:])
+        return out
+
+    def run_ranges(self) -> list[tuple[str, int, int]]:
+        """(run id, first group, end group) of each run, in order."""
+        out: list[tuple[str, int, int]] = []
+        start = 0
+        for g in range(1, len(self.runs) + 1):
+            if g == len(self.runs) or self.runs[g] != self.runs[start]:
+                out.append((self.runs[start], start, g))
+                start = g
+        return out
+
+    def points(self, g0: int, g1: int) -> Points:
+        """The groups ``g0:g1`` (one run's) as :class:`Points`."""
+        import numpy as np
+
+        off = self.offsets
+        a, b = int(off[g0]), int(off[g1])
+        codes = np.repeat(np.arange(g1 - g0, dtype=np.int32), self.sizes[g0:g1])
+        return Points(self.keys[g0:g1], codes, self.values[a:b], self.steps[a:b],
+                      self.stamps[a:b])
+
+
+@dataclass
 class LoggedModel:
     """An MLflow 3 logged model (``models:/m-...``): a model folder outside run artifacts."""
 
@@ -111,7 +155,7 @@ class Source(Protocol):
 
     def metric_counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]: ...
 
-    def metrics(self, run_ids: list[str]) -> Iterator[tuple[str, Points]]: ...
+    def metrics(self, run_ids: list[str]) -> Iterator[MetricBatch]: ...
 
     def artifact_dir(self, run: SourceRun) -> tuple[Path | None, str | None]: ...
 

@@ -16,7 +16,7 @@ from . import _locations
 from ._errors import MlflowImportError, UnknownSchemaError
 from ._source import (
     LoggedModel,
-    Points,
+    MetricBatch,
     SourceExperiment,
     SourceModel,
     SourceRun,
@@ -159,8 +159,8 @@ class SqliteSource:
                 out.setdefault(run, {})[key] = n
         return out
 
-    def metrics(self, run_ids: list[str]) -> Iterator[tuple[str, Points]]:
-        """Every point of the runs, one run at a time, as numpy columns.
+    def metrics(self, run_ids: list[str]) -> Iterator[MetricBatch]:
+        """Every point of the runs, a batch of runs at a time, as numpy columns.
 
         Two queries per batch of runs, in one read transaction (a consistent snapshot
         while MLflow may be writing): the (run, key) groups with their sizes, then only the
@@ -196,22 +196,9 @@ class SqliteSource:
             v[np.fromiter(nans, np.bool_, n)] = np.nan
             v[v == DBL_MAX] = np.inf
             v[v == -DBL_MAX] = -np.inf
-            s = np.fromiter(steps, np.int64, n)
-            t = np.fromiter(stamps, np.int64, n)
-            start = 0
-            g = 0
-            while g < len(groups):
-                run = groups[g][0]
-                keys: list[str] = []
-                sizes: list[int] = []
-                while g < len(groups) and groups[g][0] == run:
-                    keys.append(groups[g][1])
-                    sizes.append(groups[g][2])
-                    g += 1
-                end = start + sum(sizes)
-                codes = np.repeat(np.arange(len(keys), dtype=np.int32), sizes)
-                yield run, Points(keys, codes, v[start:end], s[start:end], t[start:end])
-                start = end
+            runs, keys, sizes = zip(*groups, strict=True)
+            yield MetricBatch(list(runs), list(keys), np.fromiter(sizes, np.int64, len(sizes)),
+                              v, np.fromiter(steps, np.int64, n), np.fromiter(stamps, np.int64, n))
 
     def artifact_dir(self, run: SourceRun) -> tuple[Path | None, str | None]:
         return _locations.resolve(run.artifact_uri, (run.experiment_id, run.run_id, "artifacts"),

@@ -19,7 +19,6 @@ written (the catalog, and the Parquet files themselves) and adds only what is mi
 from __future__ import annotations
 
 import json
-import math
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -66,21 +65,27 @@ def claim_experiment(store: Store, name: str, experiment_id: str | None,
     raise OSError(f"experiment {name!r} is claimed but unreadable in {store.root}")
 
 
-def _strings(words: list[bytes], codes: np.ndarray) -> pa.Array:
-    """A string column whose row i is ``words[codes[i]]``, built from buffers."""
+def string_column(words: list[str], codes: np.ndarray) -> pa.Array:
+    """A string column whose row i is ``words[codes[i]]``, built from buffers with numpy
+    (no Python object per row)."""
     import numpy as np
     import pyarrow as pa
 
-    lengths = np.fromiter((len(w) for w in words), np.int64, len(words))
+    encoded = [w.encode("utf-8") for w in words]
+    lengths = np.fromiter((len(w) for w in encoded), np.int64, len(encoded))
+    starts = np.zeros(len(encoded), np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    row_lengths = lengths[codes]
     offsets = np.zeros(len(codes) + 1, np.int64)
-    np.cumsum(lengths[codes], out=offsets[1:])
-    if len(words) == 1:
-        data = words[0] * len(codes)
-    else:
-        data = b"".join([words[c] for c in codes.tolist()])
-    return pa.Array.from_buffers(pa.large_string(), len(codes),
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-                                 ).cast(pa.string())
+    np.cumsum(row_lengths, out=offsets[1:])
+    total = int(offsets[-1])
+    source = np.repeat(starts[codes] - offsets[:-1], row_lengths) + np.arange(total)
+    data = np.frombuffer(b"".join(encoded), np.uint8)[source] if total else np.zeros(0, np.uint8)
+    if total < 2**31:
+        return pa.Array.from_buffers(pa.string(), len(codes), [
+            None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+    return pa.Array.from_buffers(pa.large_string(), len(codes), [
+        None, pa.py_buffer(offsets), pa.py_buffer(data)]).cast(pa.string())
 
 
 def points_table(run_id: str, key_names: list[str], key_codes: np.ndarray,
@@ -95,33 +100,11 @@ def points_table(run_id: str, key_names: list[str], key_codes: np.ndarray,
     n = len(values)
     codes = np.asarray(key_codes, np.int64)
     return pa.Table.from_arrays(
-        [_strings([run_id.encode()], np.zeros(n, np.int64)),
-         _strings([k.encode() for k in key_names], codes),
+        [string_column([run_id], np.zeros(n, np.int64)), string_column(key_names, codes),
          pa.array(np.asarray(values, np.float64)), pa.array(np.asarray(steps, np.int64)),
          pa.array(np.asarray(stamps, np.int64))],
         schema=_metrics._schema(),
     )
-
-
-def sorted_summary(key_names: list[str], codes: np.ndarray, values: np.ndarray,
-                   steps: np.ndarray, stamps: np.ndarray) -> dict[str, list[Any]]:
-    """``metrics.summarize`` of points already sorted by (key code, step, timestamp) with a
-    stable sort: per key [count, min, max, last step, last timestamp, last value]."""
-    import numpy as np
-
-    n = len(codes)
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n else np.array([], int)
-    ends = np.r_[starts[1:], n] - 1
-    with np.errstate(invalid="ignore"):
-        mins = np.fmin.reduceat(values, starts) if n else values
-        maxs = np.fmax.reduceat(values, starts) if n else values
-    out: dict[str, list[Any]] = {}
-    for g, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        lo, hi = float(mins[g]), float(maxs[g])
-        out[key_names[int(codes[a])]] = [
-            b - a + 1, None if math.isnan(lo) else lo, None if math.isnan(hi) else hi,
-            int(steps[b]), int(stamps[b]), float(values[b])]
-    return out
 
 
 class ImportWriter:
