@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -48,11 +49,16 @@ def ray_session() -> Iterator[None]:
 
     from trackbook.projects import ray_backend
 
+    environ, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
     started = not ray.is_initialized()
     ray_backend.connect(None, max_parallel=2)
     yield
     if started:
         ray.shutdown()
+        # ray.init leaves PYTHONBREAKPOINT, RAY_* variables and a SIGTERM handler behind
+        os.environ.clear()
+        os.environ.update(environ)
+        signal.signal(signal.SIGTERM, sigterm)
 
 
 @pytest.fixture
