@@ -3,6 +3,7 @@
 // scrolls (fixed row heights, quak's model). Traits hold UI state only.
 import {
   Channel, debounce, decodeRows, formatNumber, formatTime, h, injectStyle, Model, RenderProps, Row,
+  watchStore,
 } from "./_common";
 import { DETAIL_CSS, DetailPane } from "./_detail";
 
@@ -95,7 +96,6 @@ function render({ model, el }: RenderProps): () => void {
   let shown: string[] = [];
   let columnInfo: ColumnInfo[] = [];
   let autoColumns: string[] = []; // what Python picked when asked for no columns
-  let version: string | null = null;
   let disposed = false;
   let generation = 0; // bumped when the rows are reloaded from the top: stale appends drop
   let appending = false;
@@ -430,36 +430,23 @@ function render({ model, el }: RenderProps): () => void {
   model.on("change:detail", onDetail);
 
   // Live: ask the kernel whether the store changed; reload when it did.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const poll = async () => {
-    const seconds = model.get("refresh_seconds") as number;
-    if (disposed || !seconds) return;
-    const reply = await channel.request("version");
-    if (reply && !disposed && reply[0].ok) {
-      const v = reply[0].version as string;
-      if (version !== null && v !== version) {
-        const rowsDone = reload(true);
-        await loadColumns();
-        await rowsDone;
-        detail.refresh();
-      }
-      version = v;
-    }
-    if (!disposed) timer = setTimeout(poll, seconds * 1000);
-  };
+  const watch = watchStore(model, channel, async () => {
+    const rowsDone = reload(true);
+    await loadColumns();
+    await rowsDone;
+    detail.refresh();
+  });
 
   // First rows first: the kernel answers requests in order, and the column list (for the
   // picker) costs more than a page on large stores.
   const firstRows = reload();
   void loadColumns();
-  void firstRows.then(() => {
-    if (!disposed) timer = setTimeout(poll, 0);
-  });
+  void firstRows.then(() => watch.start());
   if (model.get("detail")) openDetail(model.get("detail"));
 
   return () => {
     disposed = true;
-    if (timer !== undefined) clearTimeout(timer);
+    watch.stop();
     applyFilterSoon.cancel();
     channel.close();
     detail.dispose();
