@@ -35,6 +35,7 @@ open(f"pid-{os.getpid()}.txt", "w").close()
 with tb.start_run():
     tb.log_metric("square", x * x)
     tb.log_metric("pid", os.getpid())
+    tb.set_tag("breakpoint_hook", os.environ.get("PYTHONBREAKPOINT", "-"))
     time.sleep(seconds)
     if x == 3:
         print("diverged at step 3", file=sys.stderr)
@@ -93,6 +94,7 @@ def test_ray_sweep_logs_every_trial_into_the_store_at_most_max_parallel_at_once(
         assert run.data.metrics["square"] == float(x) ** 2  # also what x=3 logged first
         assert run.data.tags["mlflow.parentRunId"] == sweep.id
         assert run.data.tags["mlflow.project.backend"] == "ray"
+        assert not run.data.tags["breakpoint_hook"].startswith("ray.")  # Ray's, not for trials
     assert "diverged at step 3" in by_x["3"].data.tags[ERROR_TAG]
     stderr = tb.Client().download_artifacts(failed.run_id, "logs/stderr.txt")
     assert "diverged at step 3" in Path(stderr).read_text()

@@ -219,6 +219,8 @@ def _run_trial(run_id: str, store: str, command: str, params: dict[str, str],
                PYTHONUNBUFFERED="1")
     env.pop("TRACKBOOK_EXPERIMENT_NAME", None)
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    if env.get("PYTHONBREAKPOINT", "").startswith("ray."):  # set by Ray for its workers
+        env.pop("PYTHONBREAKPOINT")
     sub = SubmittedRun(run_id, Client(store), command, params, environment, echo=False)
     sub._start(Path(cwd), env)
     sub.wait(echo=False)  # ray.cancel interrupts this: wait() then cancels the command
