@@ -370,20 +370,20 @@ class _Importer:
         last = off[1:] - 1
         last_steps, last_stamps = steps[last].tolist(), stamps[last].tolist()
         last_values = values[last].tolist()
-        run_of_group = np.repeat(np.arange(len(ranges), dtype=np.int64),
-                                 [g1 - g0 for _, g0, g1 in ranges])
-        table = pa.Table.from_arrays(
-            [string_column([r[0] for r in ranges], run_of_group[group_of_row]),
-             string_column(batch.keys, group_of_row), pa.array(values), pa.array(steps),
-             pa.array(stamps)], schema=self.schema)
+        keys = string_column(batch.keys, group_of_row)
+        values_col, steps_col, stamps_col = pa.array(values), pa.array(steps), pa.array(stamps)
         counts = sizes.tolist()
         starts = off.tolist()
         for run_id, g0, g1 in new:
             summary = {batch.keys[g]: [counts[g], None if mins[g] != mins[g] else mins[g],
                                        None if maxs[g] != maxs[g] else maxs[g], last_steps[g],
                                        last_stamps[g], last_values[g]] for g in range(g0, g1)}
-            a, b = starts[g0], starts[g1]
-            s.add("metric points", self.writer.points(run_id, table.slice(a, b - a), summary))
+            a, n = starts[g0], starts[g1] - starts[g0]
+            table = pa.Table.from_arrays(
+                [string_column([run_id], np.zeros(n, np.int32)), keys.slice(a, n),
+                 values_col.slice(a, n), steps_col.slice(a, n), stamps_col.slice(a, n)],
+                schema=self.schema)
+            s.add("metric points", self.writer.points(run_id, table, summary))
 
     def _missing_points(self, run_id: str, pts: Points) -> Points:
         """The points of ``pts`` that the run's metric files lack (as a multiset: a point

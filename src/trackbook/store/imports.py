@@ -66,26 +66,19 @@ def claim_experiment(store: Store, name: str, experiment_id: str | None,
 
 
 def string_column(words: list[str], codes: np.ndarray) -> pa.Array:
-    """A string column whose row i is ``words[codes[i]]``, built from buffers with numpy
-    (no Python object per row)."""
+    """A string column whose row i is ``words[codes[i]]`` (no Python object per row)."""
     import numpy as np
     import pyarrow as pa
 
-    encoded = [w.encode("utf-8") for w in words]
-    lengths = np.fromiter((len(w) for w in encoded), np.int64, len(encoded))
-    starts = np.zeros(len(encoded), np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    row_lengths = lengths[codes]
-    offsets = np.zeros(len(codes) + 1, np.int64)
-    np.cumsum(row_lengths, out=offsets[1:])
-    total = int(offsets[-1])
-    source = np.repeat(starts[codes] - offsets[:-1], row_lengths) + np.arange(total)
-    data = np.frombuffer(b"".join(encoded), np.uint8)[source] if total else np.zeros(0, np.uint8)
-    if total < 2**31:
-        return pa.Array.from_buffers(pa.string(), len(codes), [
-            None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
-    return pa.Array.from_buffers(pa.large_string(), len(codes), [
-        None, pa.py_buffer(offsets), pa.py_buffer(data)]).cast(pa.string())
+    n = len(codes)
+    if len(words) == 1:  # a run id column: one word repeated, straight from buffers
+        word = words[0].encode("utf-8")
+        if len(word) * n < 2**31:
+            offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(word))
+            return pa.Array.from_buffers(pa.string(), n, [
+                None, pa.py_buffer(offsets), pa.py_buffer(word * n)])
+    indices = pa.array(np.asarray(codes, np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array(words, pa.string())).cast(pa.string())
 
 
 def points_table(run_id: str, key_names: list[str], key_codes: np.ndarray,
