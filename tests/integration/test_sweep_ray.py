@@ -169,15 +169,18 @@ def test_a_sweep_joins_a_running_ray_cluster_by_address(
     address = ray.get_runtime_context().gcs_address
     code = textwrap.dedent(f"""\
         import ray, trackbook as tb
+        steps = []
         s = tb.projects.sweep({str(project)!r}, "train", grid={{"x": [5]}},
                               parameters={{"seconds": 0.1}}, max_parallel=1, backend="ray",
-                              ray_address={address!r}, progress=False)
+                              ray_address={address!r}, progress=steps.append)
         print("ok", s.wait(timeout=120), ray.get_runtime_context().gcs_address)
+        print("first step:", steps[0].message)
         """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=180, check=False)
     assert proc.returncode == 0, proc.stderr
     assert f"ok True {address}" in proc.stdout
+    assert f"first step: joining Ray at {address}" in proc.stdout
     (run,) = tb.search_runs(search_all_experiments=True, output_format="list",
                             filter_string="tags.mlflow.project.backend = 'ray'")
     assert run.info.status == "FINISHED"
@@ -198,7 +201,11 @@ def test_bad_backend_arguments_fail_before_anything_runs(tb_store: Path,
 def test_ray_not_installed_says_how_to_install_it(tb_store: Path, project: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, as if not installed
+    seen = []
     with pytest.raises(BackendUnavailableError,
                        match=r"backend='ray' needs Ray, .*pip install 'trackbook\[ray\]'"):
-        tb.projects.sweep(project, "train", grid={"x": [1]}, backend="ray")
+        tb.projects.sweep(project, "train", grid={"x": [1]}, backend="ray",
+                          progress=seen.append)
+    assert seen[-1].failed
+    assert seen[-1].message == "could not connect to Ray"
     assert tb.search_runs(search_all_experiments=True).empty  # nothing was started

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +68,15 @@ def check_options(backend: str, ray_address: str | None,
     return options
 
 
-def connect(address: str | None, max_parallel: int) -> str:
+def connect(address: str | None, max_parallel: int,
+            say: Callable[[str], None] | None = None) -> str:
     """Make sure this process is connected to Ray; return the driver's node id.
 
     An already initialised Ray session is reused. Otherwise ``address=None`` starts a
     local Ray (no dashboard, worker output not forwarded: each trial's output
     is saved in its run) with enough logical CPUs for ``max_parallel`` trials at once;
     an address (``"auto"``, ``"host:6379"``, ``"ray://host:10001"``) joins that cluster.
+    ``say`` is told what is happening (starting Ray takes 10-30 s on a small machine).
     """
     try:
         import ray
@@ -87,6 +89,8 @@ def connect(address: str | None, max_parallel: int) -> str:
             log.warning("Ray is already initialised in this process; the sweep uses that "
                         "session, not ray_address=%r", address)
     else:
+        if say is not None:
+            say("starting a local Ray" if address is None else f"joining Ray at {address}")
         try:
             if address is None:
                 ray.init(num_cpus=max(_cpus(), max_parallel), include_dashboard=False,

@@ -217,15 +217,21 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
         except ParameterError as exc:
             raise ParameterError(f"trial {i} {point}: {exc}") from None
     env = environments.prepare(env_manager, project.spec, reporter(progress))
+    name = run_name or f"sweep-{project.entry.name}"
+    tracker = Tracker(reporter(progress), "sweep", f"sweep {name}", total=len(planned))
     start: Callable[..., SubmittedRun] = launch
     if backend == "ray":
         from . import ray_backend
 
-        driver_node = ray_backend.connect(ray_address, parallel)
+        try:
+            driver_node = ray_backend.connect(ray_address, parallel,
+                                              say=lambda message: tracker.update(message, 0))
+        except Exception:
+            tracker.update("could not connect to Ray", 0, finished=True, failed=True)
+            raise
         start = functools.partial(ray_backend.launch, driver_node=driver_node,
                                   options=task_options)
     client = project.client
-    name = run_name or f"sweep-{project.entry.name}"
     parent = client.create_run(project.experiment_id, run_name=name, tags={
         **project.source.tags(), "mlflow.project.entryPoint": project.entry.name,
         "mlflow.project.env": env.manager, "trackbook.sweep.kind":
@@ -237,7 +243,6 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
                                 "n_trials": n_trials, "seed": seed, "parameters": fixed,
                                 "max_parallel": parallel, "backend": backend,
                                 "trials": [p for p, _ in planned]}, "sweep.json")
-    tracker = Tracker(reporter(progress), "sweep", f"sweep {name}", total=len(planned))
     tracker.update(result.summary(), 0)
 
     def one(trial: Trial, command: str) -> None:
