@@ -16,8 +16,9 @@ TARGET_QUERY = 50.0      # workloads 3 (search) and 4 (history); applied to 5 as
 TARGET_CREATE = 20.0     # workload 3: runs/s
 TARGET_IMPORT = 10.0     # workload 7
 TARGET_BYTES = 10.0      # workload 8: at most 1/10 of MLflow's bytes per point
+SERVE_FLOOR = 2000.0     # workload 9: trackbook's requests/s (an absolute target, issue 5)
 
-WORKLOADS = ("1", "2", "3", "4", "5", "6", "7", "8")
+WORKLOADS = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 
 
 @dataclass
@@ -42,6 +43,9 @@ class Config:
     procs: int = 4               # workload 6
     conc_steps: int = 2000
     ml_conc_steps: int = 50
+    serve_clients: int = 4       # workload 9: concurrent keep-alive clients
+    serve_seconds: int = 5       # measured, after
+    serve_warmup: int = 1        # seconds of warm-up load
 
 
 PROFILES: dict[str, Config] = {
@@ -50,12 +54,12 @@ PROFILES: dict[str, Config] = {
                    ml_log_steps=500, batch_runs=10, batch_steps=1000, ml_batch_runs=1,
                    ml_batch_steps=1000, create_sizes=[1000, 10_000], ml_create_cap=1000,
                    history_steps=100_000, curve_runs=100, curve_steps=1000,
-                   conc_steps=5000, ml_conc_steps=200),
+                   conc_steps=5000, ml_conc_steps=200, serve_seconds=10, serve_warmup=2),
     "smoke": Config(reps=1, import_reps=1, log_runs=2, log_steps=20, ml_log_runs=1,
                     ml_log_steps=10, batch_runs=2, batch_steps=20, ml_batch_runs=1,
                     ml_batch_steps=10, create_sizes=[30], ml_create_cap=10,
                     history_steps=2500, curve_runs=3, curve_steps=50, conc_steps=50,
-                    ml_conc_steps=10),
+                    ml_conc_steps=10, serve_seconds=1, serve_warmup=0),
 }
 
 

@@ -25,6 +25,7 @@ class Row:
     note: str = ""
     checks: list[str] = field(default_factory=list)  # failed correctness checks
     comparable: bool = True  # False: the tools ran different sizes, no ratio
+    floor: float | None = None  # absolute target on trackbook's median, in ``unit``
 
     def add(self, tool: str, value: float) -> None:
         self.samples.setdefault(tool, []).append(value)
@@ -44,6 +45,9 @@ class Row:
 
     @property
     def met(self) -> bool | None:
+        if self.floor is not None:
+            tb = self.median("trackbook")
+            return None if tb is None else tb >= self.floor and not self.checks
         r = self.ratio
         if r is None or self.target is None:
             return None
@@ -54,7 +58,7 @@ class Row:
                 "higher_is_better": self.higher_is_better, "target": self.target,
                 "samples": self.samples, "mlflow": self.median("mlflow"),
                 "trackbook": self.median("trackbook"), "ratio": self.ratio, "met": self.met,
-                "note": self.note, "checks": self.checks}
+                "floor": self.floor, "note": self.note, "checks": self.checks}
 
 
 def fmt_value(value: float | None, unit: str) -> str:
@@ -88,6 +92,8 @@ def _status(row: Row) -> str:
 
 def _cells(row: Row) -> list[str]:
     target = "—" if row.target is None else f"≥ {row.target:g}x"
+    if row.floor is not None:
+        target = f"≥ {fmt_value(row.floor, row.unit)}"
     return [row.workload, row.label, fmt_value(row.median("mlflow"), row.unit),
             fmt_value(row.median("trackbook"), row.unit), fmt_ratio(row.ratio), target,
             _status(row)]

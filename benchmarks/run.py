@@ -32,12 +32,13 @@ from _config import WORKLOADS, Config, build
 from _harness import MLFLOW_SPEC, Runner, ensure_mlflow, version_of
 from _report import Row, chart, console_table, markdown
 from _suite import Ctx, w1_naive, w2_steps, w6_concurrent, w7_import
+from _suite_serve import w9_serving
 from _suite_store import w3_runs, w4_history, w5_curves
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUITE: dict[str, Callable[[Ctx], list[Row]]] = {
     "7": w7_import, "1": w1_naive, "2": w2_steps, "3": w3_runs, "4": w4_history,
-    "5": w5_curves, "6": w6_concurrent,
+    "5": w5_curves, "6": w6_concurrent, "9": w9_serving,
 }
 METHOD = [
     "Every measurement is a fresh subprocess: trackbook under the project's Python, MLflow "
@@ -64,6 +65,14 @@ METHOD = [
     "Bytes per point: allocated blocks (`du`) of the whole store folder / points.",
     "Child processes run without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE and with MLflow "
     "telemetry off (no network here).",
+    "Serving (9): one LogisticRegression on 4 numeric columns, saved once in MLflow's "
+    "format and served from that folder by `trackbook models serve` and by `mlflow models "
+    "serve --env-manager local` (uvicorn, 1 worker, MLflow's default), a fresh server per "
+    "repetition on 127.0.0.1. One load-generator process "
+    "(`tests/integration/serving_load.py`) keeps 4 HTTP/1.1 keep-alive connections busy "
+    "with one single-row `dataframe_split` request in flight each, warms up, then counts "
+    "the requests answered in a fixed time; every response must be a 200 with the "
+    "expected prediction. Its target is absolute (trackbook >= 2,000 requests/s).",
 ]
 
 
@@ -76,7 +85,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                       help="tiny sizes: proves the harness works (counts, not speed)")
     p.add_argument("--only", choices=["both", "trackbook", "mlflow"], default="both")
     p.add_argument("--workloads", default=",".join(WORKLOADS),
-                   help="comma-separated subset of 1-8 (8 runs with 4)")
+                   help="comma-separated subset of 1-9 (8 runs with 4)")
     p.add_argument("--out", type=Path, default=None,
                    help="results Markdown (default benchmarks/results/latest.md; none "
                         "with --smoke); the chart goes beside it as .png")
@@ -166,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps({"meta": meta, "rows": [r.to_json() for r in rows],
                                          "facts": ctx.facts}, indent=1))
-    if args.only != "mlflow" and not args.smoke:
-        # The widgets' targets are trackbook-only and measured in a real browser.
+    if args.only != "mlflow" and not args.smoke and set(wanted) >= set(WORKLOADS):
+        # The widgets' targets are trackbook-only and measured in a real browser (with the
+        # whole suite only: --workloads picks a subset).
         print("\nwidgets (JupyterLab + headless Chromium):", flush=True)
         subprocess.run([sys.executable, str(Path(__file__).with_name("widgets_bench.py")),
                         *(["--quick"] if args.quick else [])], check=False)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import wl_read
+import wl_serve
 import wl_write
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -26,6 +27,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "read_history": wl_read.read_history,
     "read_curves": wl_read.read_curves,
     "count": wl_read.count_store,
+    "save_model": wl_serve.save_model,
 }
 MARKER = "BENCH_RESULT "
 

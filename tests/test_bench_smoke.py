@@ -1,6 +1,7 @@
 """The benchmark harness works: ``benchmarks/run.py --smoke`` runs every workload at tiny
 sizes and the counts it reports (runs created, points on disk, points read back, runs
-found) are right. Timings are not checked: this proves the harness, not the speed.
+found, the model server's checked answers) are right. Timings are not checked: this
+proves the harness, not the speed.
 
 Only trackbook's side runs by default, so ``make test`` never installs MLflow. Set
 ``TRACKBOOK_BENCH_SMOKE_MLFLOW=1`` to run MLflow's side too (it needs, or creates,
@@ -20,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "benchmarks" / "run.py"
-WORKLOADS = {"1", "2", "3", "4", "5", "6", "7", "8"}
+WORKLOADS = {"1", "2", "3", "4", "5", "6", "7", "8", "9"}
 
 
 def _smoke(tmp_path: Path, only: str, timeout: float) -> dict[str, Any]:
@@ -78,6 +79,9 @@ def _check_tool(data: dict[str, Any], tool: str) -> None:
         assert got[("6", "logging errors")] == [0]
     # 7: the first durable point is on disk
     assert got[("7", "points on disk")] == [1]
+    # 9: the model server answered every request of a short load with the right prediction
+    assert got[("9", "wrong or failed responses")] == [0]
+    assert got[("9", "answered some requests")] == [True]
     # every row has a positive measurement
     for row in data["rows"]:
         values = row["samples"].get(tool)
