@@ -206,6 +206,31 @@ def test_an_import_never_overwrites_trackbook_data(store: Path, tmp_path: Path) 
     assert [m.value for m in client.get_metric_history(native.info.run_id, "loss")] == [0.25]
 
 
+def test_an_import_killed_midway_loses_and_duplicates_nothing(store: Path,
+                                                              tmp_path: Path) -> None:
+    path, artifacts = _materialize("sqlite", "base", tmp_path / "mlflow")
+    proc = subprocess.run([sys.executable, "-m", "trackbook", "import-mlflow", str(path),
+                           "--artifacts", str(artifacts), "--store", str(store), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    # As if that process had been killed with records still buffered: its chunk files
+    # and artifact copies are on disk, the last two thirds of its log records are not.
+    (log,) = (store / "log").glob("*.jsonl")
+    lines = log.read_bytes().splitlines(keepends=True)
+    assert any(b'"op":"metrics"' in line for line in lines[len(lines) // 3:])
+    log.write_bytes(b"".join(lines[:len(lines) // 3]))
+    tb.Client().store.catalog.rebuild()
+
+    summary = tb.import_mlflow(path, artifacts, progress=False)
+    truth = _truth("sqlite", "base")
+    _check_against(truth, "sqlite", summary)  # histories read from the files: no duplicate
+    total = sum(len(p) for r in truth["runs"] for p in r["metrics"].values())
+    assert tb.sql("SELECT count(*) AS n FROM metrics")["n"].iloc[0] == total
+    counted = tb.sql("SELECT sum(count) AS n FROM latest_metrics")["n"].iloc[0]
+    assert counted == total
+    assert summary.imported["metric points"] < total  # most were on disk already
+
+
 def test_cli_imports_and_reports(store: Path, tmp_path: Path) -> None:
     path, artifacts = _materialize("sqlite", "base", tmp_path / "mlflow")
     cmd = [sys.executable, "-m", "trackbook", "import-mlflow", str(path), "--artifacts",

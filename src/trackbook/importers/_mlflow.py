@@ -136,6 +136,8 @@ class _Importer:
         # logged model id -> (run id, artifact path in that run)
         self.placements: dict[str, tuple[str, str]] = {}
         self.runs_by_id: dict[str, SourceRun] = {}
+        # metric files the catalog knows, per run already in trackbook
+        self.indexed: dict[str, set[str]] = {}
         from ..store import metrics as _metrics
 
         self.schema = _metrics._schema()
@@ -219,6 +221,10 @@ class _Importer:
                     "SELECT m.run_id, m.key, m.count FROM latest_metrics m "
                     "JOIN wanted USING (run_id)").fetchall():
                 counts.setdefault(run_id, {})[key] = int(n)
+            for run_id, name in con.execute(
+                    "SELECT f.run_id, f.file FROM metric_files f "
+                    "JOIN wanted USING (run_id)").fetchall():
+                self.indexed.setdefault(run_id, set()).add(name)
         return rows, params, tags, counts
 
     def _runs(self, runs: list[SourceRun]) -> None:
@@ -262,7 +268,12 @@ class _Importer:
             self._grow_run(r, known[r.run_id], params.get(r.run_id, {}),
                            tags.get(r.run_id, {}), tb_params.get(r.run_id, {}),
                            tb_tags.get(r.run_id, {}))
-        self._metrics([r.run_id for r in ends], [r.run_id for r in old], tb_counts)
+        # A run unknown to the catalog may still have metric files: an import killed
+        # before it logged them. Its points are compared, not written again.
+        redo = [r.run_id for r in ends if os.path.isdir(self.store.layout.metrics_dir(r.run_id))]
+        fresh = [r.run_id for r in ends if r.run_id not in set(redo)] if redo else [
+            r.run_id for r in ends]
+        self._metrics(fresh, [r.run_id for r in old] + redo, tb_counts)
         for r in ends:
             if r.status != "RUNNING":
                 w.status(r.run_id, r.status, r.end_time)
@@ -295,13 +306,15 @@ class _Importer:
                                                   "value kept")
         w.tags(r.run_id, new_tags)
         status = row["status"]
-        if r.status != status and r.status in TERMINAL and status in ("RUNNING", "KILLED"):
+        if (r.status in TERMINAL and status in ("RUNNING", "KILLED")
+                and (r.status, r.end_time) != (status, row["end_time"])):
             if status == "RUNNING" and self._writer_alive(row["writer"]):
                 s.skip("runs", r.run_id, f"ended in MLflow ({r.status}) but RUNNING in a live "
                                          "trackbook process; left to that process")
-            elif status == "RUNNING" or r.status != "KILLED":
-                # It was RUNNING in MLflow when imported (trackbook showed it KILLED once
-                # the importing process exited); MLflow has its real end now.
+            else:
+                # RUNNING in MLflow when imported (trackbook then shows it KILLED at the
+                # importer's exit), or an import stopped before logging its end: MLflow
+                # has the real end.
                 w.status(r.run_id, r.status, r.end_time)
         if r.lifecycle_stage != row["lifecycle_stage"]:
             s.skip("runs", r.run_id, f"lifecycle stage is {r.lifecycle_stage!r} in MLflow "
@@ -330,6 +343,8 @@ class _Importer:
                 else:
                     todo.append(run_id)
         grow = set(todo) - set(new_ids)
+        for run_id in grow:
+            self._index_orphans(run_id)
         for batch in self.source.metrics(todo):
             self._write_batch(batch, grow)
 
@@ -384,6 +399,28 @@ class _Importer:
                  values_col.slice(a, n), steps_col.slice(a, n), stamps_col.slice(a, n)],
                 schema=self.schema)
             s.add("metric points", self.writer.points(run_id, table, summary))
+
+    def _index_orphans(self, run_id: str) -> None:
+        """Log the chunks of ``run_id`` that no record names, when their writer is dead."""
+        from ..store import metrics as _metrics
+        from ..store.events import writer_alive
+
+        directory = self.store.layout.metrics_dir(run_id)
+        _, chunks, _ = _metrics.visible_files(directory)
+        known = self.indexed.get(run_id, set())
+        for path in chunks:
+            if path.name in known:
+                continue
+            writer = path.name[2:-len(".parquet")].rpartition("-")[0]
+            if writer == self.store.session.writer_id or writer_alive(self.store.layout,
+                                                                      writer):
+                continue  # a live writer logs its own chunk
+            import pyarrow.parquet as pq
+
+            self.writer.index_chunk(run_id, path.name, pq.read_table(path).cast(self.schema))
+            self.summary.skip("metric points", f"{run_id}/{path.name}",
+                              "written by an earlier import that stopped before logging it; "
+                              "indexed now (no point written twice)")
 
     def _missing_points(self, run_id: str, pts: Points) -> Points:
         """The points of ``pts`` that the run's metric files lack (as a multiset: a point

@@ -179,6 +179,14 @@ class ImportWriter:
                    "sum": summary if summary is not None else _metrics.summarize(table)})
         return int(table.num_rows)
 
+    def index_chunk(self, run_id: str, name: str, table: pa.Table) -> None:
+        """Log the ``metrics`` record of a chunk file that is in place but was never logged
+        (its writer died in between: a crash loses no flushed point, and this makes the
+        catalog count it again)."""
+        self._touched.add(run_id)
+        self._add({"op": "metrics", "run": run_id, "file": name, "n": table.num_rows,
+                   "sum": _metrics.summarize(table)})
+
     def flush(self) -> None:
         """Wait for the chunk files, then append the buffered records to this process's log
         (a chunk's record never precedes its file)."""
