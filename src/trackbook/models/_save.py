@@ -8,6 +8,7 @@ project), ``requirements.txt`` / ``python_env.yaml`` / ``conda.yaml`` and, last,
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -22,11 +23,12 @@ from typing import Any
 from . import env as _env
 from ._errors import ModelError, ModelRegistryUnavailableError, ModelWarning
 from .example import normalize_example, save_example
-from .model import PYFUNC, Model, ModelInfo, directory_size, trackbook_section
+from .model import MLMODEL_FILE, PYFUNC, Model, ModelInfo, directory_size, trackbook_section
 from .signature import ModelSignature, infer_schema
 
 log = logging.getLogger(__name__)
 CODE_DIR = "code"
+HISTORY_TAG = "mlflow.log-model.history"  # MLflow's run tag listing the models logged in it
 
 
 @dataclass
@@ -179,11 +181,47 @@ def log_model(save_fn: Callable[..., tuple[Model, _env.Capture]], obj: Any, name
         local = Path(tmp) / "model"
         model, cap = save_fn(local, obj, run_id=run_id, artifact_path=name, **kwargs)
         client.log_artifacts(run_id, str(local), name)
+    _record_history(client, run_id, model)
     info = ModelInfo.from_model(model, f"runs:/{run_id}/{name}", cap.requirements)
     log.info("logged model %s (%s)", info.model_uri, ", ".join(model.flavors))
     if registered_model_name is not None:
         _registry_hook(info, registered_model_name)
     return info
+
+
+def logged_models(artifact_root: Path, run_id: str) -> list[Model]:
+    """The models logged in a run: every ``MLmodel`` under its artifacts that names the
+    run, oldest first (folders inside a model are not searched)."""
+    found = []
+    for dirpath, dirs, files in os.walk(artifact_root):
+        if MLMODEL_FILE in files:
+            dirs.clear()
+            try:
+                model = Model.load(Path(dirpath))
+            except (ModelError, OSError, ValueError):
+                log.warning("skipping unreadable %s", Path(dirpath) / MLMODEL_FILE)
+                continue
+            if model.run_id == run_id:
+                found.append(model)
+    return sorted(found, key=lambda m: (str(m.utc_time_created), m.artifact_path or ""))
+
+
+def _record_history(client: Any, run_id: str, model: Model) -> None:
+    """Set the run's ``mlflow.log-model.history`` tag (MLflow's JSON list of logged models).
+
+    The list is rebuilt from the run's MLmodel files rather than read back from the tag, so
+    a training process never queries the catalog; models logged into the run by other
+    processes are in it too. The model is logged by then: a failure here only warns.
+    """
+    try:
+        root = Path(client.download_artifacts(run_id, ""))
+        entries = [m.history_entry() for m in logged_models(root, run_id)]
+        if model.model_uuid not in {e["model_uuid"] for e in entries}:
+            entries.append(model.history_entry())
+        client.set_tag(run_id, HISTORY_TAG, json.dumps(entries))
+    except Exception as exc:  # the model itself is safely logged
+        warnings.warn(f"model logged, but the run's {HISTORY_TAG} tag was not updated "
+                      f"({type(exc).__name__}: {exc})", ModelWarning, stacklevel=3)
 
 
 _register: Callable[[ModelInfo, str], Any] | None = None

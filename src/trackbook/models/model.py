@@ -105,6 +105,17 @@ class Model:
         out["utc_time_created"] = self.utc_time_created
         return out
 
+    def history_entry(self) -> dict[str, Any]:
+        """This model's entry in its run's ``mlflow.log-model.history`` tag, as MLflow's
+        ``Model.get_tags_dict`` makes it: ids, path, time and the flavors (without their
+        ``config``)."""
+        out = {k: v for k, v in self.to_dict().items()
+               if k in ("run_id", "artifact_path", "utc_time_created", "model_uuid")}
+        out["flavors"] = {name: {k: v for k, v in conf.items() if k != "config"}
+                          if isinstance(conf, dict) else conf
+                          for name, conf in self.flavors.items()}
+        return out
+
     def to_yaml(self) -> str:
         import yaml
 
