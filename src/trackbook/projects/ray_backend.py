@@ -31,7 +31,7 @@ from ..tracking.client import Client
 from ..tracking.entities import RunStatus
 from .environments import Environment
 from .errors import ExecutionError
-from .runner import _GIT_TAGS, ERROR_TAG, SubmittedRun
+from .runner import ERROR_TAG, SubmittedRun, create_run, start_failed
 from .sources import Source
 from .spec import EntryPoint
 
@@ -116,32 +116,18 @@ def launch(*, client: Client, experiment_id: str, source: Source, entry: EntryPo
     if echo:
         raise InvalidValueError("Ray trials do not echo their output; it is saved as the "
                                 "artifacts logs/stdout.txt and logs/stderr.txt")
-    all_tags = {**source.tags(), "mlflow.project.entryPoint": entry.name,
-                "mlflow.project.env": environment.manager, "mlflow.project.backend": "ray",
-                "trackbook.project.command": command}
-    if environment.packages:
-        all_tags["trackbook.packages"] = \
-            f"envs/{client.store.write_env_snapshot(environment.packages)}.txt"
-    if environment.prefix is not None:
-        all_tags["trackbook.project.env_path"] = str(environment.prefix)
-    all_tags.update(tags)
-    run = client.create_run(experiment_id, tags=all_tags, run_name=run_name,
-                            parent_run_id=parent_run_id)
-    run_id = run.info.run_id
+    run_id = create_run(client=client, experiment_id=experiment_id, source=source, entry=entry,
+                        params=params, command=command, environment=environment,
+                        run_name=run_name, tags=tags, parent_run_id=parent_run_id,
+                        backend="ray")
     sub = RaySubmittedRun(run_id, client, command, params, environment)
     try:
-        for key in _GIT_TAGS:  # the launcher's git state says nothing about the project
-            if key in run.data.tags and key not in all_tags:
-                client.delete_tag(run_id, key)
-        client.log_batch(run_id, params=list(params.items()))
         task = _remote().options(**options)
         sub._submit(task.remote(run_id, str(client.store.root), command, params,
                                 environment, str(cwd), driver_node, dict(os.environ)))
     except Exception as exc:
-        client.log_batch(run_id, tags=[(ERROR_TAG, f"could not submit the Ray task: {exc}")])
-        client.set_terminated(run_id, RunStatus.FAILED)
-        raise ExecutionError(f"run {run_id}: could not submit `{command}` to Ray: {exc}",
-                             run_id, RunStatus.FAILED) from exc
+        raise start_failed(client, run_id, command, "could not submit the Ray task",
+                           exc) from exc
     return sub
 
 

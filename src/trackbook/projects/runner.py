@@ -227,13 +227,14 @@ class SubmittedRun:
                                     " (no stderr output)")
 
 
-def launch(*, client: Client, experiment_id: str, source: Source, entry: EntryPoint,
-           params: dict[str, str], command: str, environment: Environment, cwd: Path,
-           run_name: str | None = None, tags: dict[str, str] | None = None,
-           parent_run_id: str | None = None, echo: bool = True) -> SubmittedRun:
-    """Create the run, log its params and tags, and start the command (do not wait)."""
+def create_run(*, client: Client, experiment_id: str, source: Source, entry: EntryPoint,
+               params: dict[str, str], command: str, environment: Environment,
+               run_name: str | None, tags: dict[str, str] | None, parent_run_id: str | None,
+               backend: str) -> str:
+    """Create a project run with its params and tags (source, entry point, environment,
+    command, ``mlflow.project.backend``); return its id. Every backend starts here."""
     all_tags = {**source.tags(), "mlflow.project.entryPoint": entry.name,
-                "mlflow.project.env": environment.manager, "mlflow.project.backend": "local",
+                "mlflow.project.env": environment.manager, "mlflow.project.backend": backend,
                 "trackbook.project.command": command}
     if environment.packages:
         all_tags["trackbook.packages"] = \
@@ -244,12 +245,37 @@ def launch(*, client: Client, experiment_id: str, source: Source, entry: EntryPo
     run = client.create_run(experiment_id, tags=all_tags, run_name=run_name,
                             parent_run_id=parent_run_id)
     run_id = run.info.run_id
-    sub = SubmittedRun(run_id, client, command, params, environment, echo)
     try:
         for key in _GIT_TAGS:  # the launcher's git state says nothing about the project
             if key in run.data.tags and key not in all_tags:
                 client.delete_tag(run_id, key)
         client.log_batch(run_id, params=list(params.items()))
+    except Exception as exc:
+        raise start_failed(client, run_id, command, "could not log its params", exc) from exc
+    return run_id
+
+
+def start_failed(client: Client, run_id: str, command: str, what: str,
+                 exc: Exception) -> ExecutionError:
+    """Record on the run that it could not start (FAILED, with the reason as a tag) and
+    return the error to raise."""
+    client.log_batch(run_id, tags=[(ERROR_TAG, f"{what}: {exc}")])
+    client.set_terminated(run_id, RunStatus.FAILED)
+    return ExecutionError(f"run {run_id}: {what} (`{command}`): {exc}", run_id,
+                          RunStatus.FAILED)
+
+
+def launch(*, client: Client, experiment_id: str, source: Source, entry: EntryPoint,
+           params: dict[str, str], command: str, environment: Environment, cwd: Path,
+           run_name: str | None = None, tags: dict[str, str] | None = None,
+           parent_run_id: str | None = None, echo: bool = True) -> SubmittedRun:
+    """Create the run, log its params and tags, and start the command (do not wait)."""
+    run_id = create_run(client=client, experiment_id=experiment_id, source=source, entry=entry,
+                        params=params, command=command, environment=environment,
+                        run_name=run_name, tags=tags, parent_run_id=parent_run_id,
+                        backend="local")
+    sub = SubmittedRun(run_id, client, command, params, environment, echo)
+    try:
         env = environment.child_env(os.environ)
         store_root = str(client.store.root)
         env.update(TRACKBOOK_RUN_ID=run_id, MLFLOW_RUN_ID=run_id, TRACKBOOK_STORE=store_root,
@@ -258,10 +284,8 @@ def launch(*, client: Client, experiment_id: str, source: Source, entry: EntryPo
         env.pop("MLFLOW_EXPERIMENT_NAME", None)
         sub._start(cwd, env)
     except Exception as exc:
-        client.log_batch(run_id, tags=[(ERROR_TAG, f"could not start the command: {exc}")])
-        client.set_terminated(run_id, RunStatus.FAILED)
-        raise ExecutionError(f"run {run_id}: could not start `{command}`: {exc}",
-                             run_id, RunStatus.FAILED) from exc
+        raise start_failed(client, run_id, command, "could not start the command",
+                           exc) from exc
     return sub
 
 
