@@ -44,6 +44,8 @@ KNOWN_REVISIONS = (
 DBL_MAX = 1.7976931348623157e308
 # Rows per IN (...) list: SQLite allows 32766 host parameters; stay well below.
 BATCH = 900
+# Metric points read (and held in memory) at once, unless one run has more.
+POINTS_PER_READ = 2_000_000
 
 
 def _q(n: int) -> str:
@@ -162,43 +164,58 @@ class SqliteSource:
     def metrics(self, run_ids: list[str]) -> Iterator[MetricBatch]:
         """Every point of the runs, a batch of runs at a time, as numpy columns.
 
-        Two queries per batch of runs, in one read transaction (a consistent snapshot
-        while MLflow may be writing): the (run, key) groups with their sizes, then only the
-        numbers, in the same order. Not fetching the run id and key of every point is what
-        makes this fast (strings are the costly part of a row).
+        Runs are read in batches of at most :data:`POINTS_PER_READ` points (a longer run
+        alone), each with two queries in one short read transaction (a consistent
+        snapshot while MLflow may be writing): the (run, key) groups with their sizes, then
+        only the numbers, in the same order. Not fetching the run id and key of every
+        point is what makes this fast (strings are the costly part of a row).
         """
+        for i in range(0, len(run_ids), BATCH):
+            part = run_ids[i:i + BATCH]
+            totals = dict(self.con.execute(
+                f"SELECT run_uuid, count(*) FROM metrics WHERE run_uuid IN ({_q(len(part))}) "  # noqa: S608
+                "GROUP BY run_uuid", part).fetchall())
+            todo, size = [], 0
+            for run_id in sorted(totals):
+                if todo and size + totals[run_id] > POINTS_PER_READ:
+                    yield from self._read(todo)
+                    todo, size = [], 0
+                todo.append(run_id)
+                size += totals[run_id]
+            if todo:
+                yield from self._read(todo)
+
+    def _read(self, run_ids: list[str]) -> Iterator[MetricBatch]:
         import numpy as np
 
         # Old revisions stored NaN as NULL; newer ones as 0 with is_nan set.
         nan_col = "(value IS NULL" + (" OR is_nan)" if "is_nan" in self.columns.get(
             "metrics", ()) else ")")
-        for i in range(0, len(run_ids), BATCH):
-            part = run_ids[i:i + BATCH]
-            where = f"WHERE run_uuid IN ({_q(len(part))})"
-            self.con.execute("BEGIN")
-            try:
-                groups = self.con.execute(
-                    f"SELECT run_uuid, key, count(*) FROM metrics {where} "  # noqa: S608
-                    "GROUP BY run_uuid, key ORDER BY run_uuid, key", part).fetchall()
-                rows = self.con.execute(
-                    f"SELECT ifnull(value, 0.0), step, timestamp, {nan_col} FROM metrics {where} "  # noqa: S608
-                    "ORDER BY run_uuid, key", part).fetchall() if groups else []
-            finally:
-                self.con.execute("COMMIT")
-            n = len(rows)
-            if sum(g[2] for g in groups) != n:  # pragma: no cover - the snapshot forbids it
-                raise MlflowImportError("the metrics table changed while it was read")
-            if not n:
-                continue
-            values, steps, stamps, nans = zip(*rows, strict=True)
-            del rows
-            v = np.fromiter(values, np.float64, n)
-            v[np.fromiter(nans, np.bool_, n)] = np.nan
-            v[v == DBL_MAX] = np.inf
-            v[v == -DBL_MAX] = -np.inf
-            runs, keys, sizes = zip(*groups, strict=True)
-            yield MetricBatch(list(runs), list(keys), np.fromiter(sizes, np.int64, len(sizes)),
-                              v, np.fromiter(steps, np.int64, n), np.fromiter(stamps, np.int64, n))
+        where = f"WHERE run_uuid IN ({_q(len(run_ids))})"
+        self.con.execute("BEGIN")
+        try:
+            groups = self.con.execute(
+                f"SELECT run_uuid, key, count(*) FROM metrics {where} "  # noqa: S608
+                "GROUP BY run_uuid, key ORDER BY run_uuid, key", run_ids).fetchall()
+            rows = self.con.execute(
+                f"SELECT ifnull(value, 0.0), step, timestamp, {nan_col} FROM metrics {where} "  # noqa: S608
+                "ORDER BY run_uuid, key", run_ids).fetchall() if groups else []
+        finally:
+            self.con.execute("COMMIT")
+        n = len(rows)
+        if sum(g[2] for g in groups) != n:  # pragma: no cover - the snapshot forbids it
+            raise MlflowImportError("the metrics table changed while it was read")
+        if not n:
+            return
+        values, steps, stamps, nans = zip(*rows, strict=True)
+        del rows
+        v = np.fromiter(values, np.float64, n)
+        v[np.fromiter(nans, np.bool_, n)] = np.nan
+        v[v == DBL_MAX] = np.inf
+        v[v == -DBL_MAX] = -np.inf
+        runs, keys, sizes = zip(*groups, strict=True)
+        yield MetricBatch(list(runs), list(keys), np.fromiter(sizes, np.int64, len(sizes)), v,
+                          np.fromiter(steps, np.int64, n), np.fromiter(stamps, np.int64, n))
 
     def artifact_dir(self, run: SourceRun) -> tuple[Path | None, str | None]:
         return _locations.resolve(run.artifact_uri, (run.experiment_id, run.run_id, "artifacts"),
