@@ -4,10 +4,11 @@ Adapted from shared/recipes/browser-widget-test/lab_driver.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,20 @@ def open_notebook(page: Any, lab: Any, path: str) -> None:
         await nb.context.ready;
         await nb.sessionContext.ready;
     }""")
+
+
+@contextlib.contextmanager
+def running_notebook(page: Any, lab: Any, name: str, cells: Callable[[str], list[str]],
+                     ready: str) -> Iterator[Any]:
+    """Write ``<name>.ipynb`` from ``cells(<its store path>)``, open it, run every cell and
+    wait for the ``ready`` selector; at exit shut the kernel down and fail on JS errors."""
+    make_notebook(lab.root_dir / f"{name}.ipynb", cells(str(lab.root_dir / f"{name}-store")))
+    open_notebook(page, lab, f"{name}.ipynb")
+    run_all_cells(page)
+    page.locator(ready).first.wait_for()
+    yield page
+    shutdown_kernel(page)
+    assert not page.js_errors, page.js_errors
 
 
 def shutdown_kernel(page: Any) -> None:

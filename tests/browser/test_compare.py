@@ -8,11 +8,8 @@ from typing import Any
 import pytest
 from lab_driver import (
     kernel_exec,
-    make_notebook,
-    open_notebook,
-    run_all_cells,
+    running_notebook,
     screenshot,
-    shutdown_kernel,
     wait_for_kernel_value,
 )
 
@@ -36,13 +33,8 @@ def cells(store: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def nb(lab: Any, page: Any) -> Any:
-    make_notebook(lab.root_dir / "compare.ipynb", cells(str(lab.root_dir / "compare-store")))
-    open_notebook(page, lab, "compare.ipynb")
-    run_all_cells(page)
-    page.locator(".tb-parallel polyline.tb-line").first.wait_for()
-    yield page
-    shutdown_kernel(page)
-    assert not page.js_errors, page.js_errors
+    with running_notebook(page, lab, "compare", cells, ".tb-parallel polyline.tb-line") as p:
+        yield p
 
 
 def test_one_line_and_one_point_per_run(nb: Any) -> None:

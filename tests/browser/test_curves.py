@@ -8,11 +8,8 @@ import pytest
 from lab_driver import (
     kernel_exec,
     kernel_value,
-    make_notebook,
-    open_notebook,
-    run_all_cells,
+    running_notebook,
     screenshot,
-    shutdown_kernel,
     wait_for_kernel_value,
 )
 
@@ -50,13 +47,8 @@ def wait_traces(page: Any, n: int) -> None:
 
 @pytest.fixture(scope="module")
 def nb(lab: Any, page: Any) -> Any:
-    make_notebook(lab.root_dir / "curves.ipynb", cells(str(lab.root_dir / "curves-store")))
-    open_notebook(page, lab, "curves.ipynb")
-    run_all_cells(page)
-    page.locator(f"{LOSS_TRACES}").first.wait_for()
-    yield page
-    shutdown_kernel(page)
-    assert not page.js_errors, page.js_errors
+    with running_notebook(page, lab, "curves", cells, LOSS_TRACES) as p:
+        yield p
 
 
 def test_unselected_table_draws_its_first_rows(nb: Any) -> None:

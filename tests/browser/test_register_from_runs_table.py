@@ -10,12 +10,9 @@ import pytest
 from lab_driver import (
     kernel_exec,
     kernel_value,
-    make_notebook,
-    open_notebook,
     poll_kernel,
-    run_all_cells,
+    running_notebook,
     screenshot,
-    shutdown_kernel,
 )
 
 DETAIL = ".tb-runs .tb-detail:not([hidden])"
@@ -44,13 +41,9 @@ def cells(store: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def nb(lab: Any, page: Any) -> Any:
-    make_notebook(lab.root_dir / "register.ipynb", cells(str(lab.root_dir / "register-store")))
-    open_notebook(page, lab, "register.ipynb")
-    run_all_cells(page)
-    page.locator(".tb-runs tbody tr[data-run-id] .tb-run-link").first.wait_for()
-    yield page
-    shutdown_kernel(page)
-    assert not page.js_errors, page.js_errors
+    ready = ".tb-runs tbody tr[data-run-id] .tb-run-link"
+    with running_notebook(page, lab, "register", cells, ready) as p:
+        yield p
 
 
 def test_register_the_runs_model_from_the_detail_pane(nb: Any) -> None:

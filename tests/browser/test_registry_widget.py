@@ -10,12 +10,9 @@ import pytest
 from lab_driver import (
     kernel_exec,
     kernel_value,
-    make_notebook,
-    open_notebook,
     poll_kernel,
-    run_all_cells,
+    running_notebook,
     screenshot,
-    shutdown_kernel,
 )
 
 
@@ -38,13 +35,8 @@ def cells(store: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def nb(lab: Any, page: Any) -> Any:
-    make_notebook(lab.root_dir / "registry.ipynb", cells(str(lab.root_dir / "registry-store")))
-    open_notebook(page, lab, "registry.ipynb")
-    run_all_cells(page)
-    page.locator('.tb-registry tr[data-version="2"]').wait_for()
-    yield page
-    shutdown_kernel(page)
-    assert not page.js_errors, page.js_errors
+    with running_notebook(page, lab, "registry", cells, '.tb-registry tr[data-version="2"]') as p:
+        yield p
 
 
 def test_versions_badges_and_metrics(nb: Any) -> None:

@@ -11,10 +11,7 @@ import pytest
 from lab_driver import (
     kernel_exec,
     kernel_value,
-    make_notebook,
-    open_notebook,
-    run_all_cells,
-    shutdown_kernel,
+    running_notebook,
     wait_for_kernel_value,
 )
 
@@ -65,13 +62,8 @@ def scroll_to_bottom(page: Any) -> None:
 
 @pytest.fixture(scope="module")
 def nb(lab: Any, page: Any) -> Any:
-    make_notebook(lab.root_dir / "scroll.ipynb", cells(str(lab.root_dir / "scroll-store")))
-    open_notebook(page, lab, "scroll.ipynb")
-    run_all_cells(page)
-    page.locator(ROWS).first.wait_for()
-    yield page
-    shutdown_kernel(page)
-    assert not page.js_errors, page.js_errors
+    with running_notebook(page, lab, "scroll", cells, ROWS) as p:
+        yield p
 
 
 def test_first_pages_fill_the_view_but_not_more(nb: Any) -> None:
