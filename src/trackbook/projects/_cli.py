@@ -10,6 +10,8 @@ import argparse
 import sys
 from typing import Any
 
+from .._argtypes import key_value
+
 ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 
 
@@ -26,7 +28,7 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
     p.add_argument("-e", "--entry-point", default="main", metavar="NAME",
                    help="entry point, or a .py/.sh file of the project (default: main)")
     p.add_argument("-P", "--param", dest="params", action="append", default=[],
-                   metavar="KEY=VALUE", type=_key_value,
+                   metavar="KEY=VALUE", type=key_value,
                    help="a parameter (repeat for more)")
     p.add_argument("--env-manager", choices=ENV_MANAGERS, default="local",
                    help="where the command runs: this Python (local, the default), or a "
@@ -42,13 +44,6 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="do not show the command's output")
     p.set_defaults(func=cmd_run)
     return p
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
 
 
 def cmd_run(args: argparse.Namespace) -> int:

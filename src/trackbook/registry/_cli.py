@@ -14,6 +14,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .._argtypes import key_value
+
 if TYPE_CHECKING:
     from ..client import Client
     from ..tracking.table_text import Column
@@ -60,7 +62,7 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
                    help="runs:/<run_id>/<path> (the run becomes the lineage), a folder, ...")
     c.add_argument("name", metavar="NAME")
     c.add_argument("--tag", metavar="KEY=VALUE", action="append", default=[],
-                   type=_key_value, help="a tag of the new version (repeatable)")
+                   type=key_value, help="a tag of the new version (repeatable)")
     c.add_argument("--description", metavar="TEXT")
 
     c = command("set-alias", cmd_set_alias, "point ALIAS at VERSION (moving it atomically)",
@@ -106,13 +108,6 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
 
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
     return p
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
 
 
 def _client(args: argparse.Namespace) -> Client:
