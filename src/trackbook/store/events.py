@@ -22,9 +22,16 @@ from typing import Any
 
 from .layout import Layout, write_atomic
 
-HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_SECONDS = float(os.environ.get("TRACKBOOK_HEARTBEAT_SECONDS", "15"))
 # A writer on another host (or whose pid we cannot check) counts as dead after this.
-STALE_AFTER_SECONDS = 120.0
+STALE_AFTER_SECONDS = float(os.environ.get("TRACKBOOK_STALE_SECONDS", "120"))
+
+
+def host_name() -> str:
+    """This machine's name in writer identities; ``$TRACKBOOK_HOST`` overrides it (for
+    containers that share a host name but not a pid namespace, and for tests that play
+    several machines). Writers on another host are judged by heartbeat age, not by pid."""
+    return os.environ.get("TRACKBOOK_HOST") or socket.gethostname()
 
 
 def now_ms() -> int:
@@ -64,7 +71,7 @@ class EventLog:
         self._identity = {
             "writer_id": self.writer_id,
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": host_name(),
             "pid_start": _process_start_ticks(os.getpid()),
             "started": now_ms(),
         }
@@ -151,7 +158,9 @@ def writer_alive(layout: Layout, writer_id: str, now: float | None = None) -> bo
         info = json.loads(layout.writer_file(writer_id).read_text())
     except (FileNotFoundError, ValueError):
         return False
-    if info.get("host") == socket.gethostname():
+    if info.get("closed"):  # an object-store writer that said goodbye (store/sync.py)
+        return False
+    if info.get("host") == host_name():
         pid = int(info["pid"])
         if not os.path.isdir("/proc"):  # no start times to compare: trust the pid
             try:

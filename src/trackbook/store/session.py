@@ -150,6 +150,9 @@ class WriterSession:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Set by a store kept in sync with object storage (store/sync.py: Pusher): told of
+        # every record, pushes after every flush, says goodbye at shutdown.
+        self.pusher: Any = None
 
     @property
     def writer_id(self) -> str:
@@ -159,6 +162,8 @@ class WriterSession:
         """Append one metadata record (run start, params, tags, status, ...) to the log."""
         fields.setdefault("t", now_ms())
         self.log.append([{"op": op, **fields}])
+        if self.pusher is not None:
+            self.pusher.recorded(op, fields)
 
     def buffer(self, run_id: str) -> RunBuffer:
         buf = self.buffers.get(run_id)
@@ -195,6 +200,8 @@ class WriterSession:
     def flush_all(self) -> None:
         for buf in list(self.buffers.values()):
             buf.flush()
+        if self.pusher is not None:
+            self.pusher.push()
 
     def close_run(self, run_id: str) -> None:
         """Flush and compact a run's metrics and forget its buffer."""
@@ -207,6 +214,8 @@ class WriterSession:
         self._stop.set()
         self._wake.set()
         self.flush_all()
+        if self.pusher is not None:
+            self.pusher.close()
 
 
 _sessions: dict[Path, WriterSession] = {}

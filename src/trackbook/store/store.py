@@ -116,7 +116,7 @@ class Store:
         run_id = run_id or uuid.uuid4().hex
         self.session.record("run_start", run=run_id, exp=experiment_id, name=run_name,
                             start=start_time, user=user, parent=parent_run_id,
-                            artifact_uri=str(self.artifact_root(run_id)))
+                            artifact_uri=str(self.layout.artifacts_dir(run_id)))
         return run_id
 
     def write_env_snapshot(self, text: str) -> str:

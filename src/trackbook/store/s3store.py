@@ -1,0 +1,274 @@
+"""A store on S3-compatible object storage: ``tb.set_tracking_uri("s3://bucket/prefix")``.
+
+:class:`S3Store` is a :class:`~trackbook.store.store.Store` whose folder is a local replica
+(``$TRACKBOOK_CACHE/s3/<bucket>/<hash>``, default ``~/.cache/trackbook``), kept in step with
+the bucket by :mod:`trackbook.store.sync`: writers push after every flush, readers pull
+before every query. Experiment names are claimed with conditional writes on the bucket,
+so two machines creating the same name get one experiment. Endpoint and credentials come
+the usual AWS way (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
+or ``AWS_PROFILE``, ``AWS_REGION``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ExperimentNotFoundError, StoreError
+from . import metrics as _metrics
+from . import sync
+from .events import now_ms
+from .layout import FORMAT_VERSION, write_atomic
+from .objects import ObjectNotFoundError, S3Objects, parse_s3_url
+from .session import WriterSession, session_for
+from .store import Store
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+_attach_lock = threading.Lock()
+_WARN_EVERY_SECONDS = 60.0
+
+
+def _endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+
+
+def replica_dir(url: str) -> Path:
+    """The local replica of ``url``: ``$TRACKBOOK_CACHE/s3/<bucket>/<hash of endpoint and
+    URL>`` (``$TRACKBOOK_CACHE`` defaults to ``$XDG_CACHE_HOME/trackbook`` or
+    ``~/.cache/trackbook``)."""
+    bucket, prefix = parse_s3_url(url)
+    base = os.environ.get("TRACKBOOK_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "trackbook")
+    digest = hashlib.sha1(f"{_endpoint()}|{bucket}/{prefix}".encode()).hexdigest()[:16]
+    return Path(base).expanduser().absolute() / "s3" / bucket / digest
+
+
+def explain(exc: BaseException, url: str) -> str | None:
+    """A message that says what is wrong with reaching ``url`` and how to fix it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        name = type(cause).__name__
+        code = str(getattr(cause, "response", {}).get("Error", {}).get("Code", ""))
+        endpoint = _endpoint() or "AWS S3 (no AWS_ENDPOINT_URL set)"
+        if name in ("NoCredentialsError", "PartialCredentialsError"):
+            return (f"no credentials for {url}: set AWS_ACCESS_KEY_ID and "
+                    f"AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)")
+        if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+            return (f"cannot reach the S3 endpoint {endpoint} for {url}: is the service "
+                    f"running, and AWS_ENDPOINT_URL right?")
+        if code == "NoSuchBucket":
+            return (f"bucket {url.split('/')[2]!r} does not exist at {endpoint}: create it "
+                    f"(e.g. `aws s3 mb s3://{url.split('/')[2]}`) or fix the tracking URI")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
+            return (f"{endpoint} refused the credentials for {url} ({code}): check "
+                    f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE and the "
+                    f"bucket's permissions")
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+class S3Store(Store):
+    """A store in ``s3://bucket/prefix``, used through a local replica folder.
+
+    Parameters
+    ----------
+    url
+        ``s3://bucket`` or ``s3://bucket/prefix``.
+    replica
+        The local folder to keep the replica in; default :func:`replica_dir`.
+    """
+
+    def __init__(self, url: str, replica: str | os.PathLike[str] | None = None) -> None:
+        self.objects = S3Objects(url)
+        self.url = self.objects.url
+        super().__init__(replica if replica is not None else replica_dir(self.url))
+        self._check_bucket()
+        self.layout.ensure()
+        self.puller = sync.Puller(self.layout, self.objects)
+        self._last_warning = 0.0
+
+    def _check_bucket(self) -> None:
+        marker = f"trackbook-store {FORMAT_VERSION}\n".encode()
+        try:
+            try:
+                words = self.objects.get("FORMAT").split()
+            except ObjectNotFoundError:
+                self.objects.put_if_absent("FORMAT", marker)
+                return
+        except StoreError as exc:
+            raise StoreError(explain(exc, self.url) or str(exc)) from exc
+        if len(words) == 2 and words[1].isdigit() and int(words[1]) > FORMAT_VERSION:
+            raise StoreError(f"store {self.url} has format {words[1]}, newer than this "
+                             f"trackbook understands ({FORMAT_VERSION}); upgrade trackbook")
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.url!r}, replica={str(self.root)!r})"
+
+    @property
+    def session(self) -> WriterSession:
+        s = session_for(self.layout)
+        if s.pusher is None:
+            with _attach_lock:
+                if s.pusher is None:
+                    s.pusher = sync.Pusher(self.layout, self.objects, s.writer_id,
+                                           on_start=s._ensure_thread)
+        return s
+
+    def _written_here(self, run_id: str) -> bool:
+        pusher = session_for(self.layout).pusher
+        return pusher is not None and run_id in pusher._touched
+
+    # -- reading: pull first ---------------------------------------------------------------
+
+    def pull(self, force: bool = False) -> None:
+        """Bring what other machines pushed into the replica (listing the bucket)."""
+        try:
+            self.puller.pull(force)
+        except StoreError as exc:  # a reader keeps serving the replica through a blip
+            now = time.monotonic()
+            if now - self._last_warning > _WARN_EVERY_SECONDS:
+                self._last_warning = now
+                log.warning("%s; showing what %s already has",
+                            explain(exc, self.url) or exc, self.root)
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.pull()
+        with super().connect(read_only) as con:
+            yield con
+
+    def fetch_metrics(self, run_ids: list[str]) -> None:
+        """Download the metric files of ``run_ids`` that the replica lacks."""
+        todo = [r for r in run_ids if not self._written_here(r)]
+        if len(todo) == 1:
+            sync.fetch_run_metrics(self.layout, self.objects, todo[0])
+        elif todo:
+            with ThreadPoolExecutor(sync._PARALLEL) as pool:
+                list(pool.map(lambda r: sync.fetch_run_metrics(self.layout, self.objects, r),
+                              todo))
+
+    def metric_history(self, run_id: str, keys: list[str] | None = None) -> pa.Table:
+        self.fetch_metrics([run_id])
+        return super().metric_history(run_id, keys)
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        self.fetch_metrics([run_id])
+        return super().metric_keys(run_id)
+
+    def metric_file_paths(self, con: duckdb.DuckDBPyConnection,
+                          run_ids: list[str] | None = None) -> list[str]:
+        paths = super().metric_file_paths(con, run_ids)
+        stale = sorted({Path(p).parent.name for p in paths if not os.path.exists(p)})
+        if not stale:
+            return paths
+        self.fetch_metrics(stale)
+        # The catalog may lag a compaction on another machine: read those runs' folders.
+        fresh = [p for p in paths if Path(p).parent.name not in stale]
+        for run_id in stale:
+            newest, chunks, _ = _metrics.visible_files(self.layout.metrics_dir(run_id))
+            fresh += [str(f) for f in ([newest] if newest else []) + chunks]
+        return fresh
+
+    def artifact_root(self, run_id: str) -> Path:
+        """The run's artifact folder in the replica, with the bucket's files fetched."""
+        if not self._written_here(run_id):
+            try:
+                sync.fetch_artifacts(self.layout, self.objects, run_id)
+            except StoreError as exc:
+                raise StoreError(explain(exc, self.url) or str(exc)) from exc
+        return super().artifact_root(run_id)
+
+    # -- experiments: claimed on the bucket ------------------------------------------------
+
+    def _claim_key(self, name: str) -> str:
+        return sync._rel(self.layout, self.layout.experiment_name_claim(name))
+
+    def _cache(self, key: str, data: bytes) -> None:
+        path = self.layout.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+
+    def experiment_by_name(self, name: str) -> dict[str, Any] | None:
+        """Ask the bucket (a rename on another machine moves names)."""
+        key = self._claim_key(name)
+        try:
+            data = self.objects.get(key)
+        except ObjectNotFoundError:
+            self.layout.experiment_name_claim(name).unlink(missing_ok=True)
+            return None
+        except StoreError as exc:
+            raise StoreError(explain(exc, self.url) or str(exc)) from exc
+        record: dict[str, Any] = json.loads(data)
+        self._cache(key, data)
+        by_id = f"experiments/{record['experiment_id']}.json"
+        if not self.layout.experiment_file(record["experiment_id"]).exists():
+            # The creator may have died between the claim and the record by id.
+            self.objects.put_if_absent(by_id, data)
+            self._cache(by_id, self.objects.get(by_id))
+        return record
+
+    def experiment_by_id(self, experiment_id: str) -> dict[str, Any] | None:
+        found = super().experiment_by_id(experiment_id)
+        if found is not None:
+            return found
+        key = f"experiments/{experiment_id}.json"
+        try:
+            data = self.objects.get(key)
+        except ObjectNotFoundError:
+            return None
+        self._cache(key, data)
+        return dict(json.loads(data))
+
+    def create_experiment(self, name: str, artifact_location: str | None = None,
+                          experiment_id: str | None = None) -> tuple[str, bool]:
+        """Claim ``name`` on the bucket (conditional write); return (id, created)."""
+        exp_id = experiment_id or str(uuid.uuid4().int >> 80)
+        record = {"experiment_id": exp_id, "name": name,
+                  "artifact_location": artifact_location, "creation_time": now_ms(),
+                  "claimed_by": uuid.uuid4().hex}  # distinct bytes per claimant
+        data = json.dumps(record).encode()
+        try:
+            created = self.objects.put_if_absent(self._claim_key(name), data)
+            if created:
+                self.objects.put(f"experiments/{exp_id}.json", data)
+                self._cache(self._claim_key(name), data)
+                self._cache(f"experiments/{exp_id}.json", data)
+                return exp_id, True
+            existing = self.experiment_by_name(name)
+        except StoreError as exc:
+            raise StoreError(explain(exc, self.url) or str(exc)) from exc
+        if existing is None:
+            raise ExperimentNotFoundError(f"experiment {name!r} was claimed in {self.url} "
+                                          f"and removed at once; try again")
+        return existing["experiment_id"], False
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        old = self.experiment_by_id(experiment_id)
+        if old is None:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+        data = json.dumps(dict(old, name=new_name)).encode()
+        if not self.objects.put_if_absent(self._claim_key(new_name), data):
+            raise ValueError(f"an experiment named {new_name!r} already exists")
+        self._cache(self._claim_key(new_name), data)
+        self.objects.put(f"experiments/{experiment_id}.json", data)
+        self._cache(f"experiments/{experiment_id}.json", data)
+        self.session.record("experiment_update", exp=experiment_id,
+                            fields={"name": new_name, "last_update_time": now_ms()})
+        self.session.flush_all()  # pushes the record before the old name goes
+        self.objects.delete(self._claim_key(old["name"]))
+        self.layout.experiment_name_claim(old["name"]).unlink(missing_ok=True)
