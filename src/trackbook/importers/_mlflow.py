@@ -169,6 +169,8 @@ class _Importer:
         with self.store.connect() as con:
             tb_tags = {(e, k): v for e, k, v in con.execute(
                 "SELECT experiment_id, key, value FROM experiment_tags").fetchall()}
+            stages = dict(con.execute(
+                "SELECT experiment_id, lifecycle_stage FROM experiments").fetchall())
         for e in self.source.experiments():
             tb_id, created = claim_experiment(self.store, e.name, e.experiment_id,
                                               e.creation_time)
@@ -180,6 +182,10 @@ class _Importer:
                     self.writer.experiment_deleted(tb_id, e.last_update_time)
             else:
                 s.had("experiments")
+                ours = stages.get(tb_id)
+                if ours is not None and ours != e.lifecycle_stage:
+                    s.skip("experiments", e.name, f"is {e.lifecycle_stage} in MLflow and "
+                                                  f"{ours} in trackbook; left as is")
             new = {}
             for k, v in e.tags.items():
                 old = tb_tags.get((tb_id, k))

@@ -139,11 +139,9 @@ class ImportWriter:
             self._add({"op": "tags", "run": run_id, "data": data})
 
     def status(self, run_id: str, status: str, end_time: int | None) -> None:
-        """The run's final status and original end time."""
-        record: dict[str, Any] = {"op": "status", "run": run_id, "status": status}
-        if end_time is not None:
-            record["end"] = end_time
-        self._add(record)
+        """The run's status (FINISHED, FAILED, KILLED or SCHEDULED) and original end time
+        (None stays None)."""
+        self._add({"op": "status", "run": run_id, "status": status, "end": end_time})
 
     def lifecycle(self, run_id: str, stage: str) -> None:
         self._add({"op": "lifecycle", "run": run_id, "stage": stage})
