@@ -103,7 +103,11 @@ class PyFuncModel:
         if scorer is None or schema is None or schema.is_tensor_spec() \
                 or not schema.has_input_names():
             return None
-        fn = scorer([str(n) for n in schema.input_names()])
+        try:
+            fn = scorer([str(n) for n in schema.input_names()])
+        except Exception:  # an unusual estimator: the checked path always works
+            log.debug("no array scorer for %s", self._dir, exc_info=True)
+            return None
         return fn if callable(fn) else None
 
     def unwrap_python_model(self) -> Any:

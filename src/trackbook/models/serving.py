@@ -8,8 +8,9 @@
 Bad requests get a 4xx JSON body ``{"error_code": "BAD_REQUEST", "message": "..."}`` that
 says what was wrong. The HTTP layer is a small asyncio server (``_http``): one event-loop
 thread, HTTP/1.1 keep-alive, any number of concurrent connections; requests that arrive
-together are scored in one batch when the model allows it (``_batching``). It binds
-127.0.0.1 unless told otherwise.
+together are scored in one batch when the model allows it (``_batching``), and rows of
+plain numbers reach a plain scikit-learn model as one numpy array, without pandas
+(``_fastpath``). It binds 127.0.0.1 unless told otherwise.
 
 >>> server = tb.models.serve("runs:/<run_id>/model", port=5001)   # returns once listening
 >>> server.url
