@@ -22,14 +22,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from ._copy import CopyResult, copy_missing, top_level_names
 from ._errors import MlflowImportError
-from ._source import TERMINAL, MetricBatch, Points, Source, SourceRun
+from ._points import MetricImport
+from ._source import TERMINAL, Source, SourceRun
 from ._summary import ImportSummary
 
 if TYPE_CHECKING:
@@ -136,11 +136,7 @@ class _Importer:
         # logged model id -> (run id, artifact path in that run)
         self.placements: dict[str, tuple[str, str]] = {}
         self.runs_by_id: dict[str, SourceRun] = {}
-        # metric files the catalog knows, per run already in trackbook
-        self.indexed: dict[str, set[str]] = {}
-        from ..store import metrics as _metrics
-
-        self.schema = _metrics._schema()
+        self.points = MetricImport(store, source, self.writer, summary)
 
     def run(self) -> None:
         try:
@@ -230,7 +226,7 @@ class _Importer:
             for run_id, name in con.execute(
                     "SELECT f.run_id, f.file FROM metric_files f "
                     "JOIN wanted USING (run_id)").fetchall():
-                self.indexed.setdefault(run_id, set()).add(name)
+                self.points.indexed.setdefault(run_id, set()).add(name)
         return rows, params, tags, counts
 
     def _runs(self, runs: list[SourceRun]) -> None:
@@ -274,12 +270,9 @@ class _Importer:
             self._grow_run(r, known[r.run_id], params.get(r.run_id, {}),
                            tags.get(r.run_id, {}), tb_params.get(r.run_id, {}),
                            tb_tags.get(r.run_id, {}))
-        # A run unknown to the catalog may still have metric files: an import killed
-        # before it logged them. Its points are compared, not written again.
-        redo = [r.run_id for r in ends if os.path.isdir(self.store.layout.metrics_dir(r.run_id))]
-        fresh = [r.run_id for r in ends if r.run_id not in set(redo)] if redo else [
-            r.run_id for r in ends]
-        self._metrics(fresh, [r.run_id for r in old] + redo, tb_counts)
+        redo = {r.run_id for r in ends if self.points.on_disk(r.run_id)}
+        self.points.write([r.run_id for r in ends if r.run_id not in redo],
+                          [r.run_id for r in old] + sorted(redo), tb_counts)
         for r in ends:
             if r.status != "RUNNING":
                 w.status(r.run_id, r.status, r.end_time)
@@ -333,122 +326,6 @@ class _Importer:
         if not writer_id or writer_id == self.store.session.writer_id:
             return False  # this process imported it: nobody is logging to it here
         return writer_alive(self.store.layout, str(writer_id))
-
-    # -- metrics -------------------------------------------------------------------------
-
-    def _metrics(self, new_ids: list[str], old_ids: list[str],
-                 tb_counts: dict[str, dict[str, int]]) -> None:
-        s = self.summary
-        todo = list(new_ids)
-        if old_ids:
-            src_counts = self.source.metric_counts(old_ids)
-            for run_id in old_ids:
-                theirs, ours = src_counts.get(run_id, {}), tb_counts.get(run_id, {})
-                if theirs == ours:
-                    s.had("metric points", sum(theirs.values()))
-                else:
-                    todo.append(run_id)
-        grow = set(todo) - set(new_ids)
-        for run_id in grow:
-            self._index_orphans(run_id)
-        for batch in self.source.metrics(todo):
-            self._write_batch(batch, grow)
-
-    def _write_batch(self, batch: MetricBatch, grow: set[str]) -> None:
-        """Write each new run of ``batch`` as one chunk: the batch's columns are sorted and
-        summarised at once, and each run's chunk is a slice of one Arrow table."""
-        import numpy as np
-
-        from ..store.imports import points_table, string_column
-
-        s = self.summary
-        ranges = batch.run_ranges()
-        for run_id, g0, g1 in ranges:
-            if run_id in grow:
-                pts = batch.points(g0, g1)
-                before = len(pts)
-                pts = self._missing_points(run_id, pts)
-                s.had("metric points", before - len(pts))
-                if len(pts):
-                    order = np.lexsort((pts.stamps, pts.steps, pts.codes))
-                    table = points_table(run_id, pts.keys, pts.codes[order], pts.values[order],
-                                         pts.steps[order], pts.stamps[order])
-                    s.add("metric points", self.writer.points(run_id, table))
-        new = [r for r in ranges if r[0] not in grow]
-        if not new:
-            return
-        import pyarrow as pa
-
-        sizes = batch.sizes
-        groups = len(sizes)
-        group_of_row = np.repeat(np.arange(groups, dtype=np.int64), sizes)
-        order = np.lexsort((batch.stamps, batch.steps, group_of_row))  # stable: ties keep order
-        values, steps, stamps = batch.values[order], batch.steps[order], batch.stamps[order]
-        off = batch.offsets
-        with np.errstate(invalid="ignore"):
-            mins = np.fmin.reduceat(values, off[:-1]).tolist()
-            maxs = np.fmax.reduceat(values, off[:-1]).tolist()
-        last = off[1:] - 1
-        last_steps, last_stamps = steps[last].tolist(), stamps[last].tolist()
-        last_values = values[last].tolist()
-        keys = string_column(batch.keys, group_of_row)
-        values_col, steps_col, stamps_col = pa.array(values), pa.array(steps), pa.array(stamps)
-        counts = sizes.tolist()
-        starts = off.tolist()
-        for run_id, g0, g1 in new:
-            summary = {batch.keys[g]: [counts[g], None if mins[g] != mins[g] else mins[g],
-                                       None if maxs[g] != maxs[g] else maxs[g], last_steps[g],
-                                       last_stamps[g], last_values[g]] for g in range(g0, g1)}
-            a, n = starts[g0], starts[g1] - starts[g0]
-            table = pa.Table.from_arrays(
-                [string_column([run_id], np.zeros(n, np.int32)), keys.slice(a, n),
-                 values_col.slice(a, n), steps_col.slice(a, n), stamps_col.slice(a, n)],
-                schema=self.schema)
-            s.add("metric points", self.writer.points(run_id, table, summary))
-
-    def _index_orphans(self, run_id: str) -> None:
-        """Log the chunks of ``run_id`` that no record names, when their writer is dead."""
-        from ..store import metrics as _metrics
-        from ..store.events import writer_alive
-
-        directory = self.store.layout.metrics_dir(run_id)
-        _, chunks, _ = _metrics.visible_files(directory)
-        known = self.indexed.get(run_id, set())
-        for path in chunks:
-            if path.name in known:
-                continue
-            writer = path.name[2:-len(".parquet")].rpartition("-")[0]
-            if writer == self.store.session.writer_id or writer_alive(self.store.layout,
-                                                                      writer):
-                continue  # a live writer logs its own chunk
-            import pyarrow.parquet as pq
-
-            self.writer.index_chunk(run_id, path.name, pq.read_table(path).cast(self.schema))
-            self.summary.skip("metric points", f"{run_id}/{path.name}",
-                              "written by an earlier import that stopped before logging it; "
-                              "indexed now (no point written twice)")
-
-    def _missing_points(self, run_id: str, pts: Points) -> Points:
-        """The points of ``pts`` that the run's metric files lack (as a multiset: a point
-        MLflow holds twice is kept twice)."""
-        import numpy as np
-
-        ours = self.store.metric_history(run_id)
-        have = Counter(zip(ours["key"].to_pylist(), ours["step"].to_pylist(),
-                           ours["timestamp"].to_pylist(),
-                           ours["value"].to_numpy().view(np.int64).tolist(), strict=True))
-        keep = np.zeros(len(pts), np.bool_)
-        bits = pts.values.view(np.int64)
-        for i, (code, step, ts, b) in enumerate(zip(pts.codes.tolist(), pts.steps.tolist(),
-                                                    pts.stamps.tolist(), bits.tolist(),
-                                                    strict=True)):
-            k = (pts.keys[code], step, ts, b)
-            if have[k] > 0:
-                have[k] -= 1
-            else:
-                keep[i] = True
-        return Points(pts.keys, pts.codes[keep], pts.values[keep], pts.steps[keep],
-                      pts.stamps[keep])
 
     # -- artifacts -----------------------------------------------------------------------
 
