@@ -131,8 +131,11 @@ def test_import_is_lossless_and_idempotent(backend: str, store: Path, tmp_path: 
     assert summary.imported["model versions"] == 2  # version 3 was deleted in MLflow
     _check_against(truth, backend, summary)
 
-    again = tb.import_mlflow(path, artifacts, progress=False)
+    events: list[Any] = []
+    again = tb.import_mlflow(path, artifacts, progress=events.append)
     assert sum(again.imported.values()) == 0, again
+    assert events[-1].finished
+    assert (events[-1].done, events[-1].total) == (len(truth["runs"]),) * 2
     for kind in ("runs", "params", "tags", "metric points", "artifact files", "model versions",
                  "aliases", "stages"):
         assert again.existing[kind] == summary.imported[kind], kind
