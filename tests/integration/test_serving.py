@@ -90,6 +90,8 @@ def test_every_input_format_scores_the_same(server: ScoringServer, model_dir) ->
     ]
     for body in bodies:
         assert request(server, "POST", "/invocations", body) == (200, {"predictions": want})
+    assert request(server, "POST", "/invocations", bodies[0],
+                   "application/json; charset=UTF-8") == (200, {"predictions": want})
     csv = X.to_csv(index=False)
     assert request(server, "POST", "/invocations", csv, "text/csv") == (
         200, {"predictions": want})
@@ -106,6 +108,8 @@ def test_every_input_format_scores_the_same(server: ScoringServer, model_dir) ->
      "application/json", 400, "declares no params"),
     ("a,b\n1,2\n", "text/plain", 415, "Content-Type 'text/plain' is not supported"),
     ("{}", "application/json; charset=latin-1", 415, "charset 'latin-1'"),
+    ({"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3, 4]]}},
+     "application/json; charset=latin-1", 415, "charset 'latin-1'"),
 ])
 def test_bad_requests_get_a_4xx_that_explains(server, body, content_type, status,
                                               message) -> None:

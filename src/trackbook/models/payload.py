@@ -191,7 +191,9 @@ def _nan_to_none(values: Any) -> Any:
     return None if isinstance(values, float) and not math.isfinite(values) else values
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps makes one per call
+
+
 def predictions_json(predictions: Any) -> bytes:
     """The response body ``{"predictions": ...}``."""
-    return json.dumps({"predictions": jsonable(predictions)},
-                      separators=(",", ":")).encode("utf-8")
+    return _COMPACT.encode({"predictions": jsonable(predictions)}).encode("utf-8")

@@ -20,6 +20,7 @@ plain numbers reach a plain scikit-learn model as one numpy array, without panda
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any
@@ -35,6 +36,21 @@ MAX_BODY_BYTES = 100 * 2**20
 CONTENT_TYPES = ("application/json", "text/csv")
 JSON = "application/json"
 Reply = tuple[int, bytes, str]
+
+
+def _split_type(content_type: str) -> tuple[str, str]:
+    """``(mime type, charset)`` of a Content-Type header, lower-case; charset utf-8 if none."""
+    mime, _, rest = content_type.partition(";")
+    charset = rest.strip().lower().removeprefix("charset=") if "charset=" in rest.lower() \
+        else "utf-8"
+    return mime.strip().lower(), charset
+
+
+@functools.lru_cache(maxsize=64)
+def _utf8_json(content_type: str) -> bool:
+    """True for ``application/json`` in UTF-8 (what the batched path decodes)."""
+    mime, charset = _split_type(content_type)
+    return mime == JSON and charset in ("utf-8", "utf8")
 
 
 def _error(status: int, code: str, message: str) -> Reply:
@@ -123,7 +139,7 @@ class ScoringServer:
             request.respond(*_error(405, "BAD_REQUEST", "use POST for /invocations"))
             return
         content_type = request.headers.get("content-type", "")
-        if self._batcher is not None and content_type.split(";")[0].strip().lower() == JSON:
+        if self._batcher is not None and _utf8_json(content_type):
             try:
                 doc = decode_json(request.body)
             except PayloadError as exc:
@@ -139,10 +155,7 @@ class ScoringServer:
 
     def invocations(self, body: bytes | dict[str, Any], content_type: str) -> Reply:
         """Answer one ``/invocations`` request: ``(status, body, content type)``."""
-        mime, _, rest = content_type.partition(";")
-        mime = mime.strip().lower()
-        charset = rest.strip().lower().removeprefix("charset=") if "charset=" in rest.lower() \
-            else "utf-8"
+        mime, charset = _split_type(content_type)
         if charset not in ("utf-8", "utf8"):
             return _error(415, "BAD_REQUEST", f"charset {charset!r} is not supported; send "
                                               "UTF-8")
