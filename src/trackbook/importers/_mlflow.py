@@ -116,6 +116,7 @@ def import_mlflow(path: str | os.PathLike[str], artifacts: str | os.PathLike[str
     finally:
         source.close()
     summary.seconds = time.perf_counter() - t0
+    log.info("%s", summary)
     tracker.update(f"done: {summary.imported['runs']:,} runs, "
                    f"{summary.imported['metric points']:,} metric points added",
                    finished=True)
