@@ -279,6 +279,7 @@ class _Importer:
                 w.status(r.run_id, r.status, r.end_time)
             if r.lifecycle_stage == "deleted":
                 w.lifecycle(r.run_id, "deleted")
+        w.flush()  # the batch's runs exist (and a synced store knows they are ours)
         imported = {r.run_id for r in ends}
         for r in batch:
             if r.run_id in imported or r.run_id in known:

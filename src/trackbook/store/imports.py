@@ -48,9 +48,14 @@ def claim_experiment(store: Store, name: str, experiment_id: str | None,
     exists already wins: its id is returned and nothing is changed. When ``experiment_id``
     is taken by another experiment, a fresh id is used.
     """
-    store.layout.ensure()
+    from .store import Store
+
     if experiment_id is None or store.experiment_by_id(experiment_id) is not None:
         experiment_id = str(uuid.uuid4().int >> 80)
+    if type(store).create_experiment is not Store.create_experiment:
+        # A store that claims names elsewhere (object storage): its own claim, created now.
+        return store.create_experiment(name, None, experiment_id)
+    store.layout.ensure()
     record = {"experiment_id": experiment_id, "name": name, "artifact_location": None,
               "creation_time": creation_time if creation_time is not None else now_ms()}
     data = json.dumps(record).encode()
@@ -128,7 +133,7 @@ class ImportWriter:
         """A run with a given id and start time (status RUNNING until :meth:`status`)."""
         self._add({"op": "run_start", "run": run_id, "exp": experiment_id, "name": name,
                    "start": start_time, "user": user, "parent": parent_run_id,
-                   "artifact_uri": str(self.store.artifact_root(run_id))})
+                   "artifact_uri": str(self.store.layout.artifacts_dir(run_id))})
 
     def params(self, run_id: str, data: dict[str, str]) -> None:
         if data:
@@ -194,6 +199,16 @@ class ImportWriter:
         records, self._records = self._records, []
         if records:
             self.session.log.append(records)
+            self._push({r["run"] for r in records if "run" in r})
+
+    def _push(self, run_ids: set[str]) -> None:
+        """A store synced with object storage uploads what was just written (its pusher,
+        see ``sync.py``, is told which runs changed, then pushes once per batch)."""
+        pusher = getattr(self.session, "pusher", None)
+        if pusher is not None:
+            for run_id in run_ids:
+                pusher.recorded("import", {"run": run_id})
+            pusher.push()
 
     def close(self) -> None:
         """Flush, then let the session compact runs that now have many metric files."""
@@ -201,6 +216,7 @@ class ImportWriter:
             self.flush()
         finally:
             self._pool.shutdown(wait=True)
-        for run_id in self._touched:
+        touched, self._touched = self._touched, set()
+        for run_id in touched:
             self.session.close_run(run_id)
-        self._touched.clear()
+        self._push(touched)  # compactions, and the artifacts copied since the last batch
