@@ -14,7 +14,7 @@ becomes ``runs:/<run>/model``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..store.events import now_ms
 from ._source import DELETED_STAGE, Source, SourceModel, SourceVersion
@@ -173,7 +173,8 @@ def _import_model(reg: Registry, m: SourceModel, placements: dict[str, tuple[str
         s.add("aliases")
 
 
-def _record(name: str, number: int, v: SourceVersion | None, source: str | None) -> dict:
+def _record(name: str, number: int, v: SourceVersion | None,
+            source: str | None) -> dict[str, Any]:
     """A version file (the registry's ``versions/<n>.json`` shape) with MLflow's values."""
     return {"name": name, "version": number, "source": source or "",
             "run_id": v.run_id if v else None, "description": v.description if v else None,
