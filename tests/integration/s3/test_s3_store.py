@@ -1,0 +1,227 @@
+"""A store on S3-compatible object storage (``s3://bucket/prefix``), against a real
+SeaweedFS server: several "machines" (processes with separate replica folders and host
+names) log at once, and a reader with a third replica sees everything."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from s3_store_helpers import Machines, finish, forget_s3_stores, reader, wait_for
+
+import trackbook as tb
+from trackbook._errors import StoreError
+from trackbook.store import events
+from trackbook.store.objects import S3Objects
+
+POINTS = 1500
+
+WRITER = f"""
+import sys, time
+from pathlib import Path
+import trackbook as tb
+url, machine, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tb.set_tracking_uri(url)
+tb.set_experiment("shared")
+folder = Path("files-" + machine)
+(folder / "sub").mkdir(parents=True, exist_ok=True)
+(folder / "weights.bin").write_bytes(bytes(range(256)) * 400)
+(folder / "sub" / "notes.txt").write_text("from " + machine)
+for i in range(n):
+    with tb.start_run(run_name=f"{{machine}}-{{i}}") as run:
+        tb.log_params({{"machine": machine, "i": i}})
+        tb.set_tags({{"t": f"{{machine}}{{i}}"}})
+        for step in range({POINTS}):
+            tb.log_metric("m", step + i / 10, step=step)
+            if i == 0 and step == 700:
+                time.sleep(1.3)  # the background flusher pushes mid-run
+        tb.log_metrics({{"a": 1.0, "b": float(i)}}, step=0)
+        tb.log_dict({{"machine": machine, "i": i}}, "meta/info.json")
+        if i == 0:
+            tb.log_artifacts(str(folder), "bundle")
+        print(run.info.run_id, flush=True)
+"""
+
+
+POLLER = """
+import sys, time
+import trackbook as tb
+from trackbook.store import sync
+sync.PULL_SECONDS = 0.0
+tb.set_tracking_uri(sys.argv[1])
+deadline = time.time() + float(sys.argv[2])
+n = 0
+while time.time() < deadline:  # pulls into the replica its neighbour writes into
+    if tb.get_experiment_by_name("shared"):
+        n = max(n, len(tb.search_runs(experiment_names=["shared"])))
+    time.sleep(0.05)
+print(n)
+"""
+
+
+@pytest.fixture
+def machines(tmp_path: Path):
+    m = Machines(tmp_path)
+    yield m
+    m.close()
+
+
+def test_machines_log_concurrently_and_a_third_replica_sees_everything(
+        s3_url: str, machines: Machines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 3
+    # small chunks: every run has several chunk files and is compacted at its end
+    procs = [machines.start(name, WRITER, s3_url, name, str(n), TRACKBOOK_FLUSH_POINTS="400")
+             for name in ("machine-a", "machine-b")]
+    # a second process on machine-a shares its replica and pulls while machine-a writes
+    poller = machines.start("machine-a", POLLER, s3_url, "5")
+    with reader(s3_url, tmp_path / "reader", monkeypatch):
+        seen = 0
+        while any(p.poll() is None for p in procs):  # reading while they write never fails
+            df = tb.search_runs(experiment_names=["shared"]) \
+                if tb.get_experiment_by_name("shared") else []
+            assert len(df) >= seen
+            seen = len(df)
+            time.sleep(0.2)
+        ids = {name: finish(p).split() for name, p in zip(("a", "b"), procs, strict=True)}
+        assert all(len(v) == n for v in ids.values())
+        assert 0 < int(finish(poller)) <= 2 * n
+
+        df = tb.search_runs(experiment_names=["shared"])
+        assert sorted(df["tags.mlflow.runName"]) == sorted(
+            f"machine-{m}-{i}" for m in "ab" for i in range(n))
+        assert set(df["status"]) == {"FINISHED"}
+        client = tb.Client()
+        for m, run_ids in ids.items():
+            for i, run_id in enumerate(run_ids):
+                run = client.get_run(run_id)
+                assert run.data.params == {"machine": f"machine-{m}", "i": str(i)}
+                assert run.data.tags["t"] == f"machine-{m}{i}"
+                assert run.data.metrics == {"m": POINTS - 1 + i / 10, "a": 1.0, "b": float(i)}
+                hist = client.get_metric_history(run_id, "m")
+                assert [p.step for p in hist] == list(range(POINTS))
+                assert [p.value for p in hist] == [s + i / 10 for s in range(POINTS)]
+                info = json.loads(Path(client.download_artifacts(run_id, "meta/info.json"))
+                                  .read_text())
+                assert info == {"machine": f"machine-{m}", "i": i}
+            dst = tmp_path / f"got-{m}"
+            client.download_artifacts(run_ids[0], "bundle", str(dst))
+            assert (dst / "bundle" / "weights.bin").read_bytes() == bytes(range(256)) * 400
+            assert (dst / "bundle" / "sub" / "notes.txt").read_text() == f"from machine-{m}"
+        total = tb.sql("SELECT count(*) AS n FROM metrics")["n"][0]
+        assert total == 2 * n * (POINTS + 2)
+
+    # machine-a's own replica holds its own log: pulling must not append it a second time
+    with reader(s3_url, tmp_path / "machine-a", monkeypatch):
+        df = tb.search_runs(experiment_names=["shared"])
+        assert len(df) == 2 * n
+        assert tb.sql("SELECT count(*) AS n FROM metrics")["n"][0] == 2 * n * (POINTS + 2)
+        assert list(df["metrics.m"]) == list(df["metrics.m"])  # no NaN from a lost summary
+        counts = tb.sql("SELECT run_id, count(*) AS n FROM metrics GROUP BY run_id")
+        assert set(counts["n"]) == {POINTS + 2}
+
+
+RACE = """
+import sys, time
+import trackbook as tb
+url, at = sys.argv[1], float(sys.argv[2])
+tb.set_tracking_uri(url)
+tb.get_experiment_by_name("warm-up")  # connect first, so both race on the claim only
+time.sleep(max(0.0, at - time.time()))
+print(tb.set_experiment("race").experiment_id, flush=True)
+"""
+
+
+def test_experiment_created_by_name_on_two_machines_is_one_experiment(
+        s3_url: str, machines: Machines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = str(time.time() + 4)
+    procs = [machines.start(name, RACE, s3_url, at) for name in ("m1", "m2", "m3")]
+    got = {finish(p).strip() for p in procs}
+    assert len(got) == 1, got
+    with reader(s3_url, tmp_path / "reader", monkeypatch):
+        exps = [e for e in tb.search_experiments() if e.name == "race"]
+        assert [e.experiment_id for e in exps] == list(got)
+
+
+KILLED = """
+import sys, time
+import trackbook as tb
+tb.set_tracking_uri(sys.argv[1])
+tb.set_experiment("kill")
+run = tb.start_run(run_name="doomed")
+tb.log_params({"lr": 0.1})
+for step in range(500):
+    tb.log_metric("x", float(step), step=step)
+tb.flush()  # pushes: these points are in the bucket
+print(run.info.run_id, flush=True)
+step = 500
+while True:  # keep logging (and flushing in the background) until killed
+    tb.log_metric("x", float(step), step=step)
+    step += 1
+    time.sleep(0.0005)
+"""
+
+
+def test_sigkilled_writer_keeps_what_it_pushed_and_turns_killed_when_its_heartbeat_is_stale(
+        s3_url: str, machines: Machines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proc = machines.start("doomed-host", KILLED, s3_url, TRACKBOOK_HEARTBEAT_SECONDS="0.2")
+    run_id = proc.stdout.readline().strip()
+    assert run_id, proc.stderr.read()
+    time.sleep(1.5)  # a background push or two while it logs
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at = time.time()
+    monkeypatch.setattr(events, "STALE_AFTER_SECONDS", 3.0)
+    with reader(s3_url, tmp_path / "reader", monkeypatch):
+        client = tb.Client()
+        run = client.get_run(run_id)
+        if time.time() - killed_at < 2.0:  # another host: alive until its heartbeat is stale
+            assert run.info.status == "RUNNING"
+        run = wait_for(lambda: (r := client.get_run(run_id)).info.status == "KILLED" and r,
+                       timeout=15)
+        assert run.info.end_time is not None
+        assert run.info.end_time >= run.info.start_time
+        assert run.data.params == {"lr": "0.1"}
+        steps = [p.step for p in client.get_metric_history(run_id, "x")]
+        assert steps[:500] == list(range(500))
+        assert steps == list(range(len(steps))), "points torn or duplicated"
+        assert run.data.metrics["x"] == float(steps[-1])
+
+
+def test_clear_errors_for_missing_bucket_bad_or_no_credentials_unreachable_endpoint(
+        s3_env: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trackbook.tracking.uri import get_store
+
+    monkeypatch.setenv("TRACKBOOK_CACHE", str(tmp_path))
+    with pytest.raises(StoreError, match="bucket 'no-such-bucket' does not exist at http"):
+        get_store("s3://no-such-bucket/x")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "wrong")
+    with pytest.raises(StoreError, match="refused the credentials"):
+        get_store("s3://trackbook-test/creds")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # discard port: refused
+    with pytest.raises(StoreError, match=r"cannot reach the S3 endpoint http://127\.0\.0\.1:9"):
+        get_store("s3://trackbook-test/x")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(StoreError, match="no credentials for s3://trackbook-test/none"):
+        get_store("s3://trackbook-test/none")
+    forget_s3_stores()
+
+
+def test_a_run_pushed_from_this_process_lands_in_the_bucket(
+        s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with reader(s3_url, tmp_path / "here", monkeypatch):
+        tb.set_experiment("here")
+        with tb.start_run() as run:
+            tb.log_metric("x", 1.0)
+            tb.log_text("hi", "a.txt")
+        # run end pushed synchronously: the objects are there now, without waiting
+        keys = {o.key for o in S3Objects(s3_url).list("")}
+        assert f"runs/{run.info.run_id}/artifacts/a.txt" in keys
+        assert any(k.startswith("log/") for k in keys)
+        assert any(k.startswith(f"runs/{run.info.run_id}/c-") for k in keys)
