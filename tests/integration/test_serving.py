@@ -148,6 +148,14 @@ def test_keep_alive_and_pipelined_requests_are_answered_in_order(server) -> None
     assert b"predictions" in parts[3]
 
 
+def test_a_body_larger_than_one_read(server, model_dir) -> None:
+    X = _data(5000, seed=3)  # ~400 KB of JSON: many 64 KiB reads
+    body = {"dataframe_split": X.to_dict(orient="split", index=False)}
+    assert len(json.dumps(body)) > 300_000
+    assert request(server, "POST", "/invocations", body) == (
+        200, {"predictions": model_dir[1].predict(X).tolist()})
+
+
 def test_concurrent_clients_each_get_their_own_predictions(server, model_dir) -> None:
     """Requests scored together in one batch must come back to the right client."""
     errors: list[str] = []
