@@ -234,6 +234,28 @@ def test_an_import_killed_midway_loses_and_duplicates_nothing(store: Path,
     assert summary.imported["metric points"] < total  # most were on disk already
 
 
+def test_two_imports_into_one_store_take_turns(store: Path, tmp_path: Path) -> None:
+    import fcntl
+    import threading
+
+    path, artifacts = _materialize("file", "base", tmp_path / "mlflow")
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / "import.lock", "a+") as held:  # another import is running
+        fcntl.flock(held, fcntl.LOCK_EX)
+        events: list[Any] = []
+        done: list[Any] = []
+        t = threading.Thread(target=lambda: done.append(
+            tb.import_mlflow(path, artifacts, progress=events.append)))
+        t.start()
+        t.join(1.0)
+        assert t.is_alive()
+        assert not done
+        assert any("waiting for another import" in e.message for e in events)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    t.join(120)
+    assert done[0].imported["runs"] == len(_truth("file", "base")["runs"])
+
+
 def test_cli_imports_and_reports(store: Path, tmp_path: Path) -> None:
     path, artifacts = _materialize("sqlite", "base", tmp_path / "mlflow")
     cmd = [sys.executable, "-m", "trackbook", "import-mlflow", str(path), "--artifacts",

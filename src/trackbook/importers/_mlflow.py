@@ -19,9 +19,11 @@ Rules (also in the README's migration guide):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # Runs read, written and reported on together.
 RUN_BATCH = 500
+IMPORT_LOCK = "import.lock"
 
 
 def open_source(path: str | os.PathLike[str],
@@ -109,7 +112,8 @@ def import_mlflow(path: str | os.PathLike[str], artifacts: str | os.PathLike[str
     summary = ImportSummary(str(source.location), source.kind, source.schema_version)
     tracker = Tracker(reporter(progress), "import", f"MLflow {source.kind} store")
     try:
-        _Importer(store, source, summary, tracker).run()
+        with _one_import_at_a_time(store, tracker):
+            _Importer(store, source, summary, tracker).run()
     except BaseException:
         tracker.update("failed", finished=True, failed=True)
         raise
@@ -121,6 +125,28 @@ def import_mlflow(path: str | os.PathLike[str], artifacts: str | os.PathLike[str
                    f"{summary.imported['metric points']:,} metric points added",
                    finished=True)
     return summary
+
+
+@contextlib.contextmanager
+def _one_import_at_a_time(store: Store, tracker: Any) -> Iterator[None]:
+    """Hold ``<store>/import.lock``: two imports running at once would both see a run as
+    new and write its points twice, so the second waits for the first."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        yield
+        return
+    store.layout.ensure()
+    fd = os.open(store.root / IMPORT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            tracker.update("waiting for another import into this store to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class _Importer:
