@@ -126,7 +126,7 @@ class S3Store(Store):
             with _attach_lock:
                 if s.pusher is None:
                     s.pusher = sync.Pusher(self.layout, self.objects, s.writer_id,
-                                           on_start=s._ensure_thread)
+                                           on_start=s._ensure_thread, wake=s.wake)
         return s
 
     def _written_here(self, run_id: str) -> bool:

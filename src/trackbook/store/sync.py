@@ -5,15 +5,17 @@ folder (``store/layout.py``) under a cache directory, on which every other store
 runs unchanged. This module moves immutable objects between the two:
 
 - :class:`Pusher` (one per writer process) uploads what its process wrote, from the
-  session's background flusher and synchronously at run end and exit: metric files and
+  session's background flusher (every second, and at once when a run ends) and
+  synchronously on ``tb.flush()`` and at exit: metric files and
   artifacts under the same relative keys, the heartbeat as ``writers/<writer>.json``, and
   the new complete lines of its log as an immutable segment
   ``log/<writer>/<seq:012d>.jsonl``. A segment is put only after the files its records
-  name, so a reader that sees a record finds its file.
+  name, and the heartbeat (with the number of segments) after the segments, so a reader
+  that sees a record finds its file.
 - :class:`Puller` (before a catalog refresh) lists ``writers/``, fetches the heartbeats
-  that changed, lists the logs of writers that may have written more, and appends their
-  new segments in key order to the replica's ``log/<writer>.jsonl``, where the catalog's
-  byte-offset refresh reads them as if they had been written locally. Experiments are
+  that changed, fetches the segments they announce, and appends them in order to the
+  replica's ``log/<writer>.jsonl``, where the catalog's byte-offset refresh reads them
+  as if they had been written locally. Experiments are
   copied too. Metric files and artifacts are fetched lazily, when a reader needs a run's
   points or files (:func:`fetch_run_metrics`, :func:`fetch_artifacts`).
 
@@ -117,8 +119,10 @@ class Pusher:
     """
 
     def __init__(self, layout: Layout, objects: Objects, writer_id: str,
-                 on_start: Callable[[], None] | None = None) -> None:
+                 on_start: Callable[[], None] | None = None,
+                 wake: Callable[[], None] | None = None) -> None:
         self.layout = layout
+        self._wake = wake
         self.objects = objects
         self.writer_id = writer_id
         self._on_start = on_start
@@ -132,11 +136,14 @@ class Pusher:
         self._artifacts: dict[str, dict[str, tuple[int, int]]] = {}  # run -> rel -> (size, mtime)
         self._last_warning = 0.0
         self._recovered = False
+        self._once: set[str] = set()  # content-addressed files already put
 
     # -- hooks called by WriterSession ------------------------------------------------------
 
     def recorded(self, op: str, fields: dict[str, Any]) -> None:
-        """A record was appended: start the background flusher once; push at run end."""
+        """A record was appended: start the background flusher once; at run end, have it
+        push at once (without waiting for it: a loop of short runs is not held up by
+        a round trip per run; exit and ``tb.flush()`` push synchronously)."""
         if self._on_start is not None:
             start, self._on_start = self._on_start, None
             start()
@@ -147,7 +154,10 @@ class Pusher:
             # Continue the run's metric files (a compaction here must not reuse a name).
             self._quietly(lambda: fetch_run_metrics(self.layout, self.objects, run_id))
         elif op == "status" and fields.get("status") != "RUNNING":
-            self.push()
+            if self._wake is not None:
+                self._wake()
+            else:
+                self.push()
 
     def push(self) -> None:
         """Upload everything new, now (returns when it is in the bucket or failed)."""
@@ -158,9 +168,8 @@ class Pusher:
         def final() -> None:
             self._push(all_artifacts=True)
             if self._beat_mtime:  # we wrote something: say goodbye
-                info = json.loads(self.layout.writer_file(self.writer_id).read_bytes())
-                info.update(closed=True, heartbeat=events.now_ms())
-                self.objects.put(f"writers/{self.writer_id}.json", json.dumps(info).encode())
+                self._put_beat(self.layout.writer_file(self.writer_id).read_bytes(),
+                               closed=True, heartbeat=events.now_ms())
         self._quietly(final, at_exit=True)
 
     # -- the work ---------------------------------------------------------------------------
@@ -203,9 +212,6 @@ class Pusher:
             except FileNotFoundError:
                 return  # nothing written yet (the log opens after its first heartbeat)
             self._mark()
-            if mtime != self._beat_mtime:  # first: readers discover writers by heartbeat
-                self.objects.put(f"writers/{self.writer_id}.json", beat.read_bytes())
-                self._beat_mtime = mtime
             data, records = _read_new(self.layout, self.writer_id, self._offset)
             runs = {r["run"] for r in records if r.get("run")}
             if all_artifacts:
@@ -215,8 +221,16 @@ class Pusher:
             if data:
                 self._seq, self._offset = push_records(
                     self.layout, self.objects, self.writer_id, self._seq, self._offset,
-                    data, records)
+                    data, records, self._once)
                 self._save()
+            if data or mtime != self._beat_mtime:
+                # After the segments: it tells readers how many there are to fetch.
+                self._put_beat(beat.read_bytes())
+                self._beat_mtime = mtime
+
+    def _put_beat(self, local: bytes, **extra: Any) -> None:
+        info = dict(json.loads(local), segments=self._seq, **extra)
+        self.objects.put(f"writers/{self.writer_id}.json", json.dumps(info).encode())
 
     def _push_artifacts(self, run_id: str) -> None:
         root = self.layout.artifacts_dir(run_id)
@@ -269,7 +283,8 @@ def _parse(data: bytes) -> list[dict[str, Any]]:
 
 
 def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, offset: int,
-                 data: bytes, records: list[dict[str, Any]]) -> tuple[int, int]:
+                 data: bytes, records: list[dict[str, Any]],
+                 once: set[str] | None = None) -> tuple[int, int]:
     """Upload the files ``records`` name, then ``data`` as the next segment; return the next
     (seq, offset). A chunk compacted away meanwhile is replaced by the compacted file,
     whose record is then further on in the log: read on until it is in the segment."""
@@ -291,7 +306,10 @@ def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, off
         except FileNotFoundError:  # compacted meanwhile: the compacted file has its points
             continue
         if how == "once":  # content-addressed: whoever put it first put the same bytes
-            objects.put_if_absent(rel, body)
+            if once is None or rel not in once:
+                objects.put_if_absent(rel, body)
+                if once is not None:
+                    once.add(rel)
         elif how == "exclusive":
             if not objects.put_if_absent(rel, body):
                 log.warning("%s/%s exists with other content: another machine compacted the "
@@ -356,7 +374,7 @@ def recover_dead_writers(layout: Layout, objects: Objects, skip: str) -> None:
             beat = layout.writer_file(writer_id)
             with contextlib.suppress(FileNotFoundError, ValueError):
                 info = json.loads(beat.read_bytes())
-                info["recovered"] = events.now_ms()
+                info.update(recovered=events.now_ms(), segments=seq)
                 objects.put(f"writers/{writer_id}.json", json.dumps(info).encode())
 
 
@@ -393,6 +411,9 @@ class Puller:
             return {}
 
     def _pull(self) -> None:
+        """One LIST of ``writers/`` says which heartbeats changed; a changed heartbeat says
+        how many log segments its writer has put, so new segments are fetched by key
+        (no listing per writer)."""
         state = self._load()
         try:
             own = {n[: -len(".json")] for n in os.listdir(_own_dir(self.layout))}
@@ -400,30 +421,36 @@ class Puller:
             own = set()
         listing = {o.key[len("writers/"): -len(".json")]: [o.mtime, o.size]
                    for o in self.objects.list("writers/") if o.key.endswith(".json")}
-        listing = {w: v for w, v in listing.items() if w not in own}
-        changed = [w for w, v in listing.items() if state.get(w, {}).get("hb") != v]
+        changed = [w for w, v in listing.items() if w not in own and (
+            state.get(w, {}).get("hb") != v or not state[w].get("confirmed"))]
         with ThreadPoolExecutor(_PARALLEL) as pool:
+            got_at = time.time()
             beats = dict(zip(changed, pool.map(self._fetch_beat, changed), strict=True))
-            to_list = [w for w in listing if w in beats or not state.get(w, {}).get("final")]
-            for w in to_list:
-                self._check_copy(w, state)
-            starts = [state.get(w, {}).get("key") for w in to_list]
-            keys = list(pool.map(self._list_log, to_list, starts))
-            wanted = [k for ks in keys for k in ks]
-            bodies = dict(zip(wanted, pool.map(self.objects.get, wanted), strict=True))
+            wanted: list[tuple[str, int]] = []
+            for w, info in beats.items():
+                st = state.setdefault(w, {"seq": 0, "end": 0})
+                self._check_copy(w, st)
+                wanted += [(w, i) for i in range(st["seq"], int((info or {}).get("segments", 0)))]
+            bodies = list(pool.map(self._get_segment, wanted))
             self._pull_experiments(pool)
-        now = time.time()
-        for writer_id, new_keys in zip(to_list, keys, strict=True):
-            st = state.setdefault(writer_id, {"key": None, "end": 0})
-            if new_keys:
-                self._append(writer_id, st, [bodies[k] for k in new_keys])
-                st["key"] = new_keys[-1]
-            info = beats.get(writer_id) or self._local_beat(writer_id)
-            # Closed or stale: nothing more will come unless its heartbeat changes again.
-            st["final"] = bool(info is None or info.get("closed") or now
-                               - info.get("heartbeat", 0) / 1000 >= events.STALE_AFTER_SECONDS)
-        for writer_id in beats:
-            state.setdefault(writer_id, {"key": None, "end": 0})["hb"] = listing[writer_id]
+        by_writer: dict[str, list[bytes]] = {}
+        gaps: set[str] = set()
+        for (w, _), body in zip(wanted, bodies, strict=True):
+            if body is None:  # missing (cannot happen unless removed): stop before it
+                gaps.add(w)
+            elif w not in gaps:
+                by_writer.setdefault(w, []).append(body)
+        for w, parts in by_writer.items():
+            st = state[w]
+            self._append(w, st, parts)
+            st["seq"] += len(parts)
+        for w in changed:
+            st = state.setdefault(w, {"seq": 0, "end": 0})
+            st["hb"] = listing[w]
+            # A heartbeat re-put within the same second keeps its listed mtime and may keep
+            # its size: trust the copy only once fetched 2 s after that mtime.
+            st["confirmed"] = (beats.get(w) is not None and w not in gaps
+                               and got_at - listing[w][0] > 2.0)
         write_atomic(self._state_file, json.dumps(state).encode())
 
     def _fetch_beat(self, writer_id: str) -> dict[str, Any] | None:
@@ -437,21 +464,18 @@ class Puller:
         except ValueError:
             return None
 
-    def _local_beat(self, writer_id: str) -> dict[str, Any] | None:
+    def _get_segment(self, item: tuple[str, int]) -> bytes | None:
         try:
-            return dict(json.loads(self.layout.writer_file(writer_id).read_bytes()))
-        except (FileNotFoundError, ValueError):
+            return self.objects.get(segment_key(*item))
+        except ObjectNotFoundError:
+            log.warning("log segment %s is missing from %s", segment_key(*item),
+                        self.objects.url)
             return None
 
-    def _list_log(self, writer_id: str, start_after: str | None) -> list[str]:
-        return sorted(o.key for o in self.objects.list(f"log/{writer_id}/", start_after)
-                      if o.key.endswith(".jsonl"))
-
-    def _check_copy(self, writer_id: str, state: dict[str, dict[str, Any]]) -> None:
+    def _check_copy(self, writer_id: str, st: dict[str, Any]) -> None:
         """A replica log shorter than what was pulled into it (removed by hand, say) is
         pulled again from its first segment."""
-        st = state.get(writer_id)
-        if not st or not st.get("end"):
+        if not st.get("end"):
             return
         try:
             size = self.layout.log_file(writer_id).stat().st_size
@@ -462,7 +486,7 @@ class Puller:
                         "into it; pulling it again", writer_id)
             with contextlib.suppress(FileNotFoundError):
                 os.truncate(self.layout.log_file(writer_id), 0)
-            st.update(key=None, end=0)
+            st.update(seq=0, end=0)
 
     def _append(self, writer_id: str, st: dict[str, Any], bodies: Iterable[bytes]) -> None:
         """Append segments to the replica's copy of the log. A pull that died between

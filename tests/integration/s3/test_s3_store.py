@@ -213,15 +213,20 @@ def test_clear_errors_for_missing_bucket_bad_or_no_credentials_unreachable_endpo
     forget_s3_stores()
 
 
-def test_a_run_pushed_from_this_process_lands_in_the_bucket(
+def test_flush_pushes_at_once_and_a_run_end_within_a_moment(
         s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bucket = S3Objects(s3_url)
     with reader(s3_url, tmp_path / "here", monkeypatch):
         tb.set_experiment("here")
         with tb.start_run() as run:
             tb.log_metric("x", 1.0)
+            tb.flush()  # synchronous: the chunk and the log segment naming it are there now
+            keys = {o.key for o in bucket.list("")}
+            assert any(k.startswith(f"runs/{run.info.run_id}/c-") for k in keys)
+            assert any(k.startswith("log/") for k in keys)
             tb.log_text("hi", "a.txt")
-        # run end pushed synchronously: the objects are there now, without waiting
-        keys = {o.key for o in S3Objects(s3_url).list("")}
-        assert f"runs/{run.info.run_id}/artifacts/a.txt" in keys
-        assert any(k.startswith("log/") for k in keys)
-        assert any(k.startswith(f"runs/{run.info.run_id}/c-") for k in keys)
+        # run end wakes the background push: no waiting for the next second
+        t = time.monotonic()
+        wait_for(lambda: bucket.exists(f"runs/{run.info.run_id}/artifacts/a.txt"),
+                 every=0.01)
+        assert time.monotonic() - t < 0.9
