@@ -75,7 +75,31 @@ def test_table_rows_only_for_plain_tables() -> None:
     assert table_rows({"dataframe_records": [{"a": 1}]}) == (["a"], [[1]])
     assert table_rows({"dataframe_split": {"columns": ["a"], "data": [[1]]},
                        "params": {"k": 1}}) is None
-    assert table_rows({"inputs": [[1]]}) is None
+    assert table_rows({"inputs": [[1]]}) is None  # rows without names: the model decides
+    assert table_rows({"inputs": [{"a": 1}]}) == (["a"], [[1]])
+
+
+@pytest.mark.parametrize(("doc", "want"), [
+    ({"inputs": [[0.5, 1], [1.5, 2]]}, (["a", "n"], [[0.5, 1], [1.5, 2]])),
+    ({"instances": [[0.5, 1]]}, (["a", "n"], [[0.5, 1]])),
+    ({"inputs": [0.5, 1]}, (["a", "n"], [[0.5, 1]])),                    # one flat row
+    ({"inputs": {"n": [1, 2], "a": [0.5, 1.5]}}, (["n", "a"], [[1, 0.5], [2, 1.5]])),
+    ({"inputs": {"a": 0.5, "n": 1}}, (["a", "n"], [[0.5, 1]])),
+    ({"inputs": [[0.5, 1], [1.5]]}, None),                               # ragged
+    ({"inputs": [0.5, 1, 2]}, None),                                     # wrong width
+    ({"inputs": {"a": ["x"], "n": [1]}}, None),                          # not numbers
+    ({"inputs": {"a": [0.5, 1.5], "n": [1]}}, None),                     # unequal columns
+    ({"dataframe_records": [[0.5, 1]]}, None),
+])
+def test_table_rows_by_position_follow_parse_input(doc: dict, want: object) -> None:
+    """With the model's column names, rows given by position are a table too, read as
+    parse_json_payload reads them."""
+    assert table_rows(doc, ["a", "n"]) == want
+    if want is not None:
+        columns, rows = want
+        frame = pd.DataFrame(rows, columns=columns)[["a", "n"]]
+        data, _ = parse_json_payload(json.dumps(doc), COLS)
+        pd.testing.assert_frame_equal(data[["a", "n"]], frame, check_dtype=False)
 
 
 def test_predictions_become_plain_json() -> None:

@@ -18,6 +18,7 @@ import datetime as _dt
 import io
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from ._errors import PayloadError
@@ -35,9 +36,15 @@ def decode_json(body: bytes | str) -> Any:
                            '{"dataframe_split": {"columns": [...], "data": [[...]]}}') from None
 
 
-def table_rows(doc: Any) -> tuple[list[str], list[list[Any]]] | None:
+def table_rows(doc: Any, names: Sequence[str] | None = None
+               ) -> tuple[list[str], list[list[Any]]] | None:
     """``(columns, rows)`` when ``doc`` is a plain table without params (the batchable
-    case), else None. Rows are only checked for shape; values are checked by the model."""
+    case), else None. Rows are only checked for shape; values are checked by the model.
+
+    ``names`` are the model's column names: with them, ``instances`` / ``inputs`` given as
+    rows of values (or one flat row) are a table too, their values in that column order,
+    as :func:`parse_input` reads them; so are ``inputs`` given as columns of numbers.
+    """
     if not isinstance(doc, dict) or len(doc) != 1:
         return None
     if "dataframe_split" in doc:
@@ -51,14 +58,43 @@ def table_rows(doc: Any) -> tuple[list[str], list[list[Any]]] | None:
         if all(isinstance(r, list) and len(r) == width for r in data):
             return [str(c) for c in columns], data
         return None
-    records = doc.get("dataframe_records", doc.get("instances"))
-    if isinstance(records, list) and records and isinstance(records[0], dict):
-        columns = list(records[0])
-        if all(isinstance(r, dict) and len(r) == len(columns) for r in records):
+    key = next(iter(doc))
+    if key not in ("dataframe_records", "instances", "inputs"):
+        return None
+    value = doc[key]
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        columns = list(value[0])
+        if all(isinstance(r, dict) and len(r) == len(columns) for r in value):
             try:
-                return columns, [[r[c] for c in columns] for r in records]
+                return columns, [[r[c] for c in columns] for r in value]
             except KeyError:
                 return None
+        return None
+    if key == "dataframe_records" or not names:
+        return None
+    return _positional(value, list(names))
+
+
+def _positional(value: Any, names: list[str]) -> tuple[list[str], list[list[Any]]] | None:
+    """Rows of ``instances`` / ``inputs`` given without column names (see table_rows)."""
+    width = len(names)
+    if isinstance(value, list) and value:
+        if isinstance(value[0], list):  # rows
+            if all(isinstance(r, list) and len(r) == width for r in value):
+                return names, value
+            return None
+        if len(value) == width and not any(isinstance(v, (list, dict)) for v in value):
+            return names, [value]  # one flat row
+        return None
+    if isinstance(value, dict) and value:  # columns: only plain numbers (else pandas decides)
+        columns = list(value.values())
+        if all(type(c) is list for c in columns):
+            n = len(columns[0])
+            if n and all(len(c) == n and all(type(v) in (int, float) for v in c)
+                         for c in columns):
+                return [str(k) for k in value], [list(r) for r in zip(*columns, strict=True)]
+        elif all(type(c) in (int, float) for c in columns):
+            return [str(k) for k in value], [columns]
     return None
 
 

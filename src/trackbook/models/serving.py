@@ -92,6 +92,8 @@ class ScoringServer:
                  max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.model = model if isinstance(model, PyFuncModel) else load_model(model)
         self._schema = self.model.metadata.get_input_schema()
+        self._names = [str(n) for n in self._schema.input_names()] \
+            if self._schema is not None and self._schema.has_input_names() else None
         self._http = HTTPServer(host, port, self._handle, max_body_bytes)
         self._running = False
         self._batcher = None
@@ -145,7 +147,7 @@ class ScoringServer:
             except PayloadError as exc:
                 request.respond(*_outcome(None, exc))
                 return
-            table = table_rows(doc)
+            table = table_rows(doc, self._names)
             if table is not None:
                 self._batcher.add(*table, lambda p, e: request.respond(*_outcome(p, e)))
                 return
