@@ -1,10 +1,11 @@
 """A store on S3-compatible object storage: ``tb.set_tracking_uri("s3://bucket/prefix")``.
 
 :class:`S3Store` is a :class:`~trackbook.store.store.Store` whose folder is a local replica
-(``$TRACKBOOK_CACHE/s3/<bucket>/<hash>``, default ``~/.cache/trackbook``), kept in step with
-the bucket by :mod:`trackbook.store.sync`: writers push after every flush, readers pull
-before every query. Experiment names are claimed with conditional writes on the bucket,
-so two machines creating the same name get one experiment. Endpoint and credentials come
+(``$TRACKBOOK_CACHE_DIR/s3/<bucket>/<hash>``, the cache dir defaulting to
+``~/.cache/trackbook``), kept in step with the bucket by :mod:`trackbook.store.sync`:
+writers push after every flush, readers pull before every query. Experiment names are
+claimed with conditional writes on the bucket, so two machines creating the same name get
+one experiment. Endpoint and credentials come
 the usual AWS way (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
 or ``AWS_PROFILE``, ``AWS_REGION``).
 """
@@ -48,11 +49,11 @@ def _endpoint() -> str:
 
 
 def replica_dir(url: str) -> Path:
-    """The local replica of ``url``: ``$TRACKBOOK_CACHE/s3/<bucket>/<hash of endpoint and
-    URL>`` (``$TRACKBOOK_CACHE`` defaults to ``$XDG_CACHE_HOME/trackbook`` or
+    """The local replica of ``url``: ``$TRACKBOOK_CACHE_DIR/s3/<bucket>/<hash of endpoint and
+    URL>`` (``$TRACKBOOK_CACHE_DIR`` defaults to ``$XDG_CACHE_HOME/trackbook`` or
     ``~/.cache/trackbook``)."""
     bucket, prefix = parse_s3_url(url)
-    base = os.environ.get("TRACKBOOK_CACHE") or os.path.join(
+    base = os.environ.get("TRACKBOOK_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or "~/.cache", "trackbook")
     digest = hashlib.sha1(f"{_endpoint()}|{bucket}/{prefix}".encode()).hexdigest()[:16]
     return Path(base).expanduser().absolute() / "s3" / bucket / digest
@@ -99,8 +100,19 @@ class S3Store(Store):
         super().__init__(replica if replica is not None else replica_dir(self.url))
         self._check_bucket()
         self.layout.ensure()
+        remote = self.root / "sync" / "remote.json"
+        if not remote.exists():  # lets a process given only the folder find the bucket
+            remote.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(remote, json.dumps({"url": self.url}).encode())
         self.puller = sync.Puller(self.layout, self.objects)
         self._last_warning = 0.0
+
+    @classmethod
+    def from_replica(cls, folder: str | os.PathLike[str]) -> S3Store:
+        """The store whose replica ``folder`` is (a process handed the folder, such as a
+        projects trial, keeps syncing it instead of writing only locally)."""
+        info = json.loads((Path(folder) / "sync" / "remote.json").read_bytes())
+        return cls(info["url"], replica=folder)
 
     def _check_bucket(self) -> None:
         marker = f"trackbook-store {FORMAT_VERSION}\n".encode()

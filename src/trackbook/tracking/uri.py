@@ -57,6 +57,14 @@ def get_store(uri: str | None = None) -> Store:
     store = _by_text.get(key)
     if store is None:
         path = store_path(uri)
+        remote = path / "sync" / "remote.json"
+        if remote.is_file():  # an s3:// store's replica (a projects trial is given the path)
+            from ..store.s3store import S3Store
+
+            with _lock:
+                store = _stores.get(path) or S3Store.from_replica(path)
+                _stores[path] = _by_text[key] = store
+            return store
         with _lock:
             store = _stores.setdefault(path, Store(path))
             _by_text[key] = store

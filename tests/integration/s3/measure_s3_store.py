@@ -78,7 +78,7 @@ print(len(df) - before, t_pull, time.perf_counter() - t)
 
 
 def python(code: str, *args: str, cache: Path, **env: str) -> str:
-    environ = dict(os.environ, TRACKBOOK_CACHE=str(cache), **env)
+    environ = dict(os.environ, TRACKBOOK_CACHE_DIR=str(cache), **env)
     environ.pop("TRACKBOOK_STORE", None)
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                          env=environ, check=False)
@@ -88,7 +88,7 @@ def python(code: str, *args: str, cache: Path, **env: str) -> str:
 
 
 def refresh(url: str, exp: str, cache: Path, make_runs: object) -> tuple[int, float, float]:
-    environ = dict(os.environ, TRACKBOOK_CACHE=str(cache))
+    environ = dict(os.environ, TRACKBOOK_CACHE_DIR=str(cache))
     proc = subprocess.Popen([sys.executable, "-c", REFRESH, url, exp], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=environ)
     assert proc.stdout.readline().startswith("ready")

@@ -18,7 +18,7 @@ import trackbook as tb
 
 class Machines:
     """Start ``python -c code args`` as if on another machine: its own replica folder
-    (``$TRACKBOOK_CACHE``) and host name (``$TRACKBOOK_HOST``), so liveness of its writers
+    (``$TRACKBOOK_CACHE_DIR``) and host name (``$TRACKBOOK_HOST``), so liveness of its writers
     is judged by heartbeat age, never by this host's /proc."""
 
     def __init__(self, root: Path) -> None:
@@ -27,7 +27,7 @@ class Machines:
 
     def start(self, name: str, code: str, *args: str, **env: str) -> subprocess.Popen[str]:
         environ = {k: v for k, v in os.environ.items() if k != "TRACKBOOK_STORE"}
-        environ.update(TRACKBOOK_CACHE=str(self.root / name), TRACKBOOK_HOST=name, **env)
+        environ.update(TRACKBOOK_CACHE_DIR=str(self.root / name), TRACKBOOK_HOST=name, **env)
         proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=self.root, env=environ)
@@ -84,7 +84,7 @@ def reader(url: str, cache: Path, monkeypatch: Any) -> Iterator[None]:
     from trackbook.store import sync
 
     monkeypatch.setattr(sync, "PULL_SECONDS", 0.0)
-    monkeypatch.setenv("TRACKBOOK_CACHE", str(cache))
+    monkeypatch.setenv("TRACKBOOK_CACHE_DIR", str(cache))
     monkeypatch.delenv("TRACKBOOK_HOST", raising=False)
     tb.set_tracking_uri(url)
     try:

@@ -197,7 +197,7 @@ def test_clear_errors_for_missing_bucket_bad_or_no_credentials_unreachable_endpo
         s3_env: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from trackbook.tracking.uri import get_store
 
-    monkeypatch.setenv("TRACKBOOK_CACHE", str(tmp_path))
+    monkeypatch.setenv("TRACKBOOK_CACHE_DIR", str(tmp_path))
     with pytest.raises(StoreError, match="bucket 'no-such-bucket' does not exist at http"):
         get_store("s3://no-such-bucket/x")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "wrong")
@@ -230,3 +230,22 @@ def test_flush_pushes_at_once_and_a_run_end_within_a_moment(
         wait_for(lambda: bucket.exists(f"runs/{run.info.run_id}/artifacts/a.txt"),
                  every=0.01)
         assert time.monotonic() - t < 0.9
+
+
+TRIAL = """
+import trackbook as tb  # TRACKBOOK_STORE is the replica folder, as projects hand it on
+tb.set_experiment("trials")
+with tb.start_run() as run:
+    tb.log_metric("score", 0.5)
+print(run.info.run_id)
+"""
+
+
+def test_a_process_handed_the_replica_folder_keeps_syncing_it(
+        s3_url: str, machines: Machines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with reader(s3_url, tmp_path / "launcher", monkeypatch):
+        folder = tb.Client().store.root  # what tb.projects passes as TRACKBOOK_STORE
+    run_id = finish(machines.start("launcher", TRIAL, TRACKBOOK_STORE=str(folder))).strip()
+    with reader(s3_url, tmp_path / "elsewhere", monkeypatch):
+        assert tb.Client().get_run(run_id).data.metrics == {"score": 0.5}
