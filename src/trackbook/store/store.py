@@ -150,6 +150,10 @@ class Store:
             return None
         return dict(zip([d[0] for d in cur.description], row, strict=True))
 
+    def fetch_metrics(self, run_ids: list[str]) -> None:
+        """Make the metric files of ``run_ids`` local before reading them by path (a no-op
+        here; an object-store replica downloads what it lacks)."""
+
     def metric_history(self, run_id: str, keys: list[str] | None = None) -> pa.Table:
         """All points of a run (optionally only ``keys``), straight from its Parquet files."""
         return _metrics.read_metrics(self.layout.metrics_dir(run_id), keys)

@@ -152,7 +152,8 @@ class Pusher:
             self._touched.add(run_id)
         if op == "resume" and run_id:
             # Continue the run's metric files (a compaction here must not reuse a name).
-            self._quietly(lambda: fetch_run_metrics(self.layout, self.objects, run_id))
+            self._quietly(lambda: (fetch_run_metrics(self.layout, self.objects, run_id),
+                                   fetch_artifacts(self.layout, self.objects, run_id)))
         elif op == "status" and fields.get("status") != "RUNNING":
             if self._wake is not None:
                 self._wake()
@@ -514,23 +515,27 @@ def fetch_run_metrics(layout: Layout, objects: Objects, run_id: str) -> None:
     chunks it does not cover (the reading rule of ``store/metrics.py``)."""
     from . import metrics as _metrics
 
-    remote = {o.key.rsplit("/", 1)[1]: o.size
-              for prefix in ("c-", "m-")
-              for o in objects.list(f"runs/{run_id}/{prefix}")}
     directory = layout.metrics_dir(run_id)
-    compacts = sorted((g, n) for n in remote if (g := _metrics._parse_compact(n)) is not None)
-    if compacts and not (directory / compacts[-1][1]).exists():
-        name = compacts[-1][1]
-        with contextlib.suppress(ObjectNotFoundError):  # compacted again meanwhile
-            download(objects, f"runs/{run_id}/{name}", directory / name)
-    _, _, covers = _metrics.visible_files(directory)
-    for name in sorted(remote):
-        parsed = _metrics._parse_chunk(name)
-        if parsed is None or parsed[1] <= covers.get(parsed[0], -1):
-            continue
-        if not (directory / name).exists():
-            with contextlib.suppress(ObjectNotFoundError):  # compacted meanwhile
+    for _ in range(5):
+        # Chunks are listed before compacted files: a chunk deleted after our listing
+        # was covered by a compacted file put before the deletion (store/sync.py pushes
+        # the file, then deletes), which a second round finds.
+        remote = [o.key.rsplit("/", 1)[1]
+                  for prefix in ("c-", "m-") for o in objects.list(f"runs/{run_id}/{prefix}")]
+        compacts = sorted((g, n) for n in remote if (g := _metrics._parse_compact(n)) is not None)
+        try:
+            if compacts and not (directory / compacts[-1][1]).exists():
+                name = compacts[-1][1]
                 download(objects, f"runs/{run_id}/{name}", directory / name)
+            _, _, covers = _metrics.visible_files(directory)
+            for name in sorted(remote):
+                parsed = _metrics._parse_chunk(name)
+                if parsed is not None and parsed[1] > covers.get(parsed[0], -1) \
+                        and not (directory / name).exists():
+                    download(objects, f"runs/{run_id}/{name}", directory / name)
+            return
+        except ObjectNotFoundError:  # compacted meanwhile: list again
+            continue
 
 
 def fetch_artifacts(layout: Layout, objects: Objects, run_id: str) -> None:

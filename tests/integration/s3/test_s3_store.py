@@ -74,7 +74,7 @@ def test_machines_log_concurrently_and_a_third_replica_sees_everything(
 ) -> None:
     n = 3
     # small chunks: every run has several chunk files and is compacted at its end
-    procs = [machines.start(name, WRITER, s3_url, name, str(n), TRACKBOOK_FLUSH_POINTS="400")
+    procs = [machines.start(name, WRITER, s3_url, name, str(n), TRACKBOOK_FLUSH_POINTS="200")
              for name in ("machine-a", "machine-b")]
     # a second process on machine-a shares its replica and pulls while machine-a writes
     poller = machines.start("machine-a", POLLER, s3_url, "5")
@@ -113,6 +113,10 @@ def test_machines_log_concurrently_and_a_third_replica_sees_everything(
             assert (dst / "bundle" / "sub" / "notes.txt").read_text() == f"from machine-{m}"
         total = tb.sql("SELECT count(*) AS n FROM metrics")["n"][0]
         assert total == 2 * n * (POINTS + 2)
+        # compacted at run end: the chunks uploaded meanwhile were deleted from the bucket
+        keys = [o.key for o in S3Objects(s3_url).list("runs/") if "/artifacts/" not in o.key]
+        assert sorted(k.split("/", 1)[1] for k in keys) == sorted(
+            f"{r}/m-00000001.parquet" for v in ids.values() for r in v)
 
     # machine-a's own replica holds its own log: pulling must not append it a second time
     with reader(s3_url, tmp_path / "machine-a", monkeypatch):
