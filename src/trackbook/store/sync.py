@@ -144,6 +144,9 @@ class Pusher:
         """A record was appended: start the background flusher once; at run end, have it
         push at once (without waiting for it: a loop of short runs is not held up by
         a round trip per run; exit and ``tb.flush()`` push synchronously)."""
+        if not self._marked:
+            with self._lock:
+                self._mark()  # the replica's log of ours, should we die before a push
         if self._on_start is not None:
             start, self._on_start = self._on_start, None
             start()

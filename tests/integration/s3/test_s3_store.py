@@ -253,3 +253,46 @@ def test_a_process_handed_the_replica_folder_keeps_syncing_it(
     run_id = finish(machines.start("launcher", TRIAL, TRACKBOOK_STORE=str(folder))).strip()
     with reader(s3_url, tmp_path / "elsewhere", monkeypatch):
         assert tb.Client().get_run(run_id).data.metrics == {"score": 0.5}
+
+
+UNPUSHED = """
+import sys, time
+import trackbook as tb
+tb.set_tracking_uri(sys.argv[1])
+tb.set_experiment("lost?")
+run = tb.start_run()
+tb.log_params({"p": 1})
+for step in range(1000):  # chunks of 100 written inline; the background push waits 60 s
+    tb.log_metric("x", float(step), step=step)
+print(run.info.run_id, flush=True)
+time.sleep(600)
+"""
+
+NEXT = """
+import sys
+import trackbook as tb
+tb.set_tracking_uri(sys.argv[1])
+tb.set_experiment("next")
+with tb.start_run():
+    tb.log_metric("y", 1.0)
+"""
+
+
+def test_what_a_killed_writer_left_unpushed_is_pushed_by_the_next_process_on_its_machine(
+        s3_url: str, machines: Machines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proc = machines.start("m", UNPUSHED, s3_url, TRACKBOOK_FLUSH_POINTS="100",
+                          TRACKBOOK_FLUSH_SECONDS="60")
+    run_id = proc.stdout.readline().strip()
+    assert run_id, proc.stderr.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not any(k.key.startswith("log/") for k in S3Objects(s3_url).list(""))
+    finish(machines.start("m", NEXT, s3_url))  # same machine, same replica
+    monkeypatch.setattr(events, "STALE_AFTER_SECONDS", 1.0)
+    with reader(s3_url, tmp_path / "reader", monkeypatch):
+        client = tb.Client()
+        run = client.get_run(run_id)
+        assert run.info.status == "KILLED"
+        assert run.data.params == {"p": "1"}
+        assert [p.step for p in client.get_metric_history(run_id, "x")] == list(range(1000))
