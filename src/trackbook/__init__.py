@@ -7,9 +7,9 @@ until a query or widget needs it.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._lazy import lazy_exports
 from ._version import __version__
 
 _FLUENT = (
@@ -52,18 +52,7 @@ _LAZY.update({
 __all__ = ["__version__", *sorted(_LAZY)]
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'trackbook' has no attribute {name!r}")
-    module = importlib.import_module(target[0])
-    value = getattr(module, target[1]) if target[1] else module
-    globals()[name] = value  # later lookups skip this function (hot loops call log_metric)
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:

@@ -8,25 +8,16 @@ the store's own writer. Names load on first use, so importing this package is ch
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-_LAZY = {"import_mlflow": "_mlflow", "ImportSummary": "_summary",
-         "MlflowImportError": "_errors", "UnknownSchemaError": "_errors"}
+from .._lazy import lazy_exports
+
+_LAZY = {"import_mlflow": "._mlflow", "ImportSummary": "._summary",
+         "MlflowImportError": "._errors", "UnknownSchemaError": "._errors"}
 __all__ = ["ImportSummary", "MlflowImportError", "UnknownSchemaError", "import_mlflow"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trackbook.importers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:

@@ -8,18 +8,19 @@ first use, so ``import trackbook.projects`` is cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
-    "run": "api", "sweep": "sweeps", "Sweep": "sweeps", "Trial": "sweeps",
-    "SubmittedRun": "runner", "load_project": "spec", "ProjectSpec": "spec",
-    "EntryPoint": "spec", "Parameter": "spec", "Environment": "environments",
-    "Progress": "progress", "ProgressCallback": "progress",
-    "uniform": "space", "loguniform": "space", "randint": "space", "choice": "space",
-    "ProjectSpecError": "errors", "ParameterError": "errors",
-    "EntryPointNotFoundError": "errors", "ProjectSourceError": "errors",
-    "EnvironmentCreationError": "errors", "ExecutionError": "errors",
+    "run": ".api", "sweep": ".sweeps", "Sweep": ".sweeps", "Trial": ".sweeps",
+    "SubmittedRun": ".runner", "load_project": ".spec", "ProjectSpec": ".spec",
+    "EntryPoint": ".spec", "Parameter": ".spec", "Environment": ".environments",
+    "Progress": ".progress", "ProgressCallback": ".progress",
+    "uniform": ".space", "loguniform": ".space", "randint": ".space", "choice": ".space",
+    "ProjectSpecError": ".errors", "ParameterError": ".errors",
+    "EntryPointNotFoundError": ".errors", "ProjectSourceError": ".errors",
+    "EnvironmentCreationError": ".errors", "ExecutionError": ".errors",
 }
 
 __all__ = [  # the names of _LAZY
@@ -30,17 +31,7 @@ __all__ = [  # the names of _LAZY
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trackbook.projects' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_exports
 from .entities import STAGES, ModelVersion, PromotionEntry, RegisteredModel
 from .errors import (
     InvalidRegistryNameError,
@@ -73,17 +74,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 def _register_logged_model(info: Any, name: str) -> Any:
