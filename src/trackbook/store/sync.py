@@ -56,6 +56,7 @@ PULL_SECONDS = float(os.environ.get("TRACKBOOK_S3_PULL_SECONDS", "0.5"))
 _PARALLEL = 16
 _WARN_EVERY_SECONDS = 60.0
 _RANGE_BYTES = 64 << 20
+_INLINE_BYTES = 64 << 10  # a last segment this small also rides in the heartbeat
 
 
 def segment_key(writer_id: str, seq: int) -> str:
@@ -137,6 +138,7 @@ class Pusher:
         self._last_warning = 0.0
         self._recovered = False
         self._once: set[str] = set()  # content-addressed files already put
+        self._last: bytes | None = None  # the last segment, when small
 
     # -- hooks called by WriterSession ------------------------------------------------------
 
@@ -223,10 +225,11 @@ class Pusher:
             for run_id in sorted(runs):
                 self._push_artifacts(run_id)
             if data:
-                self._seq, self._offset = push_records(
+                self._seq, self._offset, segment = push_records(
                     self.layout, self.objects, self.writer_id, self._seq, self._offset,
                     data, records, self._once)
                 self._save()
+                self._last = segment if len(segment) <= _INLINE_BYTES else None
             if data or mtime != self._beat_mtime:
                 # After the segments: it tells readers how many there are to fetch.
                 self._put_beat(beat.read_bytes())
@@ -234,6 +237,8 @@ class Pusher:
 
     def _put_beat(self, local: bytes, **extra: Any) -> None:
         info = dict(json.loads(local), segments=self._seq, **extra)
+        if self._last is not None:  # readers that keep up need no GET of the segment
+            info["last"] = self._last.decode("utf-8")
         self.objects.put(f"writers/{self.writer_id}.json", json.dumps(info).encode())
 
     def _push_artifacts(self, run_id: str) -> None:
@@ -288,7 +293,7 @@ def _parse(data: bytes) -> list[dict[str, Any]]:
 
 def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, offset: int,
                  data: bytes, records: list[dict[str, Any]],
-                 once: set[str] | None = None) -> tuple[int, int]:
+                 once: set[str] | None = None) -> tuple[int, int, bytes]:
     """Upload the files ``records`` name, then ``data`` as the next segment; return the next
     (seq, offset). A chunk compacted away meanwhile is replaced by the compacted file,
     whose record is then further on in the log: read on until it is in the segment."""
@@ -323,7 +328,7 @@ def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, off
     objects.put(segment_key(writer_id, seq), data)
     for rel in deletes:
         objects.delete(rel)
-    return seq + 1, offset + len(data)
+    return seq + 1, offset + len(data), data
 
 
 def _files_of(layout: Layout, records: list[dict[str, Any]]
@@ -372,8 +377,8 @@ def recover_dead_writers(layout: Layout, objects: Objects, skip: str) -> None:
             if not data:
                 continue
             log.info("uploading what dead writer %s left in %s", writer_id, layout.root)
-            seq, offset = push_records(layout, objects, writer_id, state["seq"],
-                                       state["offset"], data, records)
+            seq, offset, _ = push_records(layout, objects, writer_id, state["seq"],
+                                          state["offset"], data, records)
             write_atomic(state_file, json.dumps({"offset": offset, "seq": seq}).encode())
             beat = layout.writer_file(writer_id)
             with contextlib.suppress(FileNotFoundError, ValueError):
@@ -431,11 +436,16 @@ class Puller:
             got_at = time.time()
             beats = dict(zip(changed, pool.map(self._fetch_beat, changed), strict=True))
             wanted: list[tuple[str, int]] = []
+            inline: dict[tuple[str, int], bytes] = {}
             for w, info in beats.items():
                 st = state.setdefault(w, {"seq": 0, "end": 0})
                 self._check_copy(w, st)
-                wanted += [(w, i) for i in range(st["seq"], int((info or {}).get("segments", 0)))]
-            bodies = list(pool.map(self._get_segment, wanted))
+                n = int((info or {}).get("segments", 0))
+                wanted += [(w, i) for i in range(st["seq"], n)]
+                if n and isinstance((info or {}).get("last"), str):
+                    inline[(w, n - 1)] = info["last"].encode("utf-8")  # type: ignore[index]
+            bodies = list(pool.map(lambda item: inline.get(item) or self._get_segment(item),
+                                   wanted))
             self._pull_experiments(pool)
         by_writer: dict[str, list[bytes]] = {}
         gaps: set[str] = set()
@@ -462,11 +472,14 @@ class Puller:
             data = self.objects.get(f"writers/{writer_id}.json")
         except ObjectNotFoundError:
             return None
-        write_atomic(self.layout.writer_file(writer_id), data)
         try:
-            return dict(json.loads(data))
+            info = dict(json.loads(data))
         except ValueError:
+            write_atomic(self.layout.writer_file(writer_id), data)
             return None
+        local = {k: v for k, v in info.items() if k != "last"}  # liveness reads it often
+        write_atomic(self.layout.writer_file(writer_id), json.dumps(local).encode())
+        return info
 
     def _get_segment(self, item: tuple[str, int]) -> bytes | None:
         try:

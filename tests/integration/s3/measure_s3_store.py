@@ -61,10 +61,9 @@ print(time.perf_counter() - t)
 REFRESH = """
 import sys, time
 import trackbook as tb
-from trackbook.store import sync
-sync.PULL_SECONDS = 0.0
 tb.set_tracking_uri(sys.argv[1])
 exp = sys.argv[2]
+tb.search_runs(search_all_experiments=True)  # warm: imports, catalog, replica
 before = len(tb.search_runs(experiment_names=[exp])) if tb.get_experiment_by_name(exp) else 0
 print("ready", before, flush=True)
 sys.stdin.readline()  # the new runs are in the bucket now
@@ -101,7 +100,8 @@ def refresh(url: str, exp: str, cache: Path, make_runs: object) -> tuple[int, fl
 def spread_over_writers(url: str, prefix_from: str, prefix_to: str) -> int:
     """Copy the runs logged under ``prefix_from`` into ``prefix_to`` as if each had been
     logged by its own writer process (the shape of a sweep: one run per process): one
-    closed heartbeat and one log segment per run. Returns the number of writers."""
+    closed heartbeat (carrying the segment, as a writer's does) and one segment per run.
+    Returns the number of writers."""
     from trackbook.store.objects import S3Objects
 
     src, dst = S3Objects(f"{url}/{prefix_from}"), S3Objects(f"{url}/{prefix_to}")
@@ -117,9 +117,11 @@ def spread_over_writers(url: str, prefix_from: str, prefix_to: str) -> int:
         def put(item: tuple[int, list[bytes]]) -> None:
             i, lines = item
             writer = f"{int(time.time() * 1000):x}-{i}-sweep"
-            dst.put(f"log/{writer}/000000000000.jsonl", b"".join(lines))
-            dst.put(f"writers/{writer}.json", json.dumps(
-                dict(beat, writer_id=writer, segments=1, closed=True)).encode())
+            segment = b"".join(lines)
+            dst.put(f"log/{writer}/000000000000.jsonl", segment)
+            dst.put(f"writers/{writer}.json", json.dumps(dict(
+                beat, writer_id=writer, segments=1, closed=True, last=segment.decode()
+            )).encode())
         list(pool.map(put, enumerate(by_run.values())))
     return len(by_run)
 
