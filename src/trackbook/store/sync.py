@@ -57,6 +57,7 @@ _PARALLEL = 16
 _WARN_EVERY_SECONDS = 60.0
 _RANGE_BYTES = 64 << 20
 _INLINE_BYTES = 64 << 10  # a last segment this small also rides in the heartbeat
+ARTIFACT_SECONDS = 10.0  # a running run's artifact folder is walked at most this often
 
 
 def segment_key(writer_id: str, seq: int) -> str:
@@ -139,6 +140,7 @@ class Pusher:
         self._recovered = False
         self._once: set[str] = set()  # content-addressed files already put
         self._last: bytes | None = None  # the last segment, when small
+        self._walked: dict[str, float] = {}  # run -> when its artifacts were last walked
 
     # -- hooks called by WriterSession ------------------------------------------------------
 
@@ -210,8 +212,8 @@ class Pusher:
     def _push(self, all_artifacts: bool = False) -> None:
         with self._lock:
             if not self._recovered:
-                self._recovered = True
                 recover_dead_writers(self.layout, self.objects, skip=self.writer_id)
+                self._recovered = True
             beat = self.layout.writer_file(self.writer_id)
             try:
                 mtime = beat.stat().st_mtime_ns
@@ -219,11 +221,18 @@ class Pusher:
                 return  # nothing written yet (the log opens after its first heartbeat)
             self._mark()
             data, records = _read_new(self.layout, self.writer_id, self._offset)
+            # Artifacts of the runs this segment speaks of: all of them when a run ends,
+            # else walked at most every ARTIFACT_SECONDS (a folder may hold many files).
+            now = time.monotonic()
+            ended = {r["run"] for r in records if r.get("op") == "status" and r.get("run")}
             runs = {r["run"] for r in records if r.get("run")}
             if all_artifacts:
-                runs |= self._touched
+                runs |= self._touched.copy()
             for run_id in sorted(runs):
-                self._push_artifacts(run_id)
+                if all_artifacts or run_id in ended or \
+                        now - self._walked.get(run_id, -1e9) >= ARTIFACT_SECONDS:
+                    self._walked[run_id] = now
+                    self._push_artifacts(run_id)
             if data:
                 self._seq, self._offset, segment = push_records(
                     self.layout, self.objects, self.writer_id, self._seq, self._offset,
@@ -247,12 +256,15 @@ class Pusher:
             return
         done = self._artifacts.setdefault(run_id, {})
         for path in _walk_files(root):
-            st = path.stat()
-            rel = path.relative_to(root).as_posix()
-            sig = (st.st_size, st.st_mtime_ns)
-            if done.get(rel) != sig:
-                self.objects.put(_rel(self.layout, path), path.read_bytes())
-                done[rel] = sig
+            try:
+                st = path.stat()
+                rel = path.relative_to(root).as_posix()
+                sig = (st.st_size, st.st_mtime_ns)
+                if done.get(rel) != sig:
+                    self.objects.put(_rel(self.layout, path), path.read_bytes())
+                    done[rel] = sig
+            except FileNotFoundError:  # replaced meanwhile: its successor is walked next time
+                continue
 
 
 def _walk_files(root: Path) -> Iterator[Path]:
