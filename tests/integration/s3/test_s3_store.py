@@ -14,7 +14,7 @@ from s3_store_helpers import Machines, finish, forget_s3_stores, reader, wait_fo
 
 import trackbook as tb
 from trackbook._errors import StoreError
-from trackbook.store import events
+from trackbook.store import events, session
 from trackbook.store.objects import S3Objects
 
 POINTS = 1500
@@ -52,9 +52,9 @@ import trackbook as tb
 from trackbook.store import sync
 sync.PULL_SECONDS = 0.0
 tb.set_tracking_uri(sys.argv[1])
-deadline = time.time() + float(sys.argv[2])
+deadline, cap = time.time() + float(sys.argv[2]), time.time() + 60
 n = 0
-while time.time() < deadline:  # pulls into the replica its neighbour writes into
+while (time.time() < deadline or n == 0) and time.time() < cap:  # pulls into the replica
     if tb.get_experiment_by_name("shared"):
         n = max(n, len(tb.search_runs(experiment_names=["shared"])))
     time.sleep(0.05)
@@ -179,12 +179,13 @@ def test_sigkilled_writer_keeps_what_it_pushed_and_turns_killed_when_its_heartbe
     time.sleep(1.5)  # a background push or two while it logs
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    killed_at = time.time()
     monkeypatch.setattr(events, "STALE_AFTER_SECONDS", 3.0)
     with reader(s3_url, tmp_path / "reader", monkeypatch):
         client = tb.Client()
         run = client.get_run(run_id)
-        if time.time() - killed_at < 2.0:  # another host: alive until its heartbeat is stale
+        (beat,) = (tmp_path / "reader").glob("s3/*/*/writers/*.json")
+        age = time.time() - json.loads(beat.read_text())["heartbeat"] / 1000
+        if age < 2.5:  # another host: alive (no /proc check) until its heartbeat is stale
             assert run.info.status == "RUNNING"
         run = wait_for(lambda: (r := client.get_run(run_id)).info.status == "KILLED" and r,
                        timeout=15)
@@ -220,6 +221,7 @@ def test_clear_errors_for_missing_bucket_bad_or_no_credentials_unreachable_endpo
 def test_flush_pushes_at_once_and_a_run_end_within_a_moment(
         s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bucket = S3Objects(s3_url)
+    monkeypatch.setattr(session, "FLUSH_SECONDS", 30.0)  # no timed push in this test
     with reader(s3_url, tmp_path / "here", monkeypatch):
         tb.set_experiment("here")
         with tb.start_run() as run:
@@ -229,11 +231,9 @@ def test_flush_pushes_at_once_and_a_run_end_within_a_moment(
             assert any(k.startswith(f"runs/{run.info.run_id}/c-") for k in keys)
             assert any(k.startswith("log/") for k in keys)
             tb.log_text("hi", "a.txt")
-        # run end wakes the background push: no waiting for the next second
-        t = time.monotonic()
+        # run end wakes the background push (the timed one is 30 s away)
         wait_for(lambda: bucket.exists(f"runs/{run.info.run_id}/artifacts/a.txt"),
-                 every=0.01)
-        assert time.monotonic() - t < 0.9
+                 timeout=10, every=0.01)
 
 
 TRIAL = """
