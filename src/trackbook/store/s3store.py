@@ -12,6 +12,7 @@ or ``AWS_PROFILE``, ``AWS_REGION``).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -20,6 +21,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,6 +44,18 @@ log = logging.getLogger(__name__)
 
 _attach_lock = threading.Lock()
 _WARN_EVERY_SECONDS = 60.0
+_stores: weakref.WeakSet[S3Store] = weakref.WeakSet()
+_exiting = False
+
+
+@atexit.register
+def _stop_prefetching() -> None:
+    global _exiting
+    _exiting = True
+    for store in list(_stores):
+        thread = store._prefetcher
+        if thread is not None:
+            thread.join(timeout=5)
 
 
 def _endpoint() -> str:
@@ -105,7 +119,11 @@ class S3Store(Store):
             remote.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(remote, json.dumps({"url": self.url}).encode())
         self.puller = sync.Puller(self.layout, self.objects)
+        self.puller.on_metrics = self._prefetch
         self._last_warning = 0.0
+        self._prefetch_runs: set[str] = set()
+        self._prefetcher: threading.Thread | None = None
+        _stores.add(self)
 
     @classmethod
     def from_replica(cls, folder: str | os.PathLike[str]) -> S3Store:
@@ -163,6 +181,29 @@ class S3Store(Store):
         self.pull()
         with super().connect(read_only) as con:
             yield con
+
+    def _prefetch(self, run_ids: set[str]) -> None:
+        """Download new metric files of pulled runs in the background, so that what reads
+        them by path (the curves widget, say) finds them; readers of one run's points
+        fetch what is missing themselves."""
+        with _attach_lock:
+            self._prefetch_runs |= run_ids
+            if self._prefetcher is None or not self._prefetcher.is_alive():
+                self._prefetcher = threading.Thread(target=self._prefetch_loop, daemon=True,
+                                                    name="trackbook-s3-prefetch")
+                self._prefetcher.start()
+
+    def _prefetch_loop(self) -> None:
+        while not _exiting:
+            with _attach_lock:
+                batch = sorted(self._prefetch_runs)[:64]
+                self._prefetch_runs.difference_update(batch)
+            if not batch:
+                return
+            try:
+                self.fetch_metrics(batch)
+            except Exception as exc:  # the reader fetches what it needs itself
+                log.debug("prefetching metric files from %s: %s", self.url, exc)
 
     def fetch_metrics(self, run_ids: list[str]) -> None:
         """Download the metric files of ``run_ids`` that the replica lacks."""

@@ -252,7 +252,10 @@ def test_a_process_handed_the_replica_folder_keeps_syncing_it(
         folder = tb.Client().store.root  # what tb.projects passes as TRACKBOOK_STORE
     run_id = finish(machines.start("launcher", TRIAL, TRACKBOOK_STORE=str(folder))).strip()
     with reader(s3_url, tmp_path / "elsewhere", monkeypatch):
+        store = tb.Client().store
         assert tb.Client().get_run(run_id).data.metrics == {"score": 0.5}
+        # the pull prefetches new metric files, for readers by path (the curves widget)
+        wait_for(lambda: list(store.layout.metrics_dir(run_id).glob("*.parquet")))
 
 
 UNPUSHED = """
