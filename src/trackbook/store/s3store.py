@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _attach_lock = threading.Lock()
 _WARN_EVERY_SECONDS = 60.0
 _stores: weakref.WeakSet[S3Store] = weakref.WeakSet()
+PREFETCH_DELAY_SECONDS = 1.0
 _exiting = False
 
 
@@ -121,7 +122,7 @@ class S3Store(Store):
         self.puller = sync.Puller(self.layout, self.objects)
         self.puller.on_metrics = self._prefetch
         self._last_warning = 0.0
-        self._prefetch_runs: set[str] = set()
+        self._prefetch_keys: set[str] = set()
         self._prefetcher: threading.Thread | None = None
         _stores.add(self)
 
@@ -182,28 +183,37 @@ class S3Store(Store):
         with super().connect(read_only) as con:
             yield con
 
-    def _prefetch(self, run_ids: set[str]) -> None:
-        """Download new metric files of pulled runs in the background, so that what reads
-        them by path (the curves widget, say) finds them; readers of one run's points
-        fetch what is missing themselves."""
+    def _prefetch(self, keys: set[str]) -> None:
+        """Download the metric files that pulled records name, in the background and a
+        moment later (the query that pulled them goes first), so that what reads them by
+        path (the curves widget, say) finds them. Readers of a run's points fetch what is
+        still missing themselves."""
         with _attach_lock:
-            self._prefetch_runs |= run_ids
+            self._prefetch_keys |= keys
             if self._prefetcher is None or not self._prefetcher.is_alive():
                 self._prefetcher = threading.Thread(target=self._prefetch_loop, daemon=True,
                                                     name="trackbook-s3-prefetch")
                 self._prefetcher.start()
 
     def _prefetch_loop(self) -> None:
+        time.sleep(PREFETCH_DELAY_SECONDS)
         while not _exiting:
             with _attach_lock:
-                batch = sorted(self._prefetch_runs)[:64]
-                self._prefetch_runs.difference_update(batch)
+                batch = sorted(self._prefetch_keys)[:256]
+                self._prefetch_keys.difference_update(batch)
             if not batch:
                 return
             try:
-                self.fetch_metrics(batch)
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(self._prefetch_one, batch))
             except Exception as exc:  # the reader fetches what it needs itself
                 log.debug("prefetching metric files from %s: %s", self.url, exc)
+
+    def _prefetch_one(self, key: str) -> None:
+        path = self.root / key
+        if not path.exists():
+            with contextlib.suppress(ObjectNotFoundError):  # compacted since
+                sync.download(self.objects, key, path)
 
     def fetch_metrics(self, run_ids: list[str]) -> None:
         """Download the metric files of ``run_ids`` that the replica lacks."""

@@ -410,7 +410,8 @@ class Puller:
         self.objects = objects
         self._lock = threading.Lock()
         self._last = 0.0
-        # Told the runs whose pulled records name new metric files (to prefetch them).
+        # Told the metric files that pulled records name (``runs/<id>/<file>``, less those
+        # compacted away in the same pull), to prefetch them.
         self.on_metrics: Callable[[set[str]], None] | None = None
 
     @property
@@ -473,10 +474,11 @@ class Puller:
             self._append(w, st, parts)
             st["seq"] += len(parts)
         if self.on_metrics is not None and by_writer:
-            runs = {r["run"] for parts in by_writer.values() for body in parts
-                    for r in _parse(body) if r.get("op") in ("metrics", "compact")}
-            if runs:
-                self.on_metrics(runs)
+            records = [r for parts in by_writer.values() for body in parts
+                       for r in _parse(body)]
+            uploads, _, _ = _files_of(self.layout, records)
+            if uploads:
+                self.on_metrics({rel for rel, how in uploads if how != "once"})
         for w in changed:
             st = state.setdefault(w, {"seq": 0, "end": 0})
             st["hb"] = listing[w]
