@@ -190,24 +190,29 @@ class S3Store(Store):
         still missing themselves."""
         with _attach_lock:
             self._prefetch_keys |= keys
-            if self._prefetcher is None or not self._prefetcher.is_alive():
+            if self._prefetcher is None:
                 self._prefetcher = threading.Thread(target=self._prefetch_loop, daemon=True,
                                                     name="trackbook-s3-prefetch")
                 self._prefetcher.start()
 
     def _prefetch_loop(self) -> None:
-        time.sleep(PREFETCH_DELAY_SECONDS)
-        while not _exiting:
-            with _attach_lock:
-                batch = sorted(self._prefetch_keys)[:256]
-                self._prefetch_keys.difference_update(batch)
-            if not batch:
-                return
-            try:
+        try:
+            time.sleep(PREFETCH_DELAY_SECONDS)
+            while not _exiting:
+                with _attach_lock:
+                    batch = sorted(self._prefetch_keys)[:256]
+                    self._prefetch_keys.difference_update(batch)
+                    if not batch:
+                        self._prefetcher = None  # the next pull starts another
+                        return
                 with ThreadPoolExecutor(8) as pool:
                     list(pool.map(self._prefetch_one, batch))
-            except Exception as exc:  # the reader fetches what it needs itself
-                log.debug("prefetching metric files from %s: %s", self.url, exc)
+        except Exception as exc:  # readers fetch what they need themselves
+            log.debug("prefetching metric files from %s: %s", self.url, exc)
+        finally:
+            with _attach_lock:
+                if self._prefetcher is threading.current_thread():
+                    self._prefetcher = None
 
     def _prefetch_one(self, key: str) -> None:
         path = self.root / key
