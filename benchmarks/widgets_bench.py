@@ -45,6 +45,7 @@ from lab_driver import (  # noqa: E402 - the browser tests' helpers
     CHROMIUM_ARGS,
     make_notebook,
     open_notebook,
+    poll_kernel,
     shutdown_kernel,
 )
 from lab_server import LabServer  # noqa: E402
@@ -226,29 +227,49 @@ def _run_first_cell(page: Any) -> None:
                            ".model.executionCount !== null")
 
 
+# The kernel's in-memory copy of the store's index (built in the background from its
+# second query on); queries before it is ready run on the shared catalog file.
+REPLICA_READY = "get_store().mirror._con is not None"
+SORT_COLUMNS = ("metrics.acc", "metrics.acc", "params.model", "attributes.run_name",
+                "metrics.loss", "attributes.start_time")
+
+
 def measure_table(page: Any, lab: LabServer, store: Path, sizes: Sizes,
                   rows: dict[str, Row]) -> None:
     displays = sizes.reps + 1  # the first one in the kernel is reported on its own
     cells = [
         "import trackbook as tb\nimport trackbook.widgets\n"
+        "from trackbook.tracking.uri import get_store\n"
         f"tb.set_tracking_uri({str(store)!r})\ntb.set_experiment('runs')",
         *["tb.runs_table(refresh_seconds=0)"] * displays,
     ]
     make_notebook(lab.root_dir / "bench_table.ipynb", cells)
     open_notebook(page, lab, "bench_table.ipynb")
     _run_first_cell(page)
-    for i in range(1, displays + 1):
+
+    def display(i: int, row: str) -> None:
         got = page.evaluate(RUN_CELL_UNTIL, [i, ROWS_READY])
-        rows["table_cold" if i == 1 else "table"].samples.append(got["painted"] / 1000)
+        rows[row].samples.append(got["painted"] / 1000)
         print(f"  table display {i}: rows painted {got['painted']:.0f} ms (widget view at "
               f"{got['mounted']:.0f} ms; kernel {got['kernel']:.0f} ms on the first page)")
+
+    def sort(index: int, column: str, row: str) -> None:
+        got = page.evaluate(SORT_CLICK, [index, column])
+        rows[row].samples.append(got["painted"] / 1000)
+        print(f"  sort by {column}: {got['painted']:.0f} ms (kernel {got['kernel']:.0f} ms)")
+
+    display(1, "table_cold")
+    for column in SORT_COLUMNS[:3]:  # at once: the kernel is still copying the index
+        sort(1, column, "sort_cold")
+    t0 = time.monotonic()
+    poll_kernel(page, REPLICA_READY, bool, timeout=120)
+    print(f"  kernel's index replica ready {time.monotonic() - t0:.1f} s later")
+    for i in range(2, displays + 1):
+        display(i, "table")
     n = page.evaluate("() => document.querySelectorAll('.tb-runs').length")
     assert n == displays, n
-    for column in ("metrics.acc", "metrics.acc", "params.model", "attributes.run_name",
-                   "metrics.loss", "attributes.start_time"):
-        got = page.evaluate(SORT_CLICK, [displays, column])
-        rows["sort"].samples.append(got["painted"] / 1000)
-        print(f"  sort by {column}: {got['painted']:.0f} ms (kernel {got['kernel']:.0f} ms)")
+    for column in SORT_COLUMNS:
+        sort(displays, column, "sort")
     shutdown_kernel(page)
 
 
@@ -326,8 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     runs, curves = f"{sizes.runs:,} runs", f"{sizes.curve_runs} runs x {sizes.curve_steps:,} steps"
     rows = {
         "table_cold": Row(f"run table, {runs}: first rows painted, first table in a fresh "
-                          "kernel", "s", 1.0, note="includes building the store's in-memory "
-                          "catalog replica in the kernel"),
+                          "kernel", "s", 1.0, note="queries the shared catalog file"),
+        "sort_cold": Row(f"run table, {runs}: header click to sorted rows painted, in the "
+                         "first seconds of a fresh kernel", "s", 0.3,
+                         note="the kernel is copying the store's index into memory meanwhile"),
         "table": Row(f"run table, {runs}: first rows painted after display", "s", 1.0),
         "sort": Row(f"run table, {runs}: header click to sorted rows painted", "s", 0.3),
         "bytes": Row(f"curves, {curves}: received by the browser per display", "MB", 2.0,

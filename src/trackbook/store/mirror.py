@@ -70,10 +70,14 @@ class Mirror:
                 return
             self.close()
             self._queries += 1
+        try:
+            with self.catalog.connect() as con:
+                yield con
+        finally:
+            # After this query, not before: the copy takes the catalog's turn to read it,
+            # and then the CPU; the query that asked should not wait for either.
             if self._queries >= 2:  # a one-query process (a CLI call) needs no replica
                 self._start_build()
-        with self.catalog.connect() as con:
-            yield con
 
     def _start_build(self) -> None:
         with self._lock:

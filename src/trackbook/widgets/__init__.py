@@ -7,10 +7,13 @@ The JavaScript lives in ``js/`` and is bundled into ``trackbook/static/`` at ins
 
 from __future__ import annotations
 
+from . import _warm
 from ._compare import Compare, compare
 from ._curves import Curves, curves
 from ._registry import Registry, registry_panel
 from ._table import RunsTable, runs_table
+
+_warm.start()
 
 __all__ = [
     "Compare", "Curves", "Registry", "RunsTable", "compare", "curves", "registry_panel",
