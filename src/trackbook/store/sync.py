@@ -333,8 +333,13 @@ def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, off
                     once.add(rel)
         elif how == "exclusive":
             if not objects.put_if_absent(rel, body):
-                log.warning("%s/%s exists with other content: another machine compacted the "
-                            "same run at the same time; its file is kept", objects.url, rel)
+                # Two machines compacted one run at once: theirs stays, and so do the
+                # files ours replaced (the reading rule keeps what theirs does not cover).
+                log.warning("%s/%s exists with other content: another machine compacted "
+                            "the same run at the same time. Keeping the files this one "
+                            "replaced; points compacted here before their upload stay in "
+                            "%s only", objects.url, rel, layout.root / rel)
+                deletes = []
         else:
             objects.put(rel, body)
     objects.put(segment_key(writer_id, seq), data)

@@ -299,3 +299,38 @@ def test_what_a_killed_writer_left_unpushed_is_pushed_by_the_next_process_on_its
         assert run.info.status == "KILLED"
         assert run.data.params == {"p": "1"}
         assert [p.step for p in client.get_metric_history(run_id, "x")] == list(range(1000))
+
+
+FIRST_HALF = """
+import sys
+import trackbook as tb
+tb.set_tracking_uri(sys.argv[1])
+with tb.start_run() as run:
+    for step in range(700):  # 7 chunks: compacted at run end into m-00000001
+        tb.log_metric("x", float(step), step=step)
+print(run.info.run_id)
+"""
+
+SECOND_HALF = """
+import sys
+import trackbook as tb
+tb.set_tracking_uri(sys.argv[1])
+with tb.start_run(run_id=sys.argv[2]):  # resumed on another machine
+    for step in range(700, 1400):
+        tb.log_metric("x", float(step), step=step)
+"""
+
+
+def test_a_run_resumed_on_another_machine_continues_its_compacted_metrics(
+        s3_url: str, machines: Machines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = finish(machines.start("a", FIRST_HALF, s3_url, TRACKBOOK_FLUSH_POINTS="100"))
+    run_id = run_id.strip()
+    finish(machines.start("b", SECOND_HALF, s3_url, run_id, TRACKBOOK_FLUSH_POINTS="100"))
+    files = [o.key.rsplit("/", 1)[1] for o in S3Objects(s3_url).list(f"runs/{run_id}/")]
+    assert files == ["m-00000002.parquet"]  # b's compaction covers a's file and its chunks
+    with reader(s3_url, tmp_path / "c", monkeypatch):
+        client = tb.Client()
+        assert [p.step for p in client.get_metric_history(run_id, "x")] == list(range(1400))
+        assert client.get_run(run_id).info.status == "FINISHED"
+        assert tb.sql("SELECT count(*) AS n FROM metrics")["n"][0] == 1400
