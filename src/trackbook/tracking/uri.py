@@ -83,4 +83,5 @@ def _s3_store(url: str) -> Store:
             store = _by_text.get(key)
             if store is None:
                 store = _by_text[key] = S3Store(url)
+                _stores.setdefault(store.root, store)  # the same object by replica path
     return store

@@ -55,8 +55,9 @@ def forget_s3_stores() -> None:
     from trackbook.tracking import uri as uri_mod
 
     for text, store in list(uri_mod._by_text.items()):
-        if text[0].startswith("s3://"):
+        if text[0].startswith("s3://") or type(store).__name__ == "S3Store":
             uri_mod._by_text.pop(text, None)
+            uri_mod._stores.pop(store.root, None)
             session = session_mod._sessions.pop(store.root, None)
             if session is not None:
                 with contextlib.suppress(Exception):
