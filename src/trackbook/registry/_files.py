@@ -37,7 +37,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..store.layout import create_exclusive
 from ._fold import ModelState
@@ -79,15 +79,94 @@ def dumps(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
-class FoldCache:
-    """Folded states of the models of one registry, refreshed by probing for new files.
+class RegistryFiles(Protocol):
+    """Where a registry's immutable files live: the store folder (:class:`LocalFiles`) or
+    the bucket of an ``s3://`` store (``_objects.ObjectFiles``). ``key`` is a model folder
+    name; every ``claim_*`` creates a file exclusively and says whether this call did."""
 
-    Files are only ever added and numbered without gaps, so catching up is a few ``open``
-    calls for ``seq + 1``, ``seq + 2``, ... until one is missing.
-    """
+    def where(self, key: str) -> str:
+        """The model folder's place, for messages."""
+
+    def read_model(self, key: str) -> dict[str, Any] | None:
+        """``<key>/model.json``, or None when there is none yet."""
+
+    def catch_up(self, key: str, state: ModelState, max_version: int) -> int:
+        """Fold the version records above ``max_version`` and the events above
+        ``state.seq`` into ``state``; return the new highest version number."""
+
+    def claim_model(self, key: str, record: dict[str, Any]) -> bool: ...
+
+    def claim_version(self, key: str, version: int, record: dict[str, Any]) -> bool: ...
+
+    def claim_event(self, key: str, seq: int, record: dict[str, Any]) -> bool: ...
+
+    def model_keys(self) -> list[str]:
+        """Every model folder (homes and rename pointers)."""
+
+    def model_files(self, key: str) -> ModelFiles:
+        """The local paths of a model folder (raises where there are none)."""
+
+
+class LocalFiles:
+    """The registry in a store folder: ``<root>/registry/``, files created with O_EXCL-like
+    hard links, read by probing for the next number."""
 
     def __init__(self, registry_dir: Path) -> None:
         self.dir = registry_dir
+
+    def where(self, key: str) -> str:
+        return str(self.dir / key)
+
+    def model_files(self, key: str) -> ModelFiles:
+        return ModelFiles(self.dir, key)
+
+    def read_model(self, key: str) -> dict[str, Any] | None:
+        return _read_json(self.dir / key / "model.json")
+
+    def catch_up(self, key: str, state: ModelState, max_version: int) -> int:
+        files = ModelFiles(self.dir, key)
+        # Versions first: an event only ever names a version whose file existed first.
+        while (rec := _read_json(files.version_file(max_version + 1))) is not None:
+            state.add_version(rec)
+            max_version += 1
+        while (ev := _read_json(files.event_file(state.seq + 1))) is not None:
+            state.apply(state.seq + 1, ev)
+            # A version registered after our probe may be named by a newer event.
+            while (rec := _read_json(files.version_file(max_version + 1))) is not None:
+                state.add_version(rec)
+                max_version += 1
+        return max_version
+
+    def claim_model(self, key: str, record: dict[str, Any]) -> bool:
+        files = ModelFiles(self.dir, key)
+        if "home" in record:  # a rename's name pointer: no versions or events of its own
+            files.dir.mkdir(parents=True, exist_ok=True)
+        else:
+            files.ensure_dirs()
+        return claim(files.model_file, record)
+
+    def claim_version(self, key: str, version: int, record: dict[str, Any]) -> bool:
+        return claim(ModelFiles(self.dir, key).version_file(version), record)
+
+    def claim_event(self, key: str, seq: int, record: dict[str, Any]) -> bool:
+        return claim(ModelFiles(self.dir, key).event_file(seq), record)
+
+    def model_keys(self) -> list[str]:
+        try:
+            return [e.name for e in os.scandir(self.dir) if e.is_dir()]
+        except FileNotFoundError:
+            return []
+
+
+class FoldCache:
+    """Folded states of the models of one registry, refreshed by looking for new files.
+
+    Files are only ever added and numbered without gaps, so catching up reads only the
+    files after the last one folded (``RegistryFiles.catch_up``).
+    """
+
+    def __init__(self, io: RegistryFiles) -> None:
+        self.io = io
         self._states: dict[str, tuple[ModelState, int]] = {}  # home key -> (state, max version)
         self._homes: dict[str, str] = {}  # name -> home key (pointers never change)
         self._lock = threading.RLock()
@@ -99,59 +178,50 @@ class FoldCache:
         if key is not None:
             return key
         own = model_key(name)
-        record = _read_json(self.dir / own / "model.json")
+        record = self.io.read_model(own)
         if record is None:
             return own
         home = record.get("home")
         if home is None:
             if record.get("name") != name:  # 64-bit hash prefix clash: never seen
-                raise RuntimeError(f"registry folder {self.dir / own} belongs to "
+                raise RuntimeError(f"registry folder {self.io.where(own)} belongs to "
                                    f"{record.get('name')!r}, not {name!r}")
             key = own
         else:
             if not isinstance(home, str) or not _KEY_RE.fullmatch(home):
-                raise RuntimeError(f"registry pointer {self.dir / own / 'model.json'} names "
+                raise RuntimeError(f"registry pointer {self.io.where(own)}/model.json names "
                                    f"a bad home folder {home!r}")
             key = home
         self._homes[name] = key
         return key
 
     def files(self, name: str) -> ModelFiles:
-        """The files of the home of ``name``."""
-        return ModelFiles(self.dir, self.home_key(name))
+        """The local files of the home of ``name`` (a store folder's registry only)."""
+        return self.io.model_files(self.home_key(name))
 
     def state(self, name: str) -> ModelState | None:
         """The up-to-date state of the model ``name`` resolves to (deleted and renamed
         models included: the caller compares ``state.name``), or None."""
         with self._lock:
-            return self._state(self.files(name))
+            return self._state(self.home_key(name))
 
-    def _state(self, files: ModelFiles) -> ModelState | None:
-        cached = self._states.get(files.key)
+    def _state(self, key: str) -> ModelState | None:
+        cached = self._states.get(key)
         if cached is None:
-            record = _read_json(files.model_file)
+            record = self.io.read_model(key)
             if record is None:
                 return None
             if "home" in record:
-                raise RuntimeError(f"registry folder {files.dir} is a name pointer, not a "
-                                   "model's home")
+                raise RuntimeError(f"registry folder {self.io.where(key)} is a name pointer, "
+                                   "not a model's home")
             state = ModelState(name=record["name"], created=int(record["creation_timestamp"]),
                                description=record.get("description"),
                                tags=dict(record.get("tags") or {}),
                                updated=int(record["creation_timestamp"]))
             cached = (state, 0)
         state, max_version = cached
-        # Versions first: an event only ever names a version whose file existed first.
-        while (rec := _read_json(files.version_file(max_version + 1))) is not None:
-            state.add_version(rec)
-            max_version += 1
-        while (ev := _read_json(files.event_file(state.seq + 1))) is not None:
-            state.apply(state.seq + 1, ev)
-            # A version registered after our probe may be named by a newer event.
-            while (rec := _read_json(files.version_file(max_version + 1))) is not None:
-                state.add_version(rec)
-                max_version += 1
-        self._states[files.key] = (state, max_version)
+        max_version = self.io.catch_up(key, state, max_version)
+        self._states[key] = (state, max_version)
         return state
 
     def max_version(self, name: str) -> int:
@@ -160,26 +230,24 @@ class FoldCache:
             cached = self._states.get(self.home_key(name))
             return cached[1] if cached else 0
 
-    def names(self) -> list[str]:
-        """Current names of every model home (deleted ones included; name pointers left
-        by renames are skipped: their model is listed under its current name)."""
+    def states(self) -> list[ModelState]:
+        """Up-to-date states of every model home (deleted ones included; name pointers
+        left by renames are skipped: their model is listed under its current name)."""
         out = []
-        try:
-            entries = list(os.scandir(self.dir))
-        except FileNotFoundError:
-            return []
+        keys = self.io.model_keys()
         with self._lock:
-            for e in entries:
-                if not e.is_dir():
-                    continue
-                files = ModelFiles(self.dir, e.name)
-                rec = _read_json(files.model_file)
+            for key in keys:
+                rec = self.io.read_model(key)
                 if rec is None or "name" not in rec or "home" in rec:
                     continue
-                st = self._state(files)
+                st = self._state(key)
                 if st is not None:
-                    out.append(st.name)
-        return sorted(out)
+                    out.append(st)
+        return out
+
+    def names(self) -> list[str]:
+        """Current names of every model home (deleted ones included)."""
+        return sorted(st.name for st in self.states())
 
 
 def claim(path: Path, record: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..store.events import now_ms
 from . import _names as n
-from ._files import REGISTRY_DIR, FoldCache, ModelFiles, claim
+from ._files import REGISTRY_DIR, FoldCache, LocalFiles, RegistryFiles
 from ._fold import ModelState
 from ._names import model_key
 from .entities import HELD_STAGES, ModelVersion, PromotionEntry, RegisteredModel
@@ -21,6 +21,7 @@ from .errors import (
     RegisteredModelNotFoundError,
     RegisteredModelRenamedError,
     RegistryConflictError,
+    RegistryError,
     RollbackError,
 )
 
@@ -40,19 +41,22 @@ class Registry:
     Parameters
     ----------
     root
-        The store folder; the registry lives in ``<root>/registry/``.
+        The store folder; the registry lives in ``<root>/registry/``, or, when ``root`` is
+        the local replica of an ``s3://`` store, in the bucket under ``registry/``.
+    files
+        Where the registry's files are (default: chosen from ``root`` as above).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, files: RegistryFiles | None = None) -> None:
         self.root = Path(root)
-        self.dir = self.root / REGISTRY_DIR
-        self.cache = FoldCache(self.dir)
+        self.io = files if files is not None else files_for(self.root)
+        self.cache = FoldCache(self.io)
 
     # -- reading -------------------------------------------------------------------------
 
-    def _files(self, name: str) -> ModelFiles:
-        """The files of the model home ``name`` resolves to."""
-        return self.cache.files(n.check_model_name(name))
+    def _home(self, name: str) -> str:
+        """The folder (key) of the model home ``name`` resolves to."""
+        return self.cache.home_key(n.check_model_name(name))
 
     def _not_found(self, name: str, st: ModelState | None) -> RegisteredModelNotFoundError:
         if st is not None and st.name != name and name in st.former_names:
@@ -79,8 +83,7 @@ class Registry:
 
     def names(self) -> list[str]:
         """Names of the live registered models."""
-        return [m for m in self.cache.names()
-                if (st := self.cache.state(m)) is not None and not st.deleted]
+        return sorted(st.name for st in self.cache.states() if not st.deleted)
 
     def model(self, name: str) -> RegisteredModel:
         return self.state(name).registered_model()
@@ -135,7 +138,7 @@ class Registry:
         """Validate-then-claim: ``make(state)`` builds the event from the state as of event
         ``seq`` (raising if the change is not allowed, or returning None for a no-op) and the
         event is created as ``seq + 1``; on a clash, re-read and try again."""
-        files = self._files(name)
+        home = self._home(name)
         for _ in range(MAX_ATTEMPTS):
             st = self.cache.state(name)
             if st is None or st.name != name or (st.deleted and not allow_deleted):
@@ -146,7 +149,7 @@ class Registry:
             seq = st.seq + 1
             event.setdefault("t", now_ms())
             event.setdefault("user", _user())
-            if claim(files.event_file(seq), event):
+            if self.io.claim_event(home, seq, event):
                 st = self.cache.state(name)
                 assert st is not None
                 return st, seq
@@ -157,12 +160,11 @@ class Registry:
                      tags: dict[str, Any] | None = None, exist_ok: bool = False,
                      ) -> RegisteredModel:
         """Register ``name``; raise if it exists unless ``exist_ok``."""
-        files = self._files(name)
+        home = self._home(name)
         tags = {n.check_tag_key(k): str(val) for k, val in (tags or {}).items()}
-        files.ensure_dirs()
         record = {"name": name, "creation_timestamp": now_ms(), "description": description,
                   "tags": tags, "user_id": _user()}
-        if claim(files.model_file, record):
+        if self.io.claim_model(home, record):
             return self.model(name)
 
         def revive(st: ModelState) -> dict[str, Any] | None:
@@ -182,14 +184,14 @@ class Registry:
                        run_link: str | None = None) -> ModelVersion:
         """Add a version: claim ``versions/<max+1>.json``, on a clash the next number."""
         st = self.state(name)
-        files = self._files(name)
+        home = self._home(name)
         tags = {n.check_tag_key(k): str(val) for k, val in (tags or {}).items()}
         num = self.cache.max_version(name) + 1
         for _ in range(MAX_ATTEMPTS):
             record = {"name": name, "version": num, "source": source, "run_id": run_id,
                       "description": description, "tags": tags, "run_link": run_link,
                       "creation_timestamp": now_ms(), "user_id": _user()}
-            if claim(files.version_file(num), record):
+            if self.io.claim_version(home, num, record):
                 break
             num += 1
         else:
@@ -231,11 +233,9 @@ class Registry:
 
     def _reserve(self, new_name: str, home: str, old: str) -> None:
         """Make ``new_name`` resolve to folder ``home``, or raise if it names another model."""
-        files = ModelFiles(self.dir, model_key(new_name))
-        files.dir.mkdir(parents=True, exist_ok=True)
         pointer = {"name": new_name, "home": home, "renamed_from": old,
                    "creation_timestamp": now_ms(), "user_id": _user()}
-        if claim(files.model_file, pointer):
+        if self.io.claim_model(model_key(new_name), pointer):
             return
         if self.cache.home_key(new_name) == home:  # renaming back, or finishing a rename
             return
@@ -424,6 +424,22 @@ class Registry:
                 entries.append(e)
         for entry in reversed(entries):
             fire(entry)
+
+
+def files_for(root: Path) -> RegistryFiles:
+    """The registry files of the store at ``root``: its folder, or the bucket when ``root``
+    is the local replica of an ``s3://`` store (each machine has its own replica, so the
+    registry must be settled in the bucket)."""
+    if (root / "sync" / "remote.json").is_file():
+        from ..tracking.uri import get_store
+        from ._objects import ObjectFiles
+
+        objects = getattr(get_store(str(root)), "objects", None)
+        if objects is None:
+            raise RegistryError(f"{root} is the replica of an s3:// store, but its store "
+                                "object has no bucket to keep the registry in")
+        return ObjectFiles(objects)
+    return LocalFiles(root / REGISTRY_DIR)
 
 
 _registries: dict[Path, Registry] = {}

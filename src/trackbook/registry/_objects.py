@@ -1,0 +1,130 @@
+"""The registry of an ``s3://`` store: its files in the bucket, settled by conditional PUTs.
+
+The keys mirror the folder layout (``_files``), with zero-padded numbers so that key order is
+number order and a reader lists only what is new::
+
+    registry/<model-key>/model.json
+    registry/<model-key>/versions/<n:012d>.json
+    registry/<model-key>/events/<seq:012d>.json
+    registry/index/<model-key>      one empty object per model home, so that listing the
+                                    models does not list every event of every model
+
+Claims are ``put_if_absent`` (``If-None-Match: *``): of two machines claiming version ``n``
+or event ``seq``, exactly one wins and the other re-reads and takes the next number, as with
+hard links on a local disk. Every claimed record carries a random ``claim`` id, so that two
+claimants never send the same bytes (a retried PUT that finds the key taken reads it back
+and compares, see ``Objects.put_if_absent``).
+
+Reading a model is two LISTs starting after the last key already folded (events, then
+versions: every event seen names a version that existed before the event was written, so
+the later versions listing has it) and one GET per new file; files never change, so what was
+folded is never fetched again by this process. Each machine's replica folder is not used:
+the bucket is the only truth, so two machines can never take the same version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..store.objects import ObjectNotFoundError, Objects
+from ._files import REGISTRY_DIR, ModelFiles, dumps
+from ._fold import ModelState
+from .errors import RegistryError
+
+log = logging.getLogger(__name__)
+INDEX = f"{REGISTRY_DIR}/index/"
+_PARALLEL = 16
+
+
+def _number_key(folder: str, n: int) -> str:
+    return f"{folder}{n:012d}.json"
+
+
+class ObjectFiles:
+    """:class:`~trackbook.registry._files.RegistryFiles` in an object store's bucket."""
+
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
+        self._models: dict[str, dict[str, Any]] = {}  # model.json records never change
+
+    def where(self, key: str) -> str:
+        return f"{self.objects.url}/{REGISTRY_DIR}/{key}"
+
+    def model_files(self, key: str) -> ModelFiles:
+        raise RegistryError(
+            f"the registry of {self.objects.url} lives in the bucket, not in a folder; "
+            "this operation works on local stores only")
+
+    def _get_json(self, key: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.objects.get(key))  # type: ignore[no-any-return]
+        except ObjectNotFoundError:
+            return None
+
+    def read_model(self, key: str) -> dict[str, Any] | None:
+        record = self._models.get(key)
+        if record is None:
+            record = self._get_json(f"{REGISTRY_DIR}/{key}/model.json")
+            if record is not None:
+                self._models[key] = record
+        return record
+
+    def _new(self, folder: str, after: int) -> list[str]:
+        """Keys of ``folder``'s numbered files ``after + 1, after + 2, ...`` (no gaps)."""
+        # The key of ``after`` exists (it was folded), so it is a safe start_after.
+        start = _number_key(folder, after) if after > 0 else None
+        keys = []
+        expected = after + 1
+        for info in self.objects.list(folder, start_after=start):
+            name = info.key[len(folder):]
+            stem = name[:-len(".json")] if name.endswith(".json") else ""
+            if not stem.isdigit() or int(stem) < expected:
+                continue
+            if int(stem) != expected:  # cannot happen with conditional creates; stop there
+                log.warning("registry: %s%s is missing; stopping before %s",
+                            folder, expected, name)
+                break
+            keys.append(info.key)
+            expected += 1
+        return keys
+
+    def _get_all(self, keys: list[str]) -> list[dict[str, Any]]:
+        def get(key: str) -> dict[str, Any]:
+            return json.loads(self.objects.get(key))  # type: ignore[no-any-return]
+
+        if len(keys) <= 2:
+            return [get(k) for k in keys]
+        with ThreadPoolExecutor(min(_PARALLEL, len(keys))) as pool:
+            return list(pool.map(get, keys))
+
+    def catch_up(self, key: str, state: ModelState, max_version: int) -> int:
+        base = f"{REGISTRY_DIR}/{key}/"
+        events = self._new(f"{base}events/", state.seq)
+        versions = self._new(f"{base}versions/", max_version)  # after: see the docstring
+        records = self._get_all(versions + events)
+        for rec in records[:len(versions)]:
+            state.add_version(rec)
+        for ev in records[len(versions):]:
+            state.apply(state.seq + 1, ev)
+        return max_version + len(versions)
+
+    def _claim(self, key: str, record: dict[str, Any]) -> bool:
+        return self.objects.put_if_absent(key, dumps(dict(record, claim=uuid.uuid4().hex)))
+
+    def claim_model(self, key: str, record: dict[str, Any]) -> bool:
+        if "home" not in record:  # listed before it exists: a crash leaves no hidden model
+            self.objects.put(f"{INDEX}{key}", b"")
+        return self._claim(f"{REGISTRY_DIR}/{key}/model.json", record)
+
+    def claim_version(self, key: str, version: int, record: dict[str, Any]) -> bool:
+        return self._claim(_number_key(f"{REGISTRY_DIR}/{key}/versions/", version), record)
+
+    def claim_event(self, key: str, seq: int, record: dict[str, Any]) -> bool:
+        return self._claim(_number_key(f"{REGISTRY_DIR}/{key}/events/", seq), record)
+
+    def model_keys(self) -> list[str]:
+        return [info.key[len(INDEX):] for info in self.objects.list(INDEX)]
