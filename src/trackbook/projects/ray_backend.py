@@ -12,8 +12,10 @@ status -> run status, ``trackbook.project.error`` on failure). The sweep keeps a
 then SIGKILL) and records the run KILLED. If the task dies or never started, the driver
 records the outcome itself, so no trial run stays RUNNING.
 
-On a cluster the project folder, the environment and the store must be reachable at the
-same paths from every node (a shared filesystem; object storage for the store is coming).
+On a cluster the project folder and the environment must be reachable at the same paths
+from every node (a shared filesystem). The store may be such a folder too, or an
+``s3://`` store: the task is then given its URL (not the driver's replica folder) and logs
+into the bucket through the node's own replica (the node needs the AWS_* settings).
 Ray is imported only here, and only when ``backend="ray"`` is used.
 """
 
@@ -31,7 +33,7 @@ from ..tracking.client import Client
 from ..tracking.entities import RunStatus
 from .environments import Environment
 from .errors import ExecutionError
-from .runner import ERROR_TAG, SubmittedRun, create_run, start_failed
+from .runner import ERROR_TAG, SubmittedRun, create_run, publish, start_failed, store_for_commands
 from .sources import Source
 from .spec import EntryPoint
 
@@ -123,7 +125,7 @@ def launch(*, client: Client, experiment_id: str, source: Source, entry: EntryPo
     sub = RaySubmittedRun(run_id, client, command, params, environment)
     try:
         task = _remote().options(**options)
-        sub._submit(task.remote(run_id, str(client.store.root), command, params,
+        sub._submit(task.remote(run_id, store_for_commands(client), command, params,
                                 environment, str(cwd), driver_node, dict(os.environ)))
     except Exception as exc:
         raise start_failed(client, run_id, command, "could not submit the Ray task",
@@ -185,6 +187,7 @@ class RaySubmittedRun(SubmittedRun):
             if error:
                 self._client.log_batch(self.run_id, tags=[(ERROR_TAG, error)])
             self._client.set_terminated(self.run_id, status)
+            publish(self._client)
         except Exception as exc:
             log.error("could not record the end of run %s: %s", self.run_id, exc)
 
@@ -198,10 +201,11 @@ def _run_trial(run_id: str, store: str, command: str, params: dict[str, str],
     node = str(ray.get_runtime_context().get_node_id())
     here = "this node" if node == driver_node else f"Ray node {ray.util.get_node_ip_address()}"
     for what, path in (("project folder", cwd), ("store", store)):
-        if not os.path.isdir(path):
+        if not (path.startswith("s3://") or os.path.isdir(path)):
             raise ExecutionError(f"the {what} {path} does not exist on {here}: on a cluster, "
-                                 f"put the project and the store on a filesystem that every "
-                                 f"node mounts at the same path", run_id, RunStatus.FAILED)
+                                 f"put the project on a filesystem that every node mounts at "
+                                 f"the same path, and the store there or on object storage "
+                                 f"(s3://)", run_id, RunStatus.FAILED)
     # On the driver's node, the trial sees the driver's environment variables (as a local
     # sweep would); elsewhere, that node's own.
     env = environment.child_env(driver_env if node == driver_node else os.environ)
@@ -214,6 +218,8 @@ def _run_trial(run_id: str, store: str, command: str, params: dict[str, str],
     sub = SubmittedRun(run_id, Client(store), command, params, environment, echo=False)
     sub._start(Path(cwd), env)
     sub.wait(echo=False)  # ray.cancel interrupts this: wait() then cancels the command
+    # The run's end (pushed by wait() on an s3:// store) is in the store before the task
+    # returns: this worker process lives on, so no exit hook would push it.
     return sub.status, sub.error, sub.returncode
 
 

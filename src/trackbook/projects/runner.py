@@ -204,6 +204,7 @@ class SubmittedRun:
                 tags.append((ERROR_TAG, self._error))
             self._client.log_batch(self.run_id, tags=tags)
             self._client.set_terminated(self.run_id, status)
+            publish(self._client)
         except Exception as exc:  # the run's outcome must still reach wait()
             log.error("could not record the end of run %s: %s", self.run_id, exc)
         finally:
@@ -255,6 +256,26 @@ def create_run(*, client: Client, experiment_id: str, source: Source, entry: Ent
     return run_id
 
 
+def store_for_commands(client: Client) -> str:
+    """What a run's command gets as ``TRACKBOOK_STORE``: an ``s3://`` store's URL, so that a
+    command on another machine (a Ray node) logs into the bucket through a replica of its
+    own; else the store folder. The run just created is pushed to the bucket first, so the
+    command finds it wherever it starts."""
+    url = getattr(client.store, "url", None)
+    if isinstance(url, str) and url.startswith("s3://"):
+        publish(client)
+        return url
+    return str(client.store.root)
+
+
+def publish(client: Client) -> None:
+    """On an object-storage store, push what this process recorded now (normally done
+    within a second in the background): what waits on a run then sees it from any
+    machine. A folder store has nothing to push."""
+    if getattr(client.store, "url", None) is not None:
+        client.store.session.flush_all()
+
+
 def start_failed(client: Client, run_id: str, command: str, what: str,
                  exc: Exception) -> ExecutionError:
     """Record on the run that it could not start (FAILED, with the reason as a tag) and
@@ -277,8 +298,8 @@ def launch(*, client: Client, experiment_id: str, source: Source, entry: EntryPo
     sub = SubmittedRun(run_id, client, command, params, environment, echo)
     try:
         env = environment.child_env(os.environ)
-        store_root = str(client.store.root)
-        env.update(TRACKBOOK_RUN_ID=run_id, MLFLOW_RUN_ID=run_id, TRACKBOOK_STORE=store_root,
+        env.update(TRACKBOOK_RUN_ID=run_id, MLFLOW_RUN_ID=run_id,
+                   TRACKBOOK_STORE=store_for_commands(client),
                    PYTHONUNBUFFERED="1")
         env.pop("TRACKBOOK_EXPERIMENT_NAME", None)
         env.pop("MLFLOW_EXPERIMENT_NAME", None)

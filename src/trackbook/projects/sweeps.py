@@ -27,7 +27,7 @@ from .api import open_project
 from .errors import ExecutionError, ParameterError
 from .progress import ProgressCallback, Tracker, reporter
 from .ray_backend import check_options
-from .runner import ERROR_TAG, SubmittedRun, launch
+from .runner import ERROR_TAG, SubmittedRun, launch, publish
 from .space import check_n_trials, grid_trials, random_trials, sample_grid
 
 if TYPE_CHECKING:
@@ -184,8 +184,9 @@ def sweep(uri: str | os.PathLike[str], entry_point: str = "main", *,
         False, or a callable taking :class:`Progress`.
     backend
         ``"local"``: each trial is a process on this machine. ``"ray"``: each trial is a
-        Ray task (``pip install 'trackbook[ray]'``); the project folder, environment and
-        store must then be at the same paths on every Ray node.
+        Ray task (``pip install 'trackbook[ray]'``); the project folder and environment
+        must then be at the same paths on every Ray node, and the store too unless it is
+        an ``s3://`` store (each node then logs through a replica of its own).
     ray_address
         With ``backend="ray"``: the cluster to join (``"auto"``, ``"host:6379"``,
         ``"ray://host:10001"``). Default: reuse this process's Ray session, or start a
@@ -304,6 +305,7 @@ def _finish(result: Sweep, client: Any, tracker: Tracker) -> None:
                 for t in failures)))
         client.log_batch(result.id, tags=tags)
         client.set_terminated(result.id, status)
+        publish(client)
     except Exception as exc:
         log.error("could not end the parent run of sweep %s: %s", result.id, exc)
     result._status = status
