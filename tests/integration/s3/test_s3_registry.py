@@ -1,0 +1,166 @@
+"""The model registry of an ``s3://`` store, against a real SeaweedFS server: "machines"
+(processes with separate replica folders) register, move aliases and rename at once, and the
+bucket settles every claim, so no two machines take one version."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from s3_store_helpers import Machines, finish, reader
+
+import trackbook as tb
+from trackbook.registry import RegisteredModelRenamedError
+from trackbook.store.objects import S3Objects
+
+MACHINES = 4
+PER_MACHINE = 4
+MOVES = 5
+
+REGISTER = """
+import json, sys, time
+from pathlib import Path
+import trackbook as tb
+tb.set_tracking_uri(sys.argv[1])
+tb.Client().search_registered_models()  # connected and imported before the start line
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+print(json.dumps([tb.register_model("/models/shared", "shared-model",
+                                    tags={"machine": sys.argv[3]}).version
+                  for _ in range(int(sys.argv[4]))]))
+"""
+
+MOVE_ALIAS = """
+import json, sys, time
+from pathlib import Path
+import trackbook as tb
+from trackbook.registry import on_promotion
+tb.set_tracking_uri(sys.argv[1])
+fired = []
+on_promotion(lambda e: fired.append([e.seq, e.to, e.comment]))
+c = tb.Client()
+c.get_registered_model("m")
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+a, b = int(sys.argv[3]), int(sys.argv[4])
+for i in range(int(sys.argv[5])):
+    c.set_registered_model_alias("m", "champion", a if i % 2 == 0 else b,
+                                 comment=sys.argv[6])
+print(json.dumps(fired))
+"""
+
+LOG_MODEL = """
+import sys
+import numpy as np
+from sklearn.linear_model import LinearRegression
+import trackbook as tb
+tb.set_tracking_uri(sys.argv[1])
+X = np.arange(8, dtype=float).reshape(-1, 1)
+model = LinearRegression().fit(X, 3 * X[:, 0] + 1)
+with tb.start_run() as run:
+    tb.sklearn.log_model(model, "model")
+mv = tb.register_model(f"runs:/{run.info.run_id}/model", "clf")
+tb.Client().set_registered_model_alias("clf", "champion", mv.version)
+print(run.info.run_id, mv.version)
+"""
+
+LOAD_RENAMED = """
+import sys
+import trackbook as tb
+from trackbook.cli import main
+from trackbook.registry import RegisteredModelRenamedError
+tb.set_tracking_uri(sys.argv[1])
+print(tb.pyfunc.load_model("models:/clf-prod@champion").predict([[10.0]])[0])
+try:
+    tb.Client().get_registered_model("clf")
+except RegisteredModelRenamedError as exc:
+    print("renamed:", exc.new_name)
+main(["registry", "list", "--store", sys.argv[1], "--format", "json"])
+"""
+
+
+@pytest.fixture
+def machines(tmp_path: Path):
+    m = Machines(tmp_path)
+    yield m
+    m.close()
+
+
+def _registry_keys(url: str, folder: str) -> list[str]:
+    return [o.key for o in S3Objects(url).list("registry/") if f"/{folder}/" in o.key]
+
+
+def test_machines_registering_at_once_get_distinct_consecutive_versions(
+        s3_url: str, machines: Machines, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    go = tmp_path / "go"
+    # Each machine also races to create the model (register_model creates it if needed).
+    procs = [machines.start(f"m{w}", REGISTER, s3_url, str(go), str(w), str(PER_MACHINE))
+             for w in range(MACHINES)]
+    go.touch()
+    got = {w: json.loads(finish(p)) for w, p in enumerate(procs)}
+    every = sorted(v for vs in got.values() for v in vs)
+    assert every == list(range(1, MACHINES * PER_MACHINE + 1)), got  # none taken twice or lost
+    with reader(s3_url, tmp_path / "reader", monkeypatch):
+        versions = tb.Client().search_model_versions("name = 'shared-model'")
+        assert sorted(v.version for v in versions) == every
+        by_machine = {w: sorted(v.version for v in versions if v.tags["machine"] == str(w))
+                      for w in range(MACHINES)}
+        assert by_machine == {w: sorted(vs) for w, vs in got.items()}
+        assert tb.Client().search_registered_models()[0].name == "shared-model"
+    assert len(_registry_keys(s3_url, "versions")) == MACHINES * PER_MACHINE
+    # The machines' replicas hold no registry of their own: the bucket is the truth.
+    assert not list(tmp_path.glob("m*/s3/*/*/registry/*/versions/*"))
+
+
+def test_alias_moved_from_two_machines_has_one_holder_and_every_move_logged(
+        s3_url: str, machines: Machines, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with reader(s3_url, tmp_path / "reader", monkeypatch):
+        c = tb.Client()
+        c.create_registered_model("m")
+        for _ in range(4):
+            c.create_model_version("m", "/p")
+        go = tmp_path / "go"
+        procs = [machines.start("a", MOVE_ALIAS, s3_url, str(go), "1", "2", str(MOVES), "a"),
+                 machines.start("b", MOVE_ALIAS, s3_url, str(go), "3", "4", str(MOVES), "b")]
+        go.touch()
+        fired = {name: json.loads(finish(p)) for name, p in zip("ab", procs, strict=True)}
+        log = [e for e in c.get_model_version_history("m") if e.action == "alias"]
+        assert len(log) == 2 * MOVES  # both machines' moves, none lost
+        for before, after in itertools.pairwise(log):  # one consistent chain of holders
+            assert after.from_ == before.to
+        holder = c.get_model_version_by_alias("m", "champion").version
+        assert holder == log[-1].to
+        assert [v.version for v in c.search_model_versions("name = 'm'")
+                if "champion" in v.aliases] == [holder]
+        # Each machine's hooks ran for its own moves only, each on the move it made.
+        for name in "ab":
+            mine = [[e.seq, e.to, e.comment] for e in log if e.comment == name]
+            assert fired[name] == mine
+    assert len(_registry_keys(s3_url, "events")) == 2 * MOVES
+
+
+def test_a_version_registered_on_one_machine_loads_and_a_rename_shows_on_others(
+        s3_url: str, machines: Machines, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id, version = finish(machines.start("a", LOG_MODEL, s3_url), timeout=120).split()
+    with reader(s3_url, tmp_path / "reader", monkeypatch):
+        # This replica never saw the run: the model's files come from the bucket.
+        assert not list((tmp_path / "reader").glob(f"s3/*/*/runs/{run_id}/artifacts/*"))
+        model = tb.pyfunc.load_model("models:/clf@champion")
+        assert model.predict([[10.0]])[0] == pytest.approx(31.0)
+        assert tb.registry.resolve_model_uri("models:/clf/latest") == f"runs:/{run_id}/model"
+        assert int(version) == 1
+        tb.Client().rename_registered_model("clf", "clf-prod")
+        with pytest.raises(RegisteredModelRenamedError, match="clf-prod"):
+            tb.pyfunc.load_model("models:/clf@champion")
+    out = finish(machines.start("c", LOAD_RENAMED, s3_url), timeout=120).splitlines()
+    assert float(out[0]) == pytest.approx(31.0)
+    assert out[1] == "renamed: clf-prod"
+    listed = json.loads("\n".join(out[2:]))
+    assert [m["name"] for m in listed] == ["clf-prod"]
