@@ -85,6 +85,17 @@ class Registry:
         """Names of the live registered models."""
         return sorted(st.name for st in self.cache.states() if not st.deleted)
 
+    def models(self) -> list[RegisteredModel]:
+        """The live registered models, by name (one read of each)."""
+        live = [st for st in self.cache.states() if not st.deleted]
+        return [st.registered_model() for st in sorted(live, key=lambda st: st.name)]
+
+    def all_versions(self) -> list[ModelVersion]:
+        """The live versions of every live model (one read of each model)."""
+        live = [st for st in self.cache.states() if not st.deleted]
+        return [st.entity(v) for st in sorted(live, key=lambda st: st.name)
+                for v in st.live_versions()]
+
     def model(self, name: str) -> RegisteredModel:
         return self.state(name).registered_model()
 
@@ -110,7 +121,9 @@ class Registry:
             raise ModelVersionNotFoundError(
                 f"registered model {name!r} has no alias {alias!r}; its aliases are "
                 f"{sorted(st.aliases) or 'none'}")
-        return self.version(name, num)
+        v = st.live(num)  # deleting a version removes its aliases: always live
+        assert v is not None
+        return st.entity(v)
 
     def latest(self, name: str, stage: str | None = None) -> ModelVersion:
         """The newest version (in ``stage`` when given)."""

@@ -56,8 +56,7 @@ class RegistryClientMixin:
         With ``max_results``, the result's ``.token`` is the ``page_token`` of the next page
         (None on the last one), as in MLflow."""
         pred = compile_filter(filter_string, MODEL_KEYS)
-        models = [m for name in self._registry.names()
-                  if pred({"name": (m := self._registry.model(name)).name, "tags": m.tags})]
+        models = [m for m in self._registry.models() if pred({"name": m.name, "tags": m.tags})]
         return _page(_order(models, order_by, "name"), max_results, page_token)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
@@ -161,7 +160,7 @@ class RegistryClientMixin:
         otherwise (e.g. ``["creation_timestamp DESC"]``). Pages as in
         :meth:`search_registered_models`."""
         pred = compile_filter(filter_string, VERSION_KEYS)
-        out = [mv for name in self._registry.names() for mv in self._registry.versions(name)
+        out = [mv for mv in self._registry.all_versions()
                if pred({"name": mv.name, "run_id": mv.run_id, "source": mv.source,
                         "version": mv.version, "current_stage": mv.current_stage,
                         "tags": mv.tags})]
