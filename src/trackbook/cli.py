@@ -8,6 +8,7 @@ DuckDB) load inside the subcommands that need them, so ``trackbook --version`` i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -53,8 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `trackbook runs | head`: the reader left; say nothing more
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
@@ -68,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Notebook-first experiment tracking with MLflow's API.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    store_help = ("the store folder or file:// URI (default: $TRACKBOOK_STORE, "
-                  "else ./trackbook-store)")
+    store_help = ("the store: a folder, file:// URI or s3://bucket/prefix (default: "
+                  "$TRACKBOOK_STORE, else ./trackbook-store)")
 
     p = sub.add_parser("runs", help="list runs as a table, CSV or JSON",
                        description="List runs, newest first (MLflow search_runs semantics).")
@@ -148,11 +147,19 @@ def _non_negative_float(text: str) -> float:
 
 
 def open_store(arg: str | None) -> Store:
-    """The store at ``arg`` (or the usual default); it must already exist."""
+    """The store at ``arg`` (or the usual default); it must already exist.
+
+    An ``s3://`` store (or its replica folder) comes back as an
+    :class:`~trackbook.store.s3store.S3Store` that has just pulled what other machines
+    pushed, so every command reads the bucket's current state, not the replica's last pull.
+    """
     from .store.layout import FORMAT_VERSION
     from .store.store import Store
     from .tracking.uri import store_path
 
+    text = arg or os.environ.get("TRACKBOOK_STORE") or ""
+    if text.startswith("s3://"):
+        return _open_s3_store(text)
     path = store_path(arg)
     marker = path / "FORMAT"
     if not marker.is_file():
@@ -163,7 +170,38 @@ def open_store(arg: str | None) -> Store:
     if len(words) == 2 and words[1].isdigit() and int(words[1]) > FORMAT_VERSION:
         raise StoreError(f"store {path} has format {words[1]}, newer than this trackbook "
                          f"understands ({FORMAT_VERSION}); upgrade trackbook")
+    if (path / "sync" / "remote.json").is_file():  # an s3:// store's replica folder
+        from .tracking.uri import get_store
+
+        store = get_store(str(path))
+        _pull(store)
+        return store
     return Store(path)
+
+
+def _open_s3_store(url: str) -> Store:
+    """The s3:// store at ``url``, pulled; it must already exist (a FORMAT object)."""
+    from .store.objects import S3Objects
+    from .store.s3store import explain
+    from .tracking.uri import get_store
+
+    try:
+        exists = S3Objects(url).exists("FORMAT")
+    except StoreError as exc:
+        raise StoreError(explain(exc, url) or str(exc)) from exc
+    if not exists:
+        raise StoreError(f"store {url} does not exist (no FORMAT object there). Pass "
+                         "--store s3://bucket/prefix of a store; a store is created when the "
+                         "first run is logged")
+    store = get_store(url)
+    _pull(store)
+    return store
+
+
+def _pull(store: Store) -> None:
+    pull = getattr(store, "pull", None)
+    if pull is not None:
+        pull(force=True)
 
 
 def _experiment_ids(store: Store, wanted: list[str]) -> list[str]:

@@ -7,6 +7,12 @@ catalog forgets a purged run, and a rebuild from the logs does not bring it back
 
 Files go first, then the purge record: a gc killed in between leaves a deleted run
 without files, which the next gc finishes (removing a missing folder is a no-op).
+
+On an ``s3://`` store (:class:`~trackbook.store.s3store.S3Store`) gc pulls first, deletes
+the run's objects (``runs/<id>/...``) from the bucket before the replica's folder, and
+pushes the purge record before it returns, so every machine's catalog forgets the run at
+its next pull. Other machines' replicas keep the copies they had downloaded (nothing reads
+them any more) until their replica folder is removed.
 """
 
 from __future__ import annotations
@@ -17,14 +23,17 @@ import os
 import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._errors import StoreError
 from . import events
 
 if TYPE_CHECKING:
     from .layout import Layout
+    from .objects import Objects
     from .store import Store
 
 log = logging.getLogger(__name__)
@@ -91,6 +100,9 @@ def collect_garbage(store: Store, older_than_days: float | None = None,
     >>> [r.run_id for r in result.purged]  # doctest: +SKIP
     """
     layout = store.layout
+    objects = _bucket(store)
+    if objects is not None:
+        store.pull(force=True)  # type: ignore[attr-defined]
     with store.catalog.connect() as con:
         rows = con.execute(
             "SELECT run_id, experiment_id, run_name, status FROM runs "
@@ -105,7 +117,10 @@ def collect_garbage(store: Store, older_than_days: float | None = None,
     result = GcResult(dry_run)
     for run_id, experiment_id, run_name, status in rows:
         safe = _SAFE_RUN_ID.fullmatch(run_id) is not None
-        size = tree_size(layout.run_dir(run_id)) if safe else 0
+        size = 0
+        if safe:
+            size = (bucket_size(objects, run_id) if objects is not None
+                    else tree_size(layout.run_dir(run_id)))
         run = GcRun(run_id, experiment_id, run_name, status, size, deleted_at.get(run_id))
         if not safe:
             result.skipped.append((run, "its id is not a plain folder name"))
@@ -119,17 +134,44 @@ def collect_garbage(store: Store, older_than_days: float | None = None,
             result.purged.append(run)
         else:
             try:
+                if objects is not None:
+                    remove_run_objects(objects, run_id)
                 remove_run_files(layout, run_id)
                 store.session.record("purge", run=run_id)
-            except OSError as exc:
+            except (OSError, StoreError) as exc:
                 log.warning("could not purge run %s: %s", run_id, exc)
                 result.failed.append((run, str(exc)))
             else:
                 result.purged.append(run)
     if result.purged and not dry_run:
+        if objects is not None:
+            store.session.flush_all()  # the purge records reach the bucket now
         with store.catalog.connect():
             pass  # fold the purge records in now, so the next reader starts clean
     return result
+
+
+def _bucket(store: Store) -> Objects | None:
+    """The object store behind ``store`` (an s3:// store), else None."""
+    objects = getattr(store, "objects", None)
+    return objects if objects is not None and hasattr(store, "pull") else None
+
+
+def bucket_size(objects: Objects, run_id: str) -> int:
+    """Total size in bytes of the run's objects in the bucket."""
+    return sum(o.size for o in objects.list(f"runs/{run_id}/"))
+
+
+def remove_run_objects(objects: Objects, run_id: str) -> None:
+    """Delete the run's objects (``runs/<run_id>/...``) from the bucket."""
+    if _SAFE_RUN_ID.fullmatch(run_id) is None:
+        raise ValueError(f"refusing to remove objects of run id {run_id!r}")
+    keys = [o.key for o in objects.list(f"runs/{run_id}/")]
+    if len(keys) > 1:
+        with ThreadPoolExecutor(min(16, len(keys))) as pool:
+            list(pool.map(objects.delete, keys))
+    elif keys:
+        objects.delete(keys[0])
 
 
 def remove_run_files(layout: Layout, run_id: str) -> None:
