@@ -1,7 +1,9 @@
 """The model registry: registered models, versions, stages & aliases, a promotion log.
 
-Everything is files under ``<store>/registry/`` created exclusively (see ``_files``), so
-concurrent processes get distinct consecutive version numbers and alias moves are atomic.
+Everything is files under ``<store>/registry/`` created exclusively (see ``_files``; on an
+``s3://`` store, objects in the bucket created with conditional PUTs, see ``_objects``), so
+concurrent processes and machines get distinct consecutive version numbers and alias moves
+are atomic.
 The MLflow-named methods are on ``trackbook.Client``; this package also offers:
 
 - :func:`register_model` (also ``tb.register_model``)

@@ -20,7 +20,9 @@ version sequence, and every write under the old name after the rename event is r
 
 Every file appears whole (written to a temp
 file and hard-linked into place) and is never changed afterwards, so a reader sees a model as
-of some event number, and works the same on object storage with conditional PUTs.
+of some event number. On an ``s3://`` store the same files live in the bucket, claimed with
+conditional PUTs (``_objects``); :class:`RegistryFiles` is the seam between the two, and
+everything above it (the fold, validate-then-claim, renames) is shared.
 
 Why numbered events rather than the store's per-writer logs: a writer validates its change
 against the state as of event ``seq`` and then claims ``seq + 1``; if another writer claimed

@@ -451,6 +451,11 @@ def files_for(root: Path) -> RegistryFiles:
         if objects is None:
             raise RegistryError(f"{root} is the replica of an s3:// store, but its store "
                                 "object has no bucket to keep the registry in")
+        private = root / REGISTRY_DIR
+        if private.is_dir() and any(private.iterdir()):
+            log.warning("%s holds registry files written only on this machine (by a "
+                        "trackbook older than the registry on %s); they are not read: the "
+                        "registry of an s3:// store is its bucket's", private, objects.url)
         return ObjectFiles(objects)
     return LocalFiles(root / REGISTRY_DIR)
 
