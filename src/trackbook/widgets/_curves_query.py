@@ -10,11 +10,16 @@ crunched. The series' extents come from the files' footers (row-group statistics
 ``key``, ``step`` and ``timestamp``); only files whose row groups mix keys (a live run's
 small chunks) are scanned for them. The scan never reads the ``run_id`` column: a file
 belongs to one run, so ``file_index`` says which series a point is in.
+
+On an ``s3://`` store the replica may not have a run's files yet (they are downloaded a
+second after the pull that announced them): the files are fetched before they are read,
+so the points are exact at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -145,6 +150,30 @@ def metric_files(con: duckdb.DuckDBPyConnection, store: Store,
                        "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY run_id, file",
                        [list(index)]).fetchall()
     return [(index[r], str(store.layout.metrics_dir(r) / f)) for r, f in rows]
+
+
+def local_files(store: Store, files: list[tuple[int, str]],
+                run_ids: Sequence[str]) -> list[tuple[int, str]]:
+    """``files`` made readable: on a store that fetches metric files on demand (an
+    ``s3://`` replica), the runs with a listed file missing are fetched first, and their
+    files then come from their folders (the catalog may lag a compaction on another
+    machine; the folder follows the reading rule of ``store/metrics.py``). Elsewhere
+    ``files`` as they are."""
+    from ..store.store import Store as _Base
+
+    if type(store).fetch_metrics is _Base.fetch_metrics:
+        return files
+    missing = {i for i, p in files if not os.path.exists(p)}
+    if not missing:
+        return files
+    store.fetch_metrics([run_ids[i] for i in sorted(missing)])
+    from ..store import metrics as _metrics
+
+    out = [(i, p) for i, p in files if i not in missing]
+    for i in missing:
+        newest, chunks, _ = _metrics.visible_files(store.layout.metrics_dir(run_ids[i]))
+        out += [(i, str(f)) for f in ([newest] if newest else []) + chunks]
+    return sorted(out)
 
 
 def _empty() -> pa.Table:
@@ -301,6 +330,7 @@ def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
         if files is None or attempt:
             with store.connect() as con:
                 files = metric_files(con, store, run_ids)
+        files = local_files(store, files, run_ids)
         if not files:
             return _empty()
         cur = _cursor()
