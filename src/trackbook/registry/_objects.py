@@ -24,12 +24,15 @@ the bucket is the only truth, so two machines can never take the same version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .._errors import StoreError
 from ..store.objects import ObjectNotFoundError, Objects
 from ._files import REGISTRY_DIR, ModelFiles, dumps
 from ._fold import ModelState
@@ -42,6 +45,20 @@ _PARALLEL = 16
 
 def _number_key(folder: str, n: int) -> str:
     return f"{folder}{n:012d}.json"
+
+
+@contextlib.contextmanager
+def _explained(url: str) -> Iterator[None]:
+    """Bucket errors say what is wrong (credentials, endpoint, bucket) and how to fix it."""
+    try:
+        yield
+    except StoreError as exc:
+        from ..store.s3store import explain
+
+        why = explain(exc, url)
+        if why is None:
+            raise
+        raise StoreError(f"model registry in {url}: {why}") from exc
 
 
 class ObjectFiles:
@@ -61,7 +78,8 @@ class ObjectFiles:
 
     def _get_json(self, key: str) -> dict[str, Any] | None:
         try:
-            return json.loads(self.objects.get(key))  # type: ignore[no-any-return]
+            with _explained(self.objects.url):
+                return json.loads(self.objects.get(key))  # type: ignore[no-any-return]
         except ObjectNotFoundError:
             return None
 
@@ -79,7 +97,9 @@ class ObjectFiles:
         start = _number_key(folder, after) if after > 0 else None
         keys = []
         expected = after + 1
-        for info in self.objects.list(folder, start_after=start):
+        with _explained(self.objects.url):
+            listed = list(self.objects.list(folder, start_after=start))
+        for info in listed:
             name = info.key[len(folder):]
             stem = name[:-len(".json")] if name.endswith(".json") else ""
             if not stem.isdigit() or int(stem) < expected:
@@ -96,10 +116,11 @@ class ObjectFiles:
         def get(key: str) -> dict[str, Any]:
             return json.loads(self.objects.get(key))  # type: ignore[no-any-return]
 
-        if len(keys) <= 2:
-            return [get(k) for k in keys]
-        with ThreadPoolExecutor(min(_PARALLEL, len(keys))) as pool:
-            return list(pool.map(get, keys))
+        with _explained(self.objects.url):
+            if len(keys) <= 2:
+                return [get(k) for k in keys]
+            with ThreadPoolExecutor(min(_PARALLEL, len(keys))) as pool:
+                return list(pool.map(get, keys))
 
     def catch_up(self, key: str, state: ModelState, max_version: int) -> int:
         base = f"{REGISTRY_DIR}/{key}/"
@@ -113,11 +134,16 @@ class ObjectFiles:
         return max_version + len(versions)
 
     def _claim(self, key: str, record: dict[str, Any]) -> bool:
-        return self.objects.put_if_absent(key, dumps(dict(record, claim=uuid.uuid4().hex)))
+        with _explained(self.objects.url):
+            return self.objects.put_if_absent(key, dumps(dict(record,
+                                                              claim=uuid.uuid4().hex)))
 
     def claim_model(self, key: str, record: dict[str, Any]) -> bool:
+        if key in self._models:  # known to exist (register_model creates "if needed")
+            return False
         if "home" not in record:  # listed before it exists: a crash leaves no hidden model
-            self.objects.put(f"{INDEX}{key}", b"")
+            with _explained(self.objects.url):
+                self.objects.put(f"{INDEX}{key}", b"")
         return self._claim(f"{REGISTRY_DIR}/{key}/model.json", record)
 
     def claim_version(self, key: str, version: int, record: dict[str, Any]) -> bool:
@@ -127,4 +153,5 @@ class ObjectFiles:
         return self._claim(_number_key(f"{REGISTRY_DIR}/{key}/events/", seq), record)
 
     def model_keys(self) -> list[str]:
-        return [info.key[len(INDEX):] for info in self.objects.list(INDEX)]
+        with _explained(self.objects.url):
+            return [info.key[len(INDEX):] for info in self.objects.list(INDEX)]

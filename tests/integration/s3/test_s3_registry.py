@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from s3_store_helpers import Machines, finish, reader
 
 import trackbook as tb
-from trackbook.registry import RegisteredModelRenamedError
+from trackbook._errors import StoreError
+from trackbook.registry import RegisteredModelRenamedError, Registry
+from trackbook.registry._objects import ObjectFiles
 from trackbook.store.objects import S3Objects
 
 MACHINES = 4
-PER_MACHINE = 4
-MOVES = 5
+PER_MACHINE = 5
+MOVES = 8
 
 REGISTER = """
 import json, sys, time
@@ -25,6 +28,7 @@ from pathlib import Path
 import trackbook as tb
 tb.set_tracking_uri(sys.argv[1])
 tb.Client().search_registered_models()  # connected and imported before the start line
+print("ready", flush=True)
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.001)
@@ -43,6 +47,7 @@ fired = []
 on_promotion(lambda e: fired.append([e.seq, e.to, e.comment]))
 c = tb.Client()
 c.get_registered_model("m")
+print("ready", flush=True)
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.001)
@@ -90,6 +95,14 @@ def machines(tmp_path: Path):
     m.close()
 
 
+def _start_together(procs: list[subprocess.Popen[str]], go: Path) -> None:
+    """Let the machines go at once, when every one of them is ready (so they do race)."""
+    for p in procs:
+        line = p.stdout.readline() if p.stdout else ""
+        assert line == "ready\n", f"a machine failed to start: {line}{finish(p)}"
+    go.touch()
+
+
 def _registry_keys(url: str, folder: str) -> list[str]:
     return [o.key for o in S3Objects(url).list("registry/") if f"/{folder}/" in o.key]
 
@@ -101,8 +114,9 @@ def test_machines_registering_at_once_get_distinct_consecutive_versions(
     # Each machine also races to create the model (register_model creates it if needed).
     procs = [machines.start(f"m{w}", REGISTER, s3_url, str(go), str(w), str(PER_MACHINE))
              for w in range(MACHINES)]
-    go.touch()
+    _start_together(procs, go)
     got = {w: json.loads(finish(p)) for w, p in enumerate(procs)}
+    assert all(len(vs) == PER_MACHINE for vs in got.values())
     every = sorted(v for vs in got.values() for v in vs)
     assert every == list(range(1, MACHINES * PER_MACHINE + 1)), got  # none taken twice or lost
     with reader(s3_url, tmp_path / "reader", monkeypatch):
@@ -128,7 +142,7 @@ def test_alias_moved_from_two_machines_has_one_holder_and_every_move_logged(
         go = tmp_path / "go"
         procs = [machines.start("a", MOVE_ALIAS, s3_url, str(go), "1", "2", str(MOVES), "a"),
                  machines.start("b", MOVE_ALIAS, s3_url, str(go), "3", "4", str(MOVES), "b")]
-        go.touch()
+        _start_together(procs, go)
         fired = {name: json.loads(finish(p)) for name, p in zip("ab", procs, strict=True)}
         log = [e for e in c.get_model_version_history("m") if e.action == "alias"]
         assert len(log) == 2 * MOVES  # both machines' moves, none lost
@@ -164,3 +178,13 @@ def test_a_version_registered_on_one_machine_loads_and_a_rename_shows_on_others(
     assert out[1] == "renamed: clf-prod"
     listed = json.loads("\n".join(out[2:]))
     assert [m["name"] for m in listed] == ["clf-prod"]
+
+
+def test_an_unreachable_bucket_is_named_as_such(s3_env, tmp_path: Path) -> None:
+    from botocore.config import Config
+
+    objects = S3Objects(f"s3://{s3_env.bucket}/x", endpoint_url="http://127.0.0.1:9",
+                        client_kwargs={"config": Config(retries={"max_attempts": 1})})
+    reg = Registry(tmp_path, files=ObjectFiles(objects))
+    with pytest.raises(StoreError, match=r"model registry in s3://.*cannot reach the S3 endpoint"):
+        reg.model("churn")
