@@ -181,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\nwidgets (JupyterLab + headless Chromium):", flush=True)
         subprocess.run([sys.executable, str(Path(__file__).with_name("widgets_bench.py")),
                         *(["--quick"] if args.quick else [])], check=False)
+        # So are the object-storage targets (issue 8), against a local SeaweedFS.
+        print("\ns3:// store (SeaweedFS on 127.0.0.1):", flush=True)
+        subprocess.run([sys.executable, str(Path(__file__).with_name("s3_bench.py")),
+                        *(["--quick"] if args.quick else [])], check=False)
     return 1 if failed and any(r.checks for r in rows) else 0
 
 
