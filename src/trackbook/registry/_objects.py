@@ -17,9 +17,11 @@ and compares, see ``Objects.put_if_absent``).
 
 Reading a model is two LISTs starting after the last key already folded (events, then
 versions: every event seen names a version that existed before the event was written, so
-the later versions listing has it) and one GET per new file; files never change, so what was
-folded is never fetched again by this process. Each machine's replica folder is not used:
-the bucket is the only truth, so two machines can never take the same version.
+the later versions listing has it) and one GET per new file. Files never change, so what was
+folded is never fetched again by this process, and a copy of each file read is kept in the
+replica folder (``<replica>/registry-cache/``, same layout; safe to delete) for the next
+process on this machine. Those copies are only ever of files in the bucket; the bucket is the
+only truth, so two machines can never take the same version.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from .._errors import StoreError
@@ -62,10 +66,21 @@ def _explained(url: str) -> Iterator[None]:
 
 
 class ObjectFiles:
-    """:class:`~trackbook.registry._files.RegistryFiles` in an object store's bucket."""
+    """:class:`~trackbook.registry._files.RegistryFiles` in an object store's bucket.
 
-    def __init__(self, objects: Objects) -> None:
+    Parameters
+    ----------
+    objects
+        The bucket (prefix) of the store.
+    copies
+        A local folder for copies of the files read from the bucket (they never change, so
+        the next process on this machine reads them from disk); None keeps them in memory
+        only.
+    """
+
+    def __init__(self, objects: Objects, copies: Path | None = None) -> None:
         self.objects = objects
+        self.copies = copies
         self._models: dict[str, dict[str, Any]] = {}  # model.json records never change
 
     def where(self, key: str) -> str:
@@ -76,24 +91,66 @@ class ObjectFiles:
             f"the registry of {self.objects.url} lives in the bucket, not in a folder; "
             "this operation works on local stores only")
 
-    def _get_json(self, key: str) -> dict[str, Any] | None:
+    # -- local copies of immutable files ---------------------------------------------------
+
+    def _copy_path(self, key: str) -> Path | None:
+        return None if self.copies is None else self.copies / key[len(REGISTRY_DIR) + 1:]
+
+    def _read_copy(self, key: str) -> dict[str, Any] | None:
+        path = self._copy_path(key)
+        if path is None:
+            return None
+        try:
+            return json.loads(path.read_bytes())  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return None
+
+    def _keep(self, key: str, data: bytes) -> None:
+        path = self._copy_path(key)
+        if path is None:
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:  # best effort: the bucket stays the truth
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("registry: no local copy of %s: %s", key, exc)
+            tmp.unlink(missing_ok=True)
+
+    def _fetch(self, key: str) -> dict[str, Any] | None:
+        """A file's record: its local copy, else the bucket's (then copied)."""
+        record = self._read_copy(key)
+        if record is not None:
+            return record
         try:
             with _explained(self.objects.url):
-                return json.loads(self.objects.get(key))  # type: ignore[no-any-return]
+                data = self.objects.get(key)
         except ObjectNotFoundError:
             return None
+        self._keep(key, data)
+        return json.loads(data)  # type: ignore[no-any-return]
+
+    # -- reading ---------------------------------------------------------------------------
 
     def read_model(self, key: str) -> dict[str, Any] | None:
         record = self._models.get(key)
         if record is None:
-            record = self._get_json(f"{REGISTRY_DIR}/{key}/model.json")
+            record = self._fetch(f"{REGISTRY_DIR}/{key}/model.json")
             if record is not None:
                 self._models[key] = record
         return record
 
+    def _copied(self, folder: str, after: int) -> list[dict[str, Any]]:
+        """Records of the local copies ``after + 1, after + 2, ...`` (up to the first gap)."""
+        out = []
+        while (rec := self._read_copy(_number_key(folder, after + len(out) + 1))) is not None:
+            out.append(rec)
+        return out
+
     def _new(self, folder: str, after: int) -> list[str]:
         """Keys of ``folder``'s numbered files ``after + 1, after + 2, ...`` (no gaps)."""
-        # The key of ``after`` exists (it was folded), so it is a safe start_after.
+        # The key of ``after`` exists (it was folded or copied), so it is a safe start_after.
         start = _number_key(folder, after) if after > 0 else None
         keys = []
         expected = after + 1
@@ -112,31 +169,45 @@ class ObjectFiles:
             expected += 1
         return keys
 
-    def _get_all(self, keys: list[str]) -> list[dict[str, Any]]:
-        def get(key: str) -> dict[str, Any]:
-            return json.loads(self.objects.get(key))  # type: ignore[no-any-return]
+    def _fetch_all(self, keys: list[str]) -> list[dict[str, Any]]:
+        def fetch(key: str) -> dict[str, Any]:
+            record = self._fetch(key)
+            if record is None:  # registry files are never deleted
+                raise RegistryError(f"{self.objects.url}/{key} was listed, then was gone")
+            return record
 
-        with _explained(self.objects.url):
-            if len(keys) <= 2:
-                return [get(k) for k in keys]
-            with ThreadPoolExecutor(min(_PARALLEL, len(keys))) as pool:
-                return list(pool.map(get, keys))
+        if len(keys) <= 2:
+            return [fetch(k) for k in keys]
+        with ThreadPoolExecutor(min(_PARALLEL, len(keys))) as pool:
+            return list(pool.map(fetch, keys))
 
     def catch_up(self, key: str, state: ModelState, max_version: int) -> int:
-        base = f"{REGISTRY_DIR}/{key}/"
-        events = self._new(f"{base}events/", state.seq)
-        versions = self._new(f"{base}versions/", max_version)  # after: see the docstring
-        records = self._get_all(versions + events)
-        for rec in records[:len(versions)]:
+        # Nothing is folded until every version is known: an event may name any version
+        # that existed before it. Listing events before versions guarantees that.
+        events_dir = f"{REGISTRY_DIR}/{key}/events/"
+        versions_dir = f"{REGISTRY_DIR}/{key}/versions/"
+        events = self._copied(events_dir, state.seq)
+        event_keys = self._new(events_dir, state.seq + len(events))
+        versions = self._copied(versions_dir, max_version)
+        version_keys = self._new(versions_dir, max_version + len(versions))
+        fetched = self._fetch_all(version_keys + event_keys)
+        versions += fetched[:len(version_keys)]
+        events += fetched[len(version_keys):]
+        for rec in versions:
             state.add_version(rec)
-        for ev in records[len(versions):]:
+        for ev in events:
             state.apply(state.seq + 1, ev)
         return max_version + len(versions)
 
+    # -- writing ---------------------------------------------------------------------------
+
     def _claim(self, key: str, record: dict[str, Any]) -> bool:
+        data = dumps(dict(record, claim=uuid.uuid4().hex))
         with _explained(self.objects.url):
-            return self.objects.put_if_absent(key, dumps(dict(record,
-                                                              claim=uuid.uuid4().hex)))
+            created = self.objects.put_if_absent(key, data)
+        if created:
+            self._keep(key, data)
+        return created
 
     def claim_model(self, key: str, record: dict[str, Any]) -> bool:
         if key in self._models:  # known to exist (register_model creates "if needed")

@@ -456,7 +456,7 @@ def files_for(root: Path) -> RegistryFiles:
             log.warning("%s holds registry files written only on this machine (by a "
                         "trackbook older than the registry on %s); they are not read: the "
                         "registry of an s3:// store is its bucket's", private, objects.url)
-        return ObjectFiles(objects)
+        return ObjectFiles(objects, copies=root / "registry-cache")
     return LocalFiles(root / REGISTRY_DIR)
 
 

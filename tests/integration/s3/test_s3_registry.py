@@ -16,7 +16,7 @@ import trackbook as tb
 from trackbook._errors import StoreError
 from trackbook.registry import RegisteredModelRenamedError, Registry
 from trackbook.registry._objects import ObjectFiles
-from trackbook.store.objects import S3Objects
+from trackbook.store.objects import ObjectInfo, S3Objects
 
 MACHINES = 4
 PER_MACHINE = 5
@@ -188,3 +188,44 @@ def test_an_unreachable_bucket_is_named_as_such(s3_env, tmp_path: Path) -> None:
     reg = Registry(tmp_path, files=ObjectFiles(objects))
     with pytest.raises(StoreError, match=r"model registry in s3://.*cannot reach the S3 endpoint"):
         reg.model("churn")
+
+
+class CountingObjects(S3Objects):
+    """The real bucket, counting the requests a reader makes."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.gets: list[str] = []
+        self.lists = 0
+
+    def get(self, key: str) -> bytes:
+        self.gets.append(key)
+        return super().get(key)
+
+    def list(self, prefix: str = "", start_after: str | None = None):  # type: ignore[override]
+        self.lists += 1
+        items: list[ObjectInfo] = list(super().list(prefix, start_after))
+        return iter(items)
+
+
+def test_a_reader_fetches_each_file_once_and_keeps_copies_for_the_next_process(
+        s3_url: str, tmp_path: Path) -> None:
+    writer = Registry(tmp_path / "w", files=ObjectFiles(S3Objects(s3_url)))
+    writer.create_model("m")
+    for v in range(1, 7):
+        writer.create_version("m", "/p")
+        writer.set_alias("m", "champion", v)
+    first = CountingObjects(s3_url)
+    reader_a = Registry(tmp_path / "a", files=ObjectFiles(first, copies=tmp_path / "copies"))
+    assert reader_a.by_alias("m", "champion").version == 6
+    assert len(first.gets) == 1 + 6 + 6  # model.json, versions, events: each once
+    first.gets.clear()
+    writer.set_alias("m", "champion", 2)
+    assert reader_a.by_alias("m", "champion").version == 2
+    assert first.gets == [f"registry/{reader_a._home('m')}/events/{7:012d}.json"]
+    # Another process on this machine reads the copies, and lists only what is newer.
+    second = CountingObjects(s3_url)
+    reader_b = Registry(tmp_path / "b", files=ObjectFiles(second, copies=tmp_path / "copies"))
+    assert [e.to for e in reader_b.history("m")] == [e.to for e in reader_a.history("m")]
+    assert second.gets == []
+    assert second.lists == 2  # events after the last copy, then versions
