@@ -295,8 +295,9 @@ def test_what_a_killed_writer_left_unpushed_is_pushed_by_the_next_process_on_its
     monkeypatch.setattr(events, "STALE_AFTER_SECONDS", 1.0)
     with reader(s3_url, tmp_path / "reader", monkeypatch):
         client = tb.Client()
-        run = client.get_run(run_id)
-        assert run.info.status == "KILLED"
+        # KILLED once the killed writer's last heartbeat is a second old (it may not be
+        # yet: the kill and the next process take well under a second)
+        run = wait_for(lambda: (r := client.get_run(run_id)).info.status == "KILLED" and r)
         assert run.data.params == {"p": "1"}
         assert [p.step for p in client.get_metric_history(run_id, "x")] == list(range(1000))
 
