@@ -68,22 +68,21 @@ def import_registry(store: Store, source: Source, placements: dict[str, tuple[st
 
 def _import_model(reg: Registry, m: SourceModel, placements: dict[str, tuple[str, str]],
                   s: ImportSummary) -> None:
-    from ..registry._files import claim
     from ..registry._names import check_alias, check_model_name, check_stage
     from ..registry.errors import InvalidRegistryNameError
 
     name = check_model_name(m.name)
-    files = reg.cache.files(name)
+    home = reg.cache.home_key(name)  # claims go through reg.io: a folder or a bucket
     st = reg.cache.state(name)
     if st is not None and st.name != name:
         s.skip("registered models", name, f"trackbook renamed that model to {st.name!r}; "
                                           "not imported under the old name")
         return
     if st is None:
-        files.ensure_dirs()
-        claim(files.model_file, {"name": name, "creation_timestamp": m.creation_time or now_ms(),
-                                 "description": m.description, "tags": dict(m.tags),
-                                 "user_id": None})
+        reg.io.claim_model(home, {"name": name,
+                                  "creation_timestamp": m.creation_time or now_ms(),
+                                  "description": m.description, "tags": dict(m.tags),
+                                  "user_id": None})
         s.add("registered models")
         st = reg.cache.state(name)
         assert st is not None
@@ -118,10 +117,10 @@ def _import_model(reg: Registry, m: SourceModel, placements: dict[str, tuple[str
                        "not imported")
             continue
         for gap in range(top + 1, v.version):  # numbers MLflow no longer has: kept unused
-            if claim(files.version_file(gap), _record(name, gap, None, None)):
+            if reg.io.claim_version(home, gap, _record(name, gap, None, None)):
                 reg.delete_version(name, gap, force=True)
         record = _record(name, v.version, v, src)
-        if not claim(files.version_file(v.version), record):
+        if not reg.io.claim_version(home, v.version, record):
             s.skip("model versions", f"{name}/{v.version}",
                    "another process registered that number meanwhile; not imported")
             continue

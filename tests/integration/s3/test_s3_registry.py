@@ -4,8 +4,10 @@ bucket settles every claim, so no two machines take one version."""
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -229,3 +231,30 @@ def test_a_reader_fetches_each_file_once_and_keeps_copies_for_the_next_process(
     assert [e.to for e in reader_b.history("m")] == [e.to for e in reader_a.history("m")]
     assert second.gets == []
     assert second.lists == 2  # events after the last copy, then versions
+
+
+IMPORT = """
+import sys
+from trackbook.cli import main
+sys.exit(main(["import-mlflow", sys.argv[2], "--artifacts", sys.argv[3], "--store", sys.argv[1],
+               "--quiet"]))
+"""
+
+
+def test_import_mlflow_puts_the_registry_in_the_bucket(
+        s3_url: str, machines: Machines, tmp_path: Path) -> None:
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "mlflow"
+    src = tmp_path / "mlflow"
+    shutil.copytree(fixtures / "sqlite-base", src, ignore=shutil.ignore_patterns("*.gz"))
+    with gzip.open(fixtures / "sqlite-base" / "mlflow.db.gz", "rb") as f, \
+            open(src / "mlflow.db", "wb") as g:
+        shutil.copyfileobj(f, g)
+    finish(machines.start("importer", IMPORT, s3_url, str(src / "mlflow.db"),
+                          str(src / "mlartifacts")), timeout=120)
+    truth = json.loads((fixtures / "sqlite-base.json").read_text())["models"]
+    reg = Registry(tmp_path / "elsewhere", files=ObjectFiles(S3Objects(s3_url)))
+    assert reg.names() == sorted(m["name"] for m in truth)
+    for m in truth:
+        assert [v.version for v in reg.versions(m["name"])] == \
+            [v["version"] for v in m["versions"]]
+        assert reg.model(m["name"]).aliases == {a: int(v) for a, v in m["aliases"].items()}
