@@ -86,6 +86,10 @@ class RegistryFiles(Protocol):
     the bucket of an ``s3://`` store (``_objects.ObjectFiles``). ``key`` is a model folder
     name; every ``claim_*`` creates a file exclusively and says whether this call did."""
 
+    #: How many models to read at once when reading them all (requests over a network wait;
+    #: local files do not).
+    parallel: int
+
     def where(self, key: str) -> str:
         """The model folder's place, for messages."""
 
@@ -112,6 +116,8 @@ class RegistryFiles(Protocol):
 class LocalFiles:
     """The registry in a store folder: ``<root>/registry/``, files created with O_EXCL-like
     hard links, read by probing for the next number."""
+
+    parallel = 1
 
     def __init__(self, registry_dir: Path) -> None:
         self.dir = registry_dir
@@ -235,17 +241,24 @@ class FoldCache:
     def states(self) -> list[ModelState]:
         """Up-to-date states of every model home (deleted ones included; name pointers
         left by renames are skipped: their model is listed under its current name)."""
-        out = []
         keys = self.io.model_keys()
+
+        def one(key: str) -> ModelState | None:
+            rec = self.io.read_model(key)
+            if rec is None or "name" not in rec or "home" in rec:
+                return None
+            return self._state(key)  # each key's entry is touched by this call only
+
+        workers = min(self.io.parallel, len(keys))
         with self._lock:
-            for key in keys:
-                rec = self.io.read_model(key)
-                if rec is None or "name" not in rec or "home" in rec:
-                    continue
-                st = self._state(key)
-                if st is not None:
-                    out.append(st)
-        return out
+            if workers <= 1:
+                found = [one(k) for k in keys]
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(workers) as pool:
+                    found = list(pool.map(one, keys))
+        return [st for st in found if st is not None]
 
     def names(self) -> list[str]:
         """Current names of every model home (deleted ones included)."""

@@ -78,6 +78,8 @@ class ObjectFiles:
         only.
     """
 
+    parallel = 8
+
     def __init__(self, objects: Objects, copies: Path | None = None) -> None:
         self.objects = objects
         self.copies = copies
