@@ -121,18 +121,22 @@ class LocalFiles:
 
     def __init__(self, registry_dir: Path) -> None:
         self.dir = registry_dir
+        self._files: dict[str, ModelFiles] = {}
 
     def where(self, key: str) -> str:
         return str(self.dir / key)
 
     def model_files(self, key: str) -> ModelFiles:
-        return ModelFiles(self.dir, key)
+        files = self._files.get(key)
+        if files is None:
+            files = self._files[key] = ModelFiles(self.dir, key)
+        return files
 
     def read_model(self, key: str) -> dict[str, Any] | None:
         return _read_json(self.dir / key / "model.json")
 
     def catch_up(self, key: str, state: ModelState, max_version: int) -> int:
-        files = ModelFiles(self.dir, key)
+        files = self.model_files(key)
         # Versions first: an event only ever names a version whose file existed first.
         while (rec := _read_json(files.version_file(max_version + 1))) is not None:
             state.add_version(rec)
@@ -146,7 +150,7 @@ class LocalFiles:
         return max_version
 
     def claim_model(self, key: str, record: dict[str, Any]) -> bool:
-        files = ModelFiles(self.dir, key)
+        files = self.model_files(key)
         if "home" in record:  # a rename's name pointer: no versions or events of its own
             files.dir.mkdir(parents=True, exist_ok=True)
         else:
@@ -154,10 +158,10 @@ class LocalFiles:
         return claim(files.model_file, record)
 
     def claim_version(self, key: str, version: int, record: dict[str, Any]) -> bool:
-        return claim(ModelFiles(self.dir, key).version_file(version), record)
+        return claim(self.model_files(key).version_file(version), record)
 
     def claim_event(self, key: str, seq: int, record: dict[str, Any]) -> bool:
-        return claim(ModelFiles(self.dir, key).event_file(seq), record)
+        return claim(self.model_files(key).event_file(seq), record)
 
     def model_keys(self) -> list[str]:
         try:
