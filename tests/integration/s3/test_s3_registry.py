@@ -170,11 +170,18 @@ def test_a_version_registered_on_one_machine_loads_and_a_rename_shows_on_others(
         assert not list((tmp_path / "reader").glob(f"s3/*/*/runs/{run_id}/artifacts/*"))
         model = tb.pyfunc.load_model("models:/clf@champion")
         assert model.predict([[10.0]])[0] == pytest.approx(31.0)
+        assert list((tmp_path / "reader").glob(f"s3/*/*/runs/{run_id}/artifacts/model/*"))
         assert tb.registry.resolve_model_uri("models:/clf/latest") == f"runs:/{run_id}/model"
         assert int(version) == 1
         tb.Client().rename_registered_model("clf", "clf-prod")
         with pytest.raises(RegisteredModelRenamedError, match="clf-prod"):
             tb.pyfunc.load_model("models:/clf@champion")
+        from trackbook.widgets import registry_panel
+
+        reply, _ = registry_panel("clf-prod").handle_request({"type": "state", "id": "r"})
+        assert reply["ok"], reply
+        assert [(v["version"], v["aliases"], v["run_id"]) for v in reply["state"]["versions"]] \
+            == [(1, ["champion"], run_id)]
     out = finish(machines.start("c", LOAD_RENAMED, s3_url), timeout=120).splitlines()
     assert float(out[0]) == pytest.approx(31.0)
     assert out[1] == "renamed: clf-prod"
