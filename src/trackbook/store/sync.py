@@ -58,6 +58,9 @@ _WARN_EVERY_SECONDS = 60.0
 _RANGE_BYTES = 64 << 20
 _INLINE_BYTES = 64 << 10  # a last segment this small also rides in the heartbeat
 ARTIFACT_SECONDS = 10.0  # a running run's artifact folder is walked at most this often
+# A run end wakes the background push at most this long after the previous push began,
+# so a loop of short runs shares pushes (a segment and a heartbeat) between several runs.
+PUSH_GAP_SECONDS = float(os.environ.get("TRACKBOOK_S3_PUSH_GAP_SECONDS", "0.2"))
 
 
 def segment_key(writer_id: str, seq: int) -> str:
@@ -141,6 +144,9 @@ class Pusher:
         self._once: set[str] = set()  # content-addressed files already put
         self._last: bytes | None = None  # the last segment, when small
         self._walked: dict[str, float] = {}  # run -> when its artifacts were last walked
+        self._push_began = -1e9
+        self._timer_lock = threading.Lock()
+        self._timer_due = False
 
     # -- hooks called by WriterSession ------------------------------------------------------
 
@@ -163,9 +169,30 @@ class Pusher:
                                    fetch_artifacts(self.layout, self.objects, run_id)))
         elif op == "status" and fields.get("status") != "RUNNING":
             if self._wake is not None:
-                self._wake()
+                self._wake_soon()
             else:
                 self.push()
+
+    def _wake_soon(self) -> None:
+        """Wake the background push now, or (one timer at a time) PUSH_GAP_SECONDS after
+        the last push began."""
+        delay = self._push_began + PUSH_GAP_SECONDS - time.monotonic()
+        if delay <= 0:
+            self._wake()  # type: ignore[misc]
+            return
+        with self._timer_lock:
+            if self._timer_due:
+                return
+            self._timer_due = True
+
+        def fire() -> None:
+            with self._timer_lock:
+                self._timer_due = False
+            self._wake()  # type: ignore[misc]
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True  # exit pushes synchronously anyway
+        timer.start()
 
     def push(self) -> None:
         """Upload everything new, now (returns when it is in the bucket or failed)."""
@@ -211,6 +238,7 @@ class Pusher:
 
     def _push(self, all_artifacts: bool = False) -> None:
         with self._lock:
+            self._push_began = time.monotonic()
             if not self._recovered:
                 recover_dead_writers(self.layout, self.objects, skip=self.writer_id)
                 self._recovered = True

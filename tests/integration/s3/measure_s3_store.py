@@ -1,14 +1,16 @@
 """Speed of an s3:// store against a local SeaweedFS, next to a local store.
 
     .venv/bin/python tests/integration/s3/measure_s3_store.py [--runs 1000] [--points 200000]
+        [--short 300] [--repeat 1]
 
 Not a test (pytest does not collect it). Uses the server that $AWS_ENDPOINT_URL points at
 (e.g. one started by ``python tests/s3server.py``), else starts one. Every figure comes
 from a fresh Python process, as a training script or a notebook would see it:
 
 - logging throughput per process: one run of ``--points`` log_metric calls, and
-  ``--short`` short runs (params, tags, 100 points each), end to end including the final
-  flush (and, for s3, the synchronous push at run end);
+  ``--short`` short runs (params, tags, 100 points each): the loop (what the training
+  script waits for; the s3 push runs in the background), and the loop plus the exit
+  hooks (the final flush and, for s3, the synchronous final push);
 - refresh of ``--runs`` new runs: a reader that is up to date lists and folds in the new
   runs with its next query (the issue's target: under 2 s), for runs from one writer and
   for the same runs spread over one writer each (a sweep's shape).
@@ -31,24 +33,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: s3server
 
 from s3server import SeaweedS3
 
-LOG_POINTS = """
+# Registered before trackbook's own exit hook, so it runs after the final flush and push.
+AT_EXIT = """
+import atexit, time
+_t = [0.0]
+atexit.register(lambda: print(time.perf_counter() - _t[0], flush=True))
+"""
+
+LOG_POINTS = AT_EXIT + """
 import sys, time
 import trackbook as tb
 tb.set_tracking_uri(sys.argv[1]); n = int(sys.argv[2])
 tb.set_experiment("speed")
-t = time.perf_counter()
+t = _t[0] = time.perf_counter()
 with tb.start_run():
     for i in range(n):
         tb.log_metric("loss", 1.0 / (i + 1), step=i)
 print(time.perf_counter() - t)
 """
 
-SHORT_RUNS = """
+SHORT_RUNS = AT_EXIT + """
 import sys, time
 import trackbook as tb
 tb.set_tracking_uri(sys.argv[1]); n = int(sys.argv[2])
 tb.set_experiment(sys.argv[3])
-t = time.perf_counter()
+t = _t[0] = time.perf_counter()
 for r in range(n):
     with tb.start_run():
         tb.log_params({"lr": 0.1, "r": r, "opt": "adam"})
@@ -130,7 +139,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--points", type=int, default=200_000)
-    parser.add_argument("--short", type=int, default=200)
+    parser.add_argument("--short", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds, each on fresh prefixes")
     args = parser.parse_args()
     print("load:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     with tempfile.TemporaryDirectory(prefix="measure-s3-store-") as tmp_text:
@@ -141,33 +151,44 @@ def main() -> None:
             os.environ.update(server.env())
         bucket = server.bucket if server else "trackbook-test"
         try:
-            base = f"s3://{bucket}/measure-{uuid.uuid4().hex[:8]}"
-            local = str(tmp / "local-store")
-            for what, code, n, extra in (
-                    (f"log_metric x {args.points:,}, 1 run", LOG_POINTS, args.points, ()),
-                    (f"{args.short} short runs", SHORT_RUNS, args.short, ("short",))):
-                secs_local = float(python(code, local, str(n), *extra, cache=tmp / "c0"))
-                secs_s3 = float(python(code, f"{base}/a", str(n), *extra, cache=tmp / "c1"))
-                unit = n / secs_local, n / secs_s3
-                print(f"{what:32} local {secs_local:6.2f} s   s3 {secs_s3:6.2f} s   "
-                      f"ratio {secs_s3 / secs_local:4.2f}   ({unit[0]:,.0f} vs {unit[1]:,.0f}/s)")
-
-            url = f"{base}/b"
-            n, pull, total = refresh(url, "many", tmp / "reader", lambda: python(
-                SHORT_RUNS, url, str(args.runs), "many", cache=tmp / "writer"))
-            print(f"refresh {n} new runs, 1 writer:        pull {pull:5.2f} s, "
-                  f"pull + index {total:5.2f} s")
-            bucket_url = f"s3://{bucket}"
-            n, pull, total = refresh(
-                f"{base}/c", "many", tmp / "reader2",
-                lambda: spread_over_writers(bucket_url, url[len(bucket_url) + 1:],
-                                            f"{base}/c"[len(bucket_url) + 1:]))
-            print(f"refresh {n} new runs, 1 writer each:   pull {pull:5.2f} s, "
-                  f"pull + index {total:5.2f} s")
+            for i in range(args.repeat):
+                base = f"s3://{bucket}/measure-{uuid.uuid4().hex[:8]}"
+                print(f"-- round {i + 1} of {args.repeat}, load:",
+                      " ".join(f"{x:.2f}" for x in os.getloadavg()))
+                measure_round(base, bucket, tmp / f"round-{i}", args)
         finally:
             if server is not None:
                 server.stop()
     print("load:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+
+def measure_round(base: str, bucket: str, tmp: Path, args: argparse.Namespace) -> None:
+    """One of each measurement, into fresh prefixes under ``base``."""
+    local = str(tmp / "local-store")
+    for what, code, n, extra in (
+            (f"log_metric x {args.points:,}, 1 run", LOG_POINTS, args.points, ()),
+            (f"{args.short} short runs", SHORT_RUNS, args.short, ("short",))):
+        # (seconds of the loop, seconds until the process's exit hooks are done)
+        loc = [float(x) for x in python(code, local, str(n), *extra,
+                                        cache=tmp / "c0").split()]
+        s3 = [float(x) for x in python(code, f"{base}/a", str(n), *extra,
+                                       cache=tmp / "c1").split()]
+        print(f"{what:32} local {loc[0]:6.2f} s   s3 {s3[0]:6.2f} s   "
+              f"ratio {s3[0] / loc[0]:4.2f}   ({n / loc[0]:,.0f} vs {n / s3[0]:,.0f}/s)"
+              f"   with exit: {loc[1]:.2f} vs {s3[1]:.2f} s, ratio {s3[1] / loc[1]:4.2f}")
+
+    url = f"{base}/b"
+    n, pull, total = refresh(url, "many", tmp / "reader", lambda: python(
+        SHORT_RUNS, url, str(args.runs), "many", cache=tmp / "writer"))
+    print(f"refresh {n} new runs, 1 writer:        pull {pull:5.2f} s, "
+          f"pull + index {total:5.2f} s")
+    bucket_url = f"s3://{bucket}"
+    n, pull, total = refresh(
+        f"{base}/c", "many", tmp / "reader2",
+        lambda: spread_over_writers(bucket_url, url[len(bucket_url) + 1:],
+                                    f"{base}/c"[len(bucket_url) + 1:]))
+    print(f"refresh {n} new runs, 1 writer each:   pull {pull:5.2f} s, "
+          f"pull + index {total:5.2f} s")
 
 
 if __name__ == "__main__":

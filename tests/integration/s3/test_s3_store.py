@@ -335,3 +335,28 @@ def test_a_run_resumed_on_another_machine_continues_its_compacted_metrics(
         assert [p.step for p in client.get_metric_history(run_id, "x")] == list(range(1400))
         assert client.get_run(run_id).info.status == "FINISHED"
         assert tb.sql("SELECT count(*) AS n FROM metrics")["n"][0] == 1400
+
+
+def test_a_loop_of_short_runs_shares_pushes_and_every_run_arrives(
+        s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ends wake the background push at most every PUSH_GAP_SECONDS: fewer log
+    segments than runs, and nothing is left behind."""
+    bucket = S3Objects(s3_url)
+    with reader(s3_url, tmp_path / "here", monkeypatch):
+        tb.set_experiment("loop")
+        ids = []
+        for i in range(30):
+            with tb.start_run() as run:
+                tb.log_param("i", i)
+                tb.log_metric("x", float(i))
+            ids.append(run.info.run_id)
+        # the last run end is in the bucket within a gap, without a flush
+        wait_for(lambda: any(k.key.startswith(f"runs/{ids[-1]}/") for k in bucket.list("runs/"))
+                 and len(list(bucket.list("log/"))) >= 1, timeout=10, every=0.05)
+        segments = len(list(bucket.list("log/")))
+        assert 1 <= segments < 30
+    with reader(s3_url, tmp_path / "other", monkeypatch):
+        wait_for(lambda: len(tb.search_runs(experiment_names=["loop"])) == 30
+                 and set(tb.search_runs(experiment_names=["loop"])["status"]) == {"FINISHED"})
+        client = tb.Client()
+        assert client.get_run(ids[-1]).data.metrics == {"x": 29.0}
