@@ -253,3 +253,40 @@ def test_lean_client_signs_like_the_aws_documentation() -> None:
     assert headers["authorization"].endswith(
         "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
         "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+
+
+def test_lean_client_reads_chunked_replies_and_survives_idle_closed_connections(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that answers with a chunked body and then closes the kept-alive
+    connection (as servers do with idle ones): the next request goes out on a new
+    connection, without an error or a retry delay."""
+    import socket
+    import threading
+
+    from trackbook.store import s3http
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    connections = []
+
+    def serve() -> None:
+        for _ in range(2):
+            con, _ = server.accept()
+            connections.append(con)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += con.recv(65536)
+            con.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        b"5\r\nhello\r\n6;x=1\r\n world\r\n0\r\n\r\n")
+            con.close()  # idle keep-alive connection closed by the server
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKID")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    client = s3http.S3Http("bucket", endpoint=f"http://127.0.0.1:{port}", max_attempts=1)
+    assert client.request("GET", "a").body == b"hello world"
+    assert client.request("GET", "b").body == b"hello world"  # max_attempts=1: no retry
+    thread.join(timeout=10)
+    server.close()
+    assert len(connections) == 2
