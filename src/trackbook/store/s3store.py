@@ -67,11 +67,23 @@ def replica_dir(url: str) -> Path:
     """The local replica of ``url``: ``$TRACKBOOK_CACHE_DIR/s3/<bucket>/<hash of endpoint and
     URL>`` (``$TRACKBOOK_CACHE_DIR`` defaults to ``$XDG_CACHE_HOME/trackbook`` or
     ``~/.cache/trackbook``)."""
-    bucket, prefix = parse_s3_url(url)
-    base = os.environ.get("TRACKBOOK_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "trackbook")
-    digest = hashlib.sha1(f"{_endpoint()}|{bucket}/{prefix}".encode()).hexdigest()[:16]
-    return Path(base).expanduser().absolute() / "s3" / bucket / digest
+    env = os.environ
+    key = (url, _endpoint(), env.get("TRACKBOOK_CACHE_DIR"), env.get("XDG_CACHE_HOME"),
+           env.get("HOME"), os.getcwd())
+    found = _replica_dirs.get(key)  # asked for by every fluent call: ~1 us, not ~20
+    if found is None:
+        bucket, prefix = parse_s3_url(url)
+        base = env.get("TRACKBOOK_CACHE_DIR") or os.path.join(
+            env.get("XDG_CACHE_HOME") or "~/.cache", "trackbook")
+        digest = hashlib.sha1(f"{key[1]}|{bucket}/{prefix}".encode()).hexdigest()[:16]
+        found = Path(base).expanduser().absolute() / "s3" / bucket / digest
+        if len(_replica_dirs) > 64:
+            _replica_dirs.clear()
+        _replica_dirs[key] = found
+    return found
+
+
+_replica_dirs: dict[tuple[str | None, ...], Path] = {}
 
 
 def explain(exc: BaseException, url: str) -> str | None:
