@@ -349,7 +349,20 @@ def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, off
     uploads, deletes, missing = _files_of(layout, records)
     for rel in missing:
         log.debug("metric file %s vanished before its upload", rel)
+
+    def put_file(rel: str) -> None:
+        try:
+            body = (layout.root / rel).read_bytes()
+        except FileNotFoundError:  # compacted meanwhile: the compacted file has its points
+            return
+        objects.put(rel, body)
+
+    # Plain files (a loop of short runs: one chunk per run) go up side by side, all
+    # before the segment that names them.
+    _parallel(put_file, [rel for rel, how in uploads if how == "put"])
     for rel, how in uploads:
+        if how == "put":
+            continue
         try:
             body = (layout.root / rel).read_bytes()
         except FileNotFoundError:  # compacted meanwhile: the compacted file has its points
@@ -359,21 +372,59 @@ def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, off
                 objects.put_if_absent(rel, body)
                 if once is not None:
                     once.add(rel)
-        elif how == "exclusive":
-            if not objects.put_if_absent(rel, body):
-                # Two machines compacted one run at once: theirs stays, and so do the
-                # files ours replaced (the reading rule keeps what theirs does not cover).
-                log.warning("%s/%s exists with other content: another machine compacted "
-                            "the same run at the same time. Keeping the files this one "
-                            "replaced; points compacted here before their upload stay in "
-                            "%s only", objects.url, rel, layout.root / rel)
-                deletes = []
-        else:
-            objects.put(rel, body)
+        elif how == "exclusive" and not objects.put_if_absent(rel, body):
+            # Two machines compacted one run at once: theirs stays, and so do the
+            # files ours replaced (the reading rule keeps what theirs does not cover).
+            log.warning("%s/%s exists with other content: another machine compacted "
+                        "the same run at the same time. Keeping the files this one "
+                        "replaced; points compacted here before their upload stay in "
+                        "%s only", objects.url, rel, layout.root / rel)
+            deletes = []
     objects.put(segment_key(writer_id, seq), data)
     for rel in deletes:
         objects.delete(rel)
     return seq + 1, offset + len(data), data
+
+
+def _parallel(fn: Callable[[str], None], items: list[str], threads: int = 8) -> None:
+    """``fn(item)`` for every item, on up to ``threads`` threads; returns when all are done,
+    raising the first error. Plain threads, not an executor: this runs at interpreter
+    exit too, when executors refuse new work (falls back to one at a time if threads
+    cannot start)."""
+    if len(items) < 3:
+        for item in items:
+            fn(item)
+        return
+    todo = iter(items)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while not errors:
+            with lock:
+                item = next(todo, None)
+            if item is None:
+                return
+            try:
+                fn(item)
+            except BaseException as exc:
+                errors.append(exc)
+
+    workers = [threading.Thread(target=work, daemon=True, name="trackbook-s3-put")
+               for _ in range(min(threads, len(items)))]
+    started = []
+    try:
+        for t in workers:
+            t.start()
+            started.append(t)
+    except RuntimeError:  # no new threads now: the caller's thread does the rest
+        pass
+    if not started:
+        work()
+    for t in started:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _files_of(layout: Layout, records: list[dict[str, Any]]

@@ -11,6 +11,7 @@ import pytest
 from s3_store_helpers import reader
 
 import trackbook as tb
+from trackbook._errors import StoreError, TrackbookWarning
 from trackbook.store import sync
 from trackbook.store.layout import Layout
 from trackbook.store.objects import LocalObjects, S3Objects
@@ -100,3 +101,39 @@ def test_renamed_experiment_moves_its_name_on_the_bucket(
         assert tb.set_experiment("before").experiment_id != exp_id  # the name is free again
     names = [o.key for o in S3Objects(s3_url).list("experiments/names/")]
     assert len(names) == 2  # "after", and "before" for the new experiment
+
+
+class _FailingBucket(LocalObjects):
+    """A bucket whose PUTs under ``victim`` fail (a lost connection mid-push)."""
+
+    victim: str | None = None
+
+    def put(self, key: str, data: bytes) -> None:
+        if self.victim is not None and key.startswith(self.victim):
+            raise StoreError(f"put {key} failed: connection reset")
+        super().put(key, data)
+
+
+def test_a_push_that_fails_midway_puts_no_segment_and_the_next_one_sends_everything(
+        tmp_path: Path) -> None:
+    """Metric files go up side by side; when one fails, the segment naming them is not
+    put (readers see nothing half-pushed) and the next push sends it all."""
+    bucket = _FailingBucket(tmp_path / "bucket")
+    store = Store(tmp_path / "a")
+    session = session_for(store.layout)
+    ids = [_log_run(store, f"r{i}", 10 + i) for i in range(6)]  # no pusher yet
+    session.pusher = sync.Pusher(store.layout, bucket, session.writer_id)
+    bucket.victim = f"runs/{ids[3]}/"
+    with pytest.warns(TrackbookWarning, match="could not upload"):
+        session.flush_all()  # one push, six chunk files
+    assert list(bucket.list("log/")) == []
+    assert list(bucket.list("writers/")) == []
+    bucket.victim = None
+    session.flush_all()
+    reader_store = Store(tmp_path / "b")
+    sync.Puller(reader_store.layout, bucket).pull(force=True)
+    assert _counts(reader_store) == {r: 10 + i for i, r in enumerate(ids)}
+    for i, run_id in enumerate(ids):
+        sync.fetch_run_metrics(reader_store.layout, bucket, run_id)
+        assert reader_store.metric_history(run_id).num_rows == 10 + i
+    session.shutdown()
