@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+from _standalone import run_meta, write_report  # noqa: E402
 
 from s3server import SeaweedS3  # noqa: E402 - the tests' real S3 server
 
@@ -261,26 +262,10 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.update(server.env())
             os.environ.pop("AWS_PROFILE", None)
             measure(f"s3://{server.bucket}/bench-{uuid.uuid4().hex[:8]}", tmp, sizes, rows)
-    meta = {
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "profile": f"{profile}: {sizes}",
-        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-                   f"{platform.system()} {platform.machine()}",
-        "load average (1 min) before / after": f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
-        "wall time": f"{time.perf_counter() - t_start:.0f} s",
-        "command": "python benchmarks/s3_bench.py "
-                   + " ".join(sys.argv[1:] if argv is None else argv),
-    }
-    text = markdown(list(rows.values()), meta)
-    print()
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
-    if args.json:
-        args.json.write_text(json.dumps({"meta": meta, "rows": [
-            {"label": r.label, "kind": r.kind, "target": r.target, "local": r.local,
-             "s3": r.s3, "value": r.value, "met": r.met} for r in rows.values()]}, indent=1))
+    meta = run_meta("s3_bench.py", argv, f"{profile}: {sizes}", load_before, t_start)
+    write_report(markdown(list(rows.values()), meta), args.out, args.json, meta, [
+        {"label": r.label, "kind": r.kind, "target": r.target, "local": r.local,
+         "s3": r.s3, "value": r.value, "met": r.met} for r in rows.values()])
     return 0
 
 

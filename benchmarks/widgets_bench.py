@@ -24,9 +24,7 @@ Writes ``benchmarks/results/widgets.md`` (``--out``) and prints the same table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -40,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
+from _standalone import run_meta, write_report  # noqa: E402
 from lab_driver import (  # noqa: E402 - the browser tests' helpers
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -378,26 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    meta = {
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "profile": f"{profile}: {sizes}",
-        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-                   f"{platform.system()} {platform.machine()}",
-        "load average (1 min) before / after": f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
-        "wall time": f"{time.perf_counter() - t_start:.0f} s",
-        "command": "python benchmarks/widgets_bench.py "
-                   + " ".join(sys.argv[1:] if argv is None else argv),
-    }
-    text = markdown(list(rows.values()), meta)
-    print()
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
-    if args.json:
-        args.json.write_text(json.dumps({"meta": meta, "rows": [
-            {"label": r.label, "unit": r.unit, "target": r.target, "samples": r.samples,
-             "median": r.median, "met": r.met} for r in rows.values()]}, indent=1))
+    meta = run_meta("widgets_bench.py", argv, f"{profile}: {sizes}", load_before, t_start)
+    write_report(markdown(list(rows.values()), meta), args.out, args.json, meta, [
+        {"label": r.label, "unit": r.unit, "target": r.target, "samples": r.samples,
+         "median": r.median, "met": r.met} for r in rows.values()])
     return 0
 
 
