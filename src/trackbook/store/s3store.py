@@ -32,7 +32,7 @@ from . import metrics as _metrics
 from . import sync
 from .events import now_ms
 from .layout import FORMAT_VERSION, write_atomic
-from .objects import ObjectNotFoundError, S3Objects, parse_s3_url
+from .objects import ObjectNotFoundError, Objects, S3Objects, parse_s3_url
 from .session import WriterSession, session_for
 from .store import Store
 
@@ -110,6 +110,26 @@ def explain(exc: BaseException, url: str) -> str | None:
     return None
 
 
+def check_conditional_writes(objects: Objects, url: str) -> None:
+    """Refuse a service that ignores ``If-None-Match: *`` on PUT.
+
+    Such a service answers every conditional write with success, so two machines would
+    both "win" one registry version or experiment name. Probed with a fresh key written
+    twice: the second write must be refused.
+    """
+    key = f"sync/probe-{uuid.uuid4().hex}"
+    first = objects.put_if_absent(key, b"first")
+    second = objects.put_if_absent(key, b"second")
+    with contextlib.suppress(Exception):
+        objects.delete(key)
+    if not first or second:
+        raise StoreError(
+            f"{url}: the storage service accepted a second conditional write of one object "
+            "(it ignores If-None-Match: * on PUT), so concurrent machines could both claim "
+            "one registry version or experiment name; use a service with conditional "
+            "writes (AWS S3, MinIO, SeaweedFS) or a local folder")
+
+
 class S3Store(Store):
     """A store in ``s3://bucket/prefix``, used through a local replica folder.
 
@@ -127,6 +147,11 @@ class S3Store(Store):
         super().__init__(replica if replica is not None else replica_dir(self.url))
         self._check_bucket()
         self.layout.ensure()
+        checked = self.root / "sync" / "conditional-writes-ok"
+        if not checked.exists():  # once per replica: a few requests
+            check_conditional_writes(self.objects, self.url)
+            checked.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(checked, b"")
         remote = self.root / "sync" / "remote.json"
         if not remote.exists():  # lets a process given only the folder find the bucket
             remote.parent.mkdir(parents=True, exist_ok=True)
