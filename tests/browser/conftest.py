@@ -68,6 +68,7 @@ def page(browser: Any) -> Iterator[Any]:
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)  # kernel start + first render on slow CI cores
     pg.js_errors = []
-    pg.on("pageerror", lambda e: pg.js_errors.append(str(e)))
+    # With the stack: an error from JupyterLab itself must be told from one of ours.
+    pg.on("pageerror", lambda e: pg.js_errors.append(f"{e}\n{getattr(e, 'stack', '')}"))
     yield pg
     ctx.close()

@@ -131,3 +131,6 @@ def test_follows_the_dark_theme(nb: Any) -> None:
         nb.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
                     "{theme: 'JupyterLab Light'})")
         nb.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+        nb.wait_for_function(
+            "([sel, light]) => getComputedStyle(document.querySelector(sel)).backgroundColor"
+            " === light", arg=[".tb-registry", light])  # settled before the kernel stops
