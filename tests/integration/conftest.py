@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -38,3 +39,22 @@ def spawn(tb_store: Path, tmp_path: Path) -> Iterator[Spawn]:
             proc.kill()
         with contextlib.suppress(Exception):
             proc.communicate(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    """A local Ray started the way ``sweep`` starts it, shared by a module's tests."""
+    import ray  # the test extra installs it: these tests run in CI, never skip
+
+    from trackbook.projects import ray_backend
+
+    environ, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
+    started = not ray.is_initialized()
+    ray_backend.connect(None, max_parallel=2)
+    yield
+    if started:
+        ray.shutdown()
+        # ray.init leaves PYTHONBREAKPOINT, RAY_* variables and a SIGTERM handler behind
+        os.environ.clear()
+        os.environ.update(environ)
+        signal.signal(signal.SIGTERM, sigterm)

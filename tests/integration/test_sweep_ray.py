@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,25 +39,6 @@ with tb.start_run():
         print("diverged at step 3", file=sys.stderr)
         sys.exit(4)
 """
-
-
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
-    """A local Ray started the way ``sweep`` starts it, shared by the module's tests."""
-    import ray  # the test extra installs it: these tests run in CI, never skip
-
-    from trackbook.projects import ray_backend
-
-    environ, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
-    started = not ray.is_initialized()
-    ray_backend.connect(None, max_parallel=2)
-    yield
-    if started:
-        ray.shutdown()
-        # ray.init leaves PYTHONBREAKPOINT, RAY_* variables and a SIGTERM handler behind
-        os.environ.clear()
-        os.environ.update(environ)
-        signal.signal(signal.SIGTERM, sigterm)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ every trial's run, params and metrics."""
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,24 +44,6 @@ def project(tmp_path: Path) -> Path:
     (folder / "MLproject").write_text(MLPROJECT)
     (folder / "train.py").write_text(TRAIN)
     return folder
-
-
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
-    """A local Ray started the way ``sweep`` starts it (as in test_sweep_ray.py)."""
-    import ray
-
-    from trackbook.projects import ray_backend
-
-    environ, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
-    started = not ray.is_initialized()
-    ray_backend.connect(None, max_parallel=2)
-    yield
-    if started:
-        ray.shutdown()
-        os.environ.clear()
-        os.environ.update(environ)
-        signal.signal(signal.SIGTERM, sigterm)
 
 
 def _check_from_a_third_replica(url: str, sweep_id: str, xs: list[int], node_b: Path,
