@@ -58,6 +58,19 @@ def running_notebook(page: Any, lab: Any, name: str, cells: Callable[[str], list
     assert not page.js_errors, page.js_errors
 
 
+def change_theme(page: Any, theme: str) -> None:
+    """Switch JupyterLab to ``theme`` and return once it applies and the splash is gone.
+
+    A theme change shows JupyterLab's splash and removes it 200 ms after the change; a second
+    change inside that window makes JupyterLab's removal timer run twice, and the second run
+    throws a ``removeChild`` page error. Waiting for the splash to go keeps changes apart."""
+    light = "false" if "Dark" in theme else "true"
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', "
+                  "{theme})", theme)
+    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light", arg=light)
+    page.wait_for_function("() => !document.getElementById('jupyterlab-splash')")
+
+
 def shutdown_kernel(page: Any) -> None:
     """Stop the open notebook's kernel (frees a core for the next test module)."""
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")

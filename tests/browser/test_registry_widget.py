@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from lab_driver import (
+    change_theme,
     kernel_exec,
     kernel_value,
     poll_kernel,
@@ -117,10 +118,8 @@ def test_follows_the_dark_theme(nb: Any) -> None:
     background = "el => getComputedStyle(el).backgroundColor"
     widget = nb.locator(".tb-registry")
     light = widget.evaluate(background)
-    nb.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
-                "{theme: 'JupyterLab Dark'})")
+    change_theme(nb, "JupyterLab Dark")
     try:
-        nb.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
         nb.wait_for_function(
             "([sel, light]) => getComputedStyle(document.querySelector(sel)).backgroundColor"
             " !== light", arg=[".tb-registry", light])
@@ -128,9 +127,7 @@ def test_follows_the_dark_theme(nb: Any) -> None:
         assert dark != light
         screenshot(nb, "registry-dark")
     finally:
-        nb.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
-                    "{theme: 'JupyterLab Light'})")
-        nb.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+        change_theme(nb, "JupyterLab Light")
         nb.wait_for_function(
             "([sel, light]) => getComputedStyle(document.querySelector(sel)).backgroundColor"
             " === light", arg=[".tb-registry", light])  # settled before the kernel stops

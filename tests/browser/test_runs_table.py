@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from lab_driver import (
+    change_theme,
     kernel_exec,
     kernel_value,
     make_notebook,
@@ -269,12 +270,8 @@ def test_dark_theme_is_followed(nb: Any) -> None:
         return sum(rgb) / (3 * 255)
 
     assert header_luminance() > 0.5
-    nb.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme',"
-                " {theme: 'JupyterLab Dark'})")
-    nb.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    change_theme(nb, "JupyterLab Dark")
     nb.wait_for_timeout(300)  # the theme's CSS variables apply on the next frames
     assert header_luminance() < 0.5
     screenshot(nb, "runs_table-dark")
-    nb.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme',"
-                " {theme: 'JupyterLab Light'})")
-    nb.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+    change_theme(nb, "JupyterLab Light")
