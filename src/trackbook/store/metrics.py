@@ -191,28 +191,34 @@ def write_chunk(directory: Path, name: str, table: pa.Table) -> Path:
     return Path(path)
 
 
-def _covers(path: Path) -> dict[str, int]:
+def _covers(path: Path | str, filesystem: Any = None) -> dict[str, int]:
     import pyarrow.parquet as pq
 
-    meta = pq.read_schema(path).metadata or {}
+    meta = pq.read_schema(path, filesystem=filesystem).metadata or {}
     return json.loads(meta.get(COVERS_KEY, b"{}"))
 
 
+def pick_visible(names: Sequence[str], covers_of: Callable[[str], dict[str, int]]
+                 ) -> tuple[str | None, list[str], dict[str, int]]:
+    """The reading rule over one run's file ``names``: (newest compacted file, the chunks it
+    does not cover, its covers); ``covers_of(name)`` reads a compacted file's covers."""
+    compacts = sorted((g, n) for n in names if (g := _parse_compact(n)) is not None)
+    newest = compacts[-1][1] if compacts else None
+    covers = covers_of(newest) if newest is not None else {}
+    chunks = [n for n in sorted(names)
+              if (parsed := _parse_chunk(n)) is not None and parsed[1] > covers.get(parsed[0], -1)]
+    return newest, chunks, covers
+
+
 def visible_files(directory: Path) -> tuple[Path | None, list[Path], dict[str, int]]:
-    """Apply the reading rule: (newest compacted file, uncovered chunks, covers)."""
+    """Apply the reading rule to a run's folder: (newest compacted file, uncovered chunks,
+    covers)."""
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return None, [], {}
-    compacts = sorted((g, n) for n in names if (g := _parse_compact(n)) is not None)
-    newest = directory / compacts[-1][1] if compacts else None
-    covers = _covers(newest) if newest is not None else {}
-    chunks = []
-    for n in sorted(names):
-        parsed = _parse_chunk(n)
-        if parsed is not None and parsed[1] > covers.get(parsed[0], -1):
-            chunks.append(directory / n)
-    return newest, chunks, covers
+    newest, chunks, covers = pick_visible(names, lambda n: _covers(directory / n))
+    return (directory / newest if newest else None), [directory / n for n in chunks], covers
 
 
 def read_metrics(directory: Path, keys: Sequence[str] | None = None) -> pa.Table:

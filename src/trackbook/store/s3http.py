@@ -90,7 +90,7 @@ def _env(*names: str) -> str | None:
     return None
 
 
-class _Source:
+class CredentialSource:
     """Where credentials come from: fixed (the environment) or botocore's chain."""
 
     def __init__(self) -> None:
@@ -124,7 +124,7 @@ class S3Http:
     def __init__(self, bucket: str, endpoint: str | None = None, region: str | None = None,
                  timeout: float = 60.0, max_attempts: int = 5) -> None:
         self.bucket = bucket
-        self._creds = _Source()
+        self._creds = CredentialSource()
         self.region = region or self._creds.region
         self.timeout = timeout
         self.max_attempts = max_attempts

@@ -39,6 +39,7 @@ from .store import Store
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    import pyarrow.dataset
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +140,14 @@ class S3Store(Store):
         ``s3://bucket`` or ``s3://bucket/prefix``.
     replica
         The local folder to keep the replica in; default :func:`replica_dir`.
+    prefetch
+        Download new metric files in the background, so the curves widget finds them;
+        default on unless ``TRACKBOOK_S3_PREFETCH=0``. Off, a replica holds only the points
+        that were read by run, and ``tb.sql`` scans the rest in the bucket.
     """
 
-    def __init__(self, url: str, replica: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, url: str, replica: str | os.PathLike[str] | None = None,
+                 prefetch: bool | None = None) -> None:
         self.objects = S3Objects(url)
         self.url = self.objects.url
         super().__init__(replica if replica is not None else replica_dir(self.url))
@@ -157,7 +163,10 @@ class S3Store(Store):
             remote.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(remote, json.dumps({"url": self.url}).encode())
         self.puller = sync.Puller(self.layout, self.objects)
-        self.puller.on_metrics = self._prefetch
+        if prefetch is None:
+            prefetch = os.environ.get("TRACKBOOK_S3_PREFETCH", "1").lower() not in (
+                "0", "false", "no", "off")
+        self.puller.on_metrics = self._prefetch if prefetch else None
         self._last_warning = 0.0
         self._prefetch_keys: set[str] = set()
         self._prefetcher: threading.Thread | None = None
@@ -275,19 +284,24 @@ class S3Store(Store):
         self.fetch_metrics([run_id])
         return super().metric_keys(run_id)
 
-    def metric_file_paths(self, con: duckdb.DuckDBPyConnection,
-                          run_ids: list[str] | None = None) -> list[str]:
-        paths = super().metric_file_paths(con, run_ids)
-        stale = sorted({Path(p).parent.name for p in paths if not os.path.exists(p)})
+    def metric_dataset(self, con: duckdb.DuckDBPyConnection) -> pyarrow.dataset.Dataset:
+        """The points in this replica, plus those of runs whose files it lacks read in place
+        from the bucket through pyarrow's S3 filesystem (nothing is downloaded)."""
+        import pyarrow.dataset as ds
+
+        from . import s3arrow
+
+        paths = self.metric_file_paths(con)
+        stale = {Path(p).parent.name for p in paths if not os.path.exists(p)}
+        local = ds.dataset([p for p in paths if Path(p).parent.name not in stale],
+                           schema=_metrics._schema(), format="parquet")
         if not stale:
-            return paths
-        self.fetch_metrics(stale)
-        # The catalog may lag a compaction on another machine: read those runs' folders.
-        fresh = [p for p in paths if Path(p).parent.name not in stale]
-        for run_id in stale:
-            newest, chunks, _ = _metrics.visible_files(self.layout.metrics_dir(run_id))
-            fresh += [str(f) for f in ([newest] if newest else []) + chunks]
-        return fresh
+            return local
+        try:
+            remote = s3arrow.metric_dataset(self.objects, sorted(stale))
+        except StoreError as exc:
+            raise StoreError(explain(exc, self.url) or str(exc)) from exc
+        return ds.dataset([local, remote])
 
     def artifact_root(self, run_id: str) -> Path:
         """The run's artifact folder in the replica, with the bucket's files fetched."""

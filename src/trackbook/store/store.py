@@ -22,6 +22,7 @@ from .session import WriterSession, session_for
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    import pyarrow.dataset
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -175,3 +176,10 @@ class Store:
                                "list_contains(?, run_id) ORDER BY run_id, file",
                                [list(run_ids)]).fetchall()
         return [str(self.layout.metrics_dir(r) / f) for r, f in rows]
+
+    def metric_dataset(self, con: duckdb.DuckDBPyConnection) -> pyarrow.dataset.Dataset:
+        """Every point the catalog knows, as one Arrow dataset for DuckDB to scan."""
+        import pyarrow.dataset as ds
+
+        return ds.dataset(self.metric_file_paths(con), schema=_metrics._schema(),
+                          format="parquet")

@@ -218,15 +218,10 @@ def sql(store: Store, text: str, params: Sequence[Any] | None = None,
     Tables: ``experiments``, ``runs``, ``params``, ``tags``, ``latest_metrics``, and the
     view ``metrics(run_id, run_name, experiment_id, key, value, step, timestamp)``.
     """
-    import pyarrow.dataset as ds
-
-    from ..store.metrics import _schema
-
     for attempt in range(attempts):
         with store.connect(read_only=True) as con:
             try:
-                files = store.metric_file_paths(con)
-                points = ds.dataset(files, schema=_schema(), format="parquet")  # noqa: F841
+                points = store.metric_dataset(con)  # noqa: F841 - scanned by name below
                 con.execute(
                     "CREATE OR REPLACE TEMP VIEW metrics AS SELECT p.run_id, r.run_name, "
                     "r.experiment_id, p.key, p.value, p.step, p.timestamp "
@@ -234,7 +229,8 @@ def sql(store: Store, text: str, params: Sequence[Any] | None = None,
                 return con.execute(text, list(params) if params else None).df()
             except Exception as exc:
                 # A live writer compacted files between listing and reading: list again.
-                vanished = isinstance(exc, FileNotFoundError) or "No such file" in str(exc)
+                vanished = isinstance(exc, FileNotFoundError) or any(
+                    m in str(exc) for m in ("No such file", "does not exist", "NO_SUCH_KEY"))
                 if not vanished or attempt == attempts - 1:
                     raise
     raise AssertionError("unreachable")  # pragma: no cover

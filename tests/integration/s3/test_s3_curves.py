@@ -1,7 +1,7 @@
 """Reading points on an ``s3://`` store (real SeaweedFS) whose runs were written on
-another machine: the curves widget's data message, ``get_metric_history`` and ``tb.sql``
-are exact at once, with the replica's background download of metric files turned off
-(each must fetch what it reads)."""
+another machine: ``tb.sql`` (scanning the bucket in place), the curves widget's data
+message and ``get_metric_history`` (fetching what they read) are exact at once, with the
+replica's background download of metric files turned off."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from s3_store_helpers import Machines, finish, reader
 
 import trackbook as tb
+from trackbook.store.objects import S3Objects
 from trackbook.tracking.uri import get_store
 
 pytest.importorskip("anywidget")
@@ -19,6 +20,7 @@ from trackbook.widgets import curves
 
 STEPS = 2000
 WRITER = f"""
+import os
 import sys
 import trackbook as tb
 tb.set_tracking_uri(sys.argv[1])
@@ -28,6 +30,13 @@ for i in range(3):
         for step in range({STEPS}):
             tb.log_metric("loss", 1000 * i + step + (500 if step == 1234 else 0), step=step)
         print(run.info.run_id)
+# a fourth run left as uncompacted chunks: flushed and pushed, then the process dies
+run = tb.start_run(run_name="r3")
+for step in range({STEPS}):
+    tb.log_metric("loss", 3000 + step + (500 if step == 1234 else 0), step=step)
+tb.flush()
+print(run.info.run_id, flush=True)
+os._exit(0)
 """
 
 
@@ -44,11 +53,23 @@ def test_points_of_runs_from_another_machine_are_exact_at_once(
                                     TRACKBOOK_FLUSH_POINTS="300")).split()
     finally:
         machines.close()
+    monkeypatch.setenv("TRACKBOOK_S3_PREFETCH", "0")
+    names = [o.key.rsplit("/", 1)[1] for o in S3Objects(s3_url).list(f"runs/{ids[3]}/")]
+    assert len(names) > 1
+    assert all(n.startswith("c-") for n in names)  # chunks only: no compaction ran
     with reader(s3_url, tmp_path / "notebook", monkeypatch):
         store = get_store()
-        monkeypatch.setattr(store.puller, "on_metrics", lambda keys: None)  # no prefetch
+        assert store.puller.on_metrics is None  # TRACKBOOK_S3_PREFETCH=0
         runs = tb.search_runs(experiment_names=["curves"], output_format="list")
-        assert len(runs) == 3  # the catalog knows the runs; the replica has no points yet
+        assert len(runs) == 4  # the catalog knows the runs; the replica has no points yet
+        assert not list(store.layout.runs_dir.glob("*/*.parquet"))
+
+        # SQL scans the bucket's files in place (pyarrow's S3 filesystem): nothing downloaded
+        frame = tb.sql("SELECT run_id, step, value FROM metrics ORDER BY run_id, step")
+        for i, run_id in enumerate(ids):
+            mine = frame[frame["run_id"] == run_id]
+            assert list(zip(mine["step"], mine["value"], strict=True)) == _expected(i)
+        assert len(frame) == 4 * STEPS
         assert not list(store.layout.runs_dir.glob("*/*.parquet"))
 
         widget = curves("loss", runs=[ids[0]], resolution=STEPS)
