@@ -95,6 +95,7 @@ function render({ model, el }: RenderProps): () => void {
   let rows: Row[] = []; // every row loaded so far, in order
   let shown: string[] = [];
   let columnInfo: ColumnInfo[] = [];
+  let columnsFresh = false; // columnInfo is for the current filter and store
   let autoColumns: string[] = []; // what Python picked when asked for no columns
   let disposed = false;
   let generation = 0; // bumped when the rows are reloaded from the top: stale appends drop
@@ -232,13 +233,21 @@ function render({ model, el }: RenderProps): () => void {
     fillViewport();
   }
 
-  /** Every column available under the filter, for the picker and "only columns that differ". */
+  /**
+   * Every column available under the filter, for the picker and "only columns that differ".
+   * Asked for only while one of them is in use: on a large store the list costs more than a
+   * page, and the kernel answers in order, so a first sort would wait behind it.
+   */
+  const columnsNeeded = () => picker.classList.contains("tb-open") || !!model.get("only_differing");
   async function loadColumns(): Promise<void> {
+    columnsFresh = false;
+    if (!columnsNeeded()) return;
     const reply = await channel.request("columns", { filter: model.get("filter") });
     if (reply === null || disposed) return;
     const [msg] = reply;
     if (!msg.ok) return; // the page request reports the same error
     columnInfo = msg.columns as ColumnInfo[];
+    columnsFresh = true;
     drawPicker();
     if (model.get("only_differing")) void reload(true);
   }
@@ -379,7 +388,11 @@ function render({ model, el }: RenderProps): () => void {
       applyFilter();
     }
   });
-  columnsBtn.addEventListener("click", () => picker.classList.toggle("tb-open"));
+  columnsBtn.addEventListener("click", () => {
+    if (!picker.classList.toggle("tb-open") || columnsFresh) return;
+    if (!columnInfo.length) picker.replaceChildren(h("span", { class: "tb-muted", text: "loading columns…" }));
+    void loadColumns();
+  });
   differBox.checked = !!model.get("only_differing");
   differBox.addEventListener("change", () => {
     model.set("only_differing", differBox.checked); // onDiffer reloads
@@ -415,7 +428,8 @@ function render({ model, el }: RenderProps): () => void {
   const onSelected = () => drawTable();
   const onDiffer = () => {
     differBox.checked = !!model.get("only_differing");
-    void reload(true);
+    if (model.get("only_differing") && !columnsFresh) void loadColumns(); // then reloads
+    else void reload(true);
   };
   const onDetail = () => {
     const id = (model.get("detail") as string) ?? "";
@@ -437,8 +451,7 @@ function render({ model, el }: RenderProps): () => void {
     detail.refresh();
   });
 
-  // First rows first: the kernel answers requests in order, and the column list (for the
-  // picker) costs more than a page on large stores.
+  // First rows first; the column list only if "only columns that differ" is already on.
   const firstRows = reload();
   void loadColumns();
   void firstRows.then(() => watch.start());

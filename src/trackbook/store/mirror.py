@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -22,6 +23,9 @@ from typing import TYPE_CHECKING
 from .catalog import Catalog
 
 log = logging.getLogger(__name__)
+
+BUILD_AFTER_IDLE_SECONDS = 0.5
+"""The replica is copied once this process's queries on the file pause this long."""
 
 if TYPE_CHECKING:
     import duckdb
@@ -54,6 +58,8 @@ class Mirror:
         self._borrowers = 0
         self._returned = threading.Condition(self._lock)
         self._borrowing = threading.RLock()
+        self._local = threading.local()
+        self._last_query = 0.0
         _mirrors.add(self)
 
     def _current_file_id(self) -> str | None:
@@ -97,10 +103,13 @@ class Mirror:
                     self._borrowers -= 1
                     self._returned.notify_all()
             return
+        self._local.on_file = getattr(self._local, "on_file", 0) + 1
         try:
             with self.catalog.connect() as con:
                 yield con
         finally:
+            self._local.on_file -= 1
+            self._last_query = time.monotonic()
             # After this query, not before: the copy takes the catalog's turn to read it,
             # and then the CPU; the query that asked should not wait for either.
             if self._queries >= 2:  # a one-query process (a CLI call) needs no replica
@@ -109,6 +118,8 @@ class Mirror:
     def _borrowable(self) -> duckdb.DuckDBPyConnection | None:
         """The build's connection to the file while it reads it (waiting for the build to
         open it first); None outside that time, or in a forked child."""
+        if getattr(self._local, "on_file", 0):
+            return None  # nested in this thread's own query on the file: it holds the turn
         build = self._building
         while self._reading and self._disk is None and build is not None and build.is_alive():
             self._returned.wait(0.05)
@@ -120,10 +131,18 @@ class Mirror:
                 return
             self._building = threading.Thread(target=self._build_quietly,
                                               name="trackbook-catalog-replica", daemon=True)
-            self._reading = True
             self._building.start()
 
     def _build_quietly(self) -> None:
+        # A fresh kernel's first queries come in a burst (a table's first page, its column
+        # list, the first sorts): they run on the file at full speed, and the copy starts
+        # once they pause.
+        while (wait := self._last_query + BUILD_AFTER_IDLE_SECONDS - time.monotonic()) > 0:
+            if self._stop:
+                return
+            time.sleep(min(wait, 0.05))
+        with self._lock:
+            self._reading = True
         try:
             con, file_id = self._build()
         except Exception as exc:  # the shared file keeps serving; try again next query
