@@ -124,3 +124,21 @@ def test_queries_while_the_replica_reads_the_file_borrow_its_connection(root: Pa
         (n,) = con.execute("SELECT count(*) FROM runs").fetchone()  # type: ignore[misc]
     assert n == 2
     store.mirror.close()
+
+
+def test_the_copy_waits_for_a_pause_in_the_queries(root: Path) -> None:
+    """A fresh kernel's burst of queries (first page, first sorts) runs on the file at full
+    speed; the copy starts once they pause for BUILD_AFTER_IDLE_SECONDS."""
+    from trackbook.store import mirror as mirror_mod
+
+    store = Store(root)
+    gap = mirror_mod.BUILD_AFTER_IDLE_SECONDS / 10
+    deadline = time.monotonic() + 4 * mirror_mod.BUILD_AFTER_IDLE_SECONDS
+    while time.monotonic() < deadline:
+        assert names(store) == {"first"}
+        assert not store.mirror._reading
+        assert store.mirror._con is None
+        time.sleep(gap)
+    assert store.mirror._building is not None  # waiting for the pause
+    wait_for_replica(store)
+    store.mirror.close()
