@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                           "kernel", "s", 1.0, note="queries the shared catalog file"),
         "sort_cold": Row(f"run table, {runs}: header click to sorted rows painted, in the "
                          "first seconds of a fresh kernel", "s", 0.3,
-                         note="the kernel is copying the store's index into memory meanwhile"),
+                         note="before its in-memory copy of the store's index is ready"),
         "table": Row(f"run table, {runs}: first rows painted after display", "s", 1.0),
         "sort": Row(f"run table, {runs}: header click to sorted rows painted", "s", 0.3),
         "bytes": Row(f"curves, {curves}: received by the browser per display", "MB", 2.0,
