@@ -133,7 +133,7 @@ def test_the_copy_waits_for_a_pause_in_the_queries(root: Path) -> None:
 
     store = Store(root)
     gap = mirror_mod.BUILD_AFTER_IDLE_SECONDS / 10
-    deadline = time.monotonic() + 4 * mirror_mod.BUILD_AFTER_IDLE_SECONDS
+    deadline = time.monotonic() + mirror_mod.BUILD_AT_LATEST_SECONDS * 0.5
     while time.monotonic() < deadline:
         assert names(store) == {"first"}
         assert not store.mirror._reading
@@ -141,4 +141,18 @@ def test_the_copy_waits_for_a_pause_in_the_queries(root: Path) -> None:
         time.sleep(gap)
     assert store.mirror._building is not None  # waiting for the pause
     wait_for_replica(store)
+    store.mirror.close()
+
+
+def test_queries_that_never_pause_get_the_copy_too(root: Path) -> None:
+    from trackbook.store import mirror as mirror_mod
+
+    store = Store(root)
+    names(store)
+    t0 = time.monotonic()
+    while store.mirror._con is None:
+        assert time.monotonic() - t0 < mirror_mod.BUILD_AT_LATEST_SECONDS + 20
+        assert names(store) == {"first"}
+        time.sleep(mirror_mod.BUILD_AFTER_IDLE_SECONDS / 10)
+    assert time.monotonic() - t0 >= mirror_mod.BUILD_AT_LATEST_SECONDS * 0.9
     store.mirror.close()

@@ -25,7 +25,9 @@ from .catalog import Catalog
 log = logging.getLogger(__name__)
 
 BUILD_AFTER_IDLE_SECONDS = 0.5
-"""The replica is copied once this process's queries on the file pause this long."""
+"""The replica is copied once this process's queries on the file pause this long..."""
+BUILD_AT_LATEST_SECONDS = 2.0
+"""...or, if they never pause, this long after the second query."""
 
 if TYPE_CHECKING:
     import duckdb
@@ -136,8 +138,11 @@ class Mirror:
     def _build_quietly(self) -> None:
         # A fresh kernel's first queries come in a burst (a table's first page, its column
         # list, the first sorts): they run on the file at full speed, and the copy starts
-        # once they pause.
-        while (wait := self._last_query + BUILD_AFTER_IDLE_SECONDS - time.monotonic()) > 0:
+        # once they pause, or after BUILD_AT_LATEST_SECONDS of queries without a pause
+        # (a script querying in a loop gains more from the copy than it loses).
+        latest = time.monotonic() + BUILD_AT_LATEST_SECONDS
+        while (wait := min(self._last_query + BUILD_AFTER_IDLE_SECONDS, latest)
+               - time.monotonic()) > 0:
             if self._stop:
                 return
             time.sleep(min(wait, 0.05))
