@@ -158,7 +158,7 @@ def writer_alive(layout: Layout, writer_id: str, now: float | None = None) -> bo
         info = json.loads(layout.writer_file(writer_id).read_text())
     except (FileNotFoundError, ValueError):
         return False
-    if info.get("closed"):  # an object-store writer that said goodbye (store/sync.py)
+    if info.get("closed"):  # an object-store writer that said goodbye (store/push.py)
         return False
     if info.get("host") == host_name():
         pid = int(info["pid"])

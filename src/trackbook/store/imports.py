@@ -203,7 +203,7 @@ class ImportWriter:
 
     def _push(self, run_ids: set[str]) -> None:
         """A store synced with object storage uploads what was just written (its pusher,
-        see ``sync.py``, is told which runs changed, then pushes once per batch)."""
+        see ``push.py``, is told which runs changed, then pushes once per batch)."""
         pusher = getattr(self.session, "pusher", None)
         if pusher is not None:
             for run_id in run_ids:

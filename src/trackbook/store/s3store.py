@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ExperimentNotFoundError, StoreError
 from . import metrics as _metrics
-from . import sync
+from . import pull, push, sync
 from .events import now_ms
 from .layout import FORMAT_VERSION, write_atomic
 from .objects import ObjectNotFoundError, Objects, S3Objects, parse_s3_url
@@ -162,7 +162,7 @@ class S3Store(Store):
         if not remote.exists():  # lets a process given only the folder find the bucket
             remote.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(remote, json.dumps({"url": self.url}).encode())
-        self.puller = sync.Puller(self.layout, self.objects)
+        self.puller = pull.Puller(self.layout, self.objects)
         if prefetch is None:
             prefetch = os.environ.get("TRACKBOOK_S3_PREFETCH", "1").lower() not in (
                 "0", "false", "no", "off")
@@ -202,7 +202,7 @@ class S3Store(Store):
         if s.pusher is None:
             with _attach_lock:
                 if s.pusher is None:
-                    s.pusher = sync.Pusher(self.layout, self.objects, s.writer_id,
+                    s.pusher = push.Pusher(self.layout, self.objects, s.writer_id,
                                            on_start=s._ensure_thread, wake=s.wake)
         return s
 
@@ -270,10 +270,10 @@ class S3Store(Store):
         """Download the metric files of ``run_ids`` that the replica lacks."""
         todo = [r for r in run_ids if not self._written_here(r)]
         if len(todo) == 1:
-            sync.fetch_run_metrics(self.layout, self.objects, todo[0])
+            pull.fetch_run_metrics(self.layout, self.objects, todo[0])
         elif todo:
-            with ThreadPoolExecutor(sync._PARALLEL) as pool:
-                list(pool.map(lambda r: sync.fetch_run_metrics(self.layout, self.objects, r),
+            with ThreadPoolExecutor(pull.PARALLEL) as pool:
+                list(pool.map(lambda r: pull.fetch_run_metrics(self.layout, self.objects, r),
                               todo))
 
     def metric_history(self, run_id: str, keys: list[str] | None = None) -> pa.Table:
@@ -307,7 +307,7 @@ class S3Store(Store):
         """The run's artifact folder in the replica, with the bucket's files fetched."""
         if not self._written_here(run_id):
             try:
-                sync.fetch_artifacts(self.layout, self.objects, run_id)
+                pull.fetch_artifacts(self.layout, self.objects, run_id)
             except StoreError as exc:
                 raise StoreError(explain(exc, self.url) or str(exc)) from exc
         return super().artifact_root(run_id)
@@ -315,7 +315,7 @@ class S3Store(Store):
     # -- experiments: claimed on the bucket ------------------------------------------------
 
     def _claim_key(self, name: str) -> str:
-        return sync._rel(self.layout, self.layout.experiment_name_claim(name))
+        return sync.rel_key(self.layout, self.layout.experiment_name_claim(name))
 
     def _cache(self, key: str, data: bytes) -> None:
         path = self.layout.root / key

@@ -150,7 +150,7 @@ class WriterSession:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # Set by a store kept in sync with object storage (store/sync.py: Pusher): told of
+        # Set by a store kept in sync with object storage (store/push.py: Pusher): told of
         # every record, pushes after every flush, says goodbye at shutdown.
         self.pusher: Any = None
 

@@ -82,9 +82,9 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.2
 def reader(url: str, cache: Path, monkeypatch: Any) -> Iterator[None]:
     """This process reads ``url`` through its own replica in ``cache``, listing the bucket
     before every query (no TRACKBOOK_S3_PULL_SECONDS grace: tests read right after writes)."""
-    from trackbook.store import sync
+    from trackbook.store import pull
 
-    monkeypatch.setattr(sync, "PULL_SECONDS", 0.0)
+    monkeypatch.setattr(pull, "PULL_SECONDS", 0.0)
     monkeypatch.setenv("TRACKBOOK_CACHE_DIR", str(cache))
     monkeypatch.delenv("TRACKBOOK_HOST", raising=False)
     tb.set_tracking_uri(url)

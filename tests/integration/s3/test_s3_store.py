@@ -49,8 +49,8 @@ for i in range(n):
 POLLER = """
 import sys, time
 import trackbook as tb
-from trackbook.store import sync
-sync.PULL_SECONDS = 0.0
+from trackbook.store import pull
+pull.PULL_SECONDS = 0.0
 tb.set_tracking_uri(sys.argv[1])
 deadline, cap = time.time() + float(sys.argv[2]), time.time() + 60
 n = 0

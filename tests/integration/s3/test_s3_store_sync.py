@@ -1,7 +1,7 @@
-"""store/sync.py over a local folder as the "bucket" (the same Objects contract as S3): a
-pull that died between appending and saving its state, and a replica log removed by
-hand, are both repaired without losing or doubling a record; experiment renames move the
-name on the bucket."""
+"""store/push.py and store/pull.py over a local folder as the "bucket" (the same Objects
+contract as S3): a pull that died between appending and saving its state, and a replica
+log removed by hand, are both repaired without losing or doubling a record; experiment
+renames move the name on the bucket."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from s3_store_helpers import reader
 
 import trackbook as tb
 from trackbook._errors import StoreError, TrackbookWarning
-from trackbook.store import sync
+from trackbook.store import pull, push
 from trackbook.store.layout import Layout
 from trackbook.store.objects import LocalObjects, S3Objects
 from trackbook.store.session import session_for
@@ -22,7 +22,7 @@ from trackbook.store.store import Store
 def _writer(root: Path, bucket: LocalObjects) -> Store:
     store = Store(root)
     session = session_for(store.layout)
-    session.pusher = sync.Pusher(store.layout, bucket, session.writer_id)
+    session.pusher = push.Pusher(store.layout, bucket, session.writer_id)
     return store
 
 
@@ -47,7 +47,7 @@ def test_a_pull_repairs_what_a_crashed_pull_left_and_a_removed_log(tmp_path: Pat
     writer = _writer(tmp_path / "a", bucket)
     first = _log_run(writer, "first", 10)
     reader_store = Store(tmp_path / "b")
-    puller = sync.Puller(reader_store.layout, bucket)
+    puller = pull.Puller(reader_store.layout, bucket)
     puller.pull(force=True)
     assert _counts(reader_store) == {first: 10}
     state = (tmp_path / "b" / "sync" / "pull.json").read_bytes()
@@ -83,7 +83,7 @@ def test_a_writers_own_log_is_never_pulled_into_its_replica(tmp_path: Path) -> N
     run_id = _log_run(writer, "mine", 10)
     log_file = writer.layout.log_file(writer.session.writer_id)
     before = log_file.read_bytes()
-    sync.Puller(writer.layout, bucket).pull(force=True)
+    pull.Puller(writer.layout, bucket).pull(force=True)
     assert log_file.read_bytes() == before
     assert _counts(writer) == {run_id: 10}
     session_for(writer.layout).shutdown()
@@ -122,7 +122,7 @@ def test_a_push_that_fails_midway_puts_no_segment_and_the_next_one_sends_everyth
     store = Store(tmp_path / "a")
     session = session_for(store.layout)
     ids = [_log_run(store, f"r{i}", 10 + i) for i in range(6)]  # no pusher yet
-    session.pusher = sync.Pusher(store.layout, bucket, session.writer_id)
+    session.pusher = push.Pusher(store.layout, bucket, session.writer_id)
     bucket.victim = f"runs/{ids[3]}/"
     with pytest.warns(TrackbookWarning, match="could not upload"):
         session.flush_all()  # one push, six chunk files
@@ -131,9 +131,9 @@ def test_a_push_that_fails_midway_puts_no_segment_and_the_next_one_sends_everyth
     bucket.victim = None
     session.flush_all()
     reader_store = Store(tmp_path / "b")
-    sync.Puller(reader_store.layout, bucket).pull(force=True)
+    pull.Puller(reader_store.layout, bucket).pull(force=True)
     assert _counts(reader_store) == {r: 10 + i for i, r in enumerate(ids)}
     for i, run_id in enumerate(ids):
-        sync.fetch_run_metrics(reader_store.layout, bucket, run_id)
+        pull.fetch_run_metrics(reader_store.layout, bucket, run_id)
         assert reader_store.metric_history(run_id).num_rows == 10 + i
     session.shutdown()
