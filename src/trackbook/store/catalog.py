@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 from typing import TYPE_CHECKING, Any
 
+from .. import _gc
 from .._errors import StoreError
 from . import events
 from .layout import Layout, write_atomic
@@ -189,6 +190,10 @@ class Catalog:
     # -- refresh ---------------------------------------------------------------------------
 
     def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
+        with _gc.paused():
+            self._refresh_now(con)
+
+    def _refresh_now(self, con: duckdb.DuckDBPyConnection) -> None:
         t0 = time.perf_counter()
         offsets = dict(con.execute("SELECT writer_id, byte_offset FROM log_offsets").fetchall())
         batch, new_offsets = self._read_logs(offsets)
