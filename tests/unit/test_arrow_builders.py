@@ -42,3 +42,12 @@ def test_column_dispatches_and_to_numpy_reads_back() -> None:
         numbers([1], pa.int8())
     with pytest.raises(TypeError, match="null-free"):
         to_numpy(numbers([1, None], pa.int64()))
+
+
+@pytest.mark.parametrize(("value", "n"), [("run-1", 0), ("abc", 1), ("é-run", 5)])
+def test_repeated_equals_a_list(value: str, n: int) -> None:
+    from trackbook.store.arrow import repeated
+
+    got = repeated(value, n)
+    assert got.validate(full=True) is None
+    assert got.equals(pa.array([value] * n, pa.string()))

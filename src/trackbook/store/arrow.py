@@ -58,6 +58,19 @@ def strings(values: Sequence[str | None]) -> pa.Array:
                                  null_count=nulls)
 
 
+def repeated(value: str, n: int) -> pa.Array:
+    """A string array of ``value`` ``n`` times, built without a Python loop."""
+    import numpy as np
+    import pyarrow as pa
+
+    word = value.encode("utf-8")
+    if len(word) * n > _INT32_MAX:
+        return strings([value] * n)
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(word))
+    return pa.Array.from_buffers(pa.string(), n,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(word * n)])
+
+
 def numbers(values: Sequence[float | int | None], arrow_type: pa.DataType) -> pa.Array:
     """An int64/int32/float64 array from Python numbers; None becomes null."""
     import numpy as np

@@ -75,22 +75,19 @@ def build_table(run_id: str, items: Sequence[tuple[str, float, int, int]]) -> pa
     """
     import numpy as np
 
-    from .arrow import from_numpy, strings
+    from .arrow import from_numpy, repeated, strings
 
     pa = _pa()
     keys, values, steps, stamps = zip(*items, strict=True)
     n = len(keys)
-    codes_of: dict[str, int] = {}
-    codes = np.fromiter((codes_of.setdefault(k, len(codes_of)) for k in keys), np.int32, n)
-    key = pa.DictionaryArray.from_arrays(from_numpy(pa.int32(), codes), strings(list(codes_of)))
 
     def column(seq: Sequence[Any], arrow_type: Any, np_type: Any) -> Any:
         return from_numpy(arrow_type, np.fromiter(seq, np_type, n))
 
-    run_col = pa.DictionaryArray.from_arrays(from_numpy(pa.int32(), np.zeros(n, np.int32)),
-                                             strings([run_id]))
+    # Plain string columns: a dictionary array's cast would import pyarrow.compute (~45 ms
+    # of a training script's first flush).
     return pa.Table.from_arrays(
-        [run_col.cast(pa.string()), key.cast(pa.string()),
+        [repeated(run_id, n), strings(keys),
          column(values, pa.float64(), np.float64), column(steps, pa.int64(), np.int64),
          column(stamps, pa.int64(), np.int64)],
         schema=_schema(),
