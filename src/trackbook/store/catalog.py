@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -143,6 +142,8 @@ class Catalog:
                         "Another process may hold it open for a long time; close it, or run "
                         "`trackbook reindex` if the file is damaged (it is rebuilt from the logs)."
                     ) from exc
+                import random
+
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
 
