@@ -94,7 +94,7 @@ class Mirror:
         if disk is not None:
             try:
                 with self._borrowing:
-                    cur = disk.cursor()
+                    cur = self.catalog.share(disk)
                     try:
                         self.catalog.refresh_into(cur)
                         yield cur
@@ -171,7 +171,7 @@ class Mirror:
             try:
                 names = [r[0] for r in disk.execute(
                     "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-                    "AND NOT temporary").fetchall()]
+                    "AND database_name = current_database() AND NOT temporary").fetchall()]
                 data = {}
                 for name in names:
                     self._check_stop()
