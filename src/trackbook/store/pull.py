@@ -184,6 +184,15 @@ class Puller:
         list(pool.map(lambda k: download(self.objects, k, self.layout.root / k), missing))
 
 
+def remote_metric_names(objects: Objects, run_id: str) -> list[str]:
+    """The names of a run's metric files in the bucket (chunks and compacted files)."""
+    # Chunks are listed before compacted files: a chunk deleted after our listing was
+    # covered by a compacted file put before the deletion (store/push.py pushes the file,
+    # then deletes), which the second listing finds.
+    return [o.key.rsplit("/", 1)[1]
+            for prefix in ("c-", "m-") for o in objects.list(f"runs/{run_id}/{prefix}")]
+
+
 def fetch_run_metrics(layout: Layout, objects: Objects, run_id: str) -> None:
     """Download the run's metric files this replica lacks: the newest compacted file and the
     chunks it does not cover (the reading rule of ``store/metrics.py``)."""
@@ -191,11 +200,7 @@ def fetch_run_metrics(layout: Layout, objects: Objects, run_id: str) -> None:
 
     directory = layout.metrics_dir(run_id)
     for _ in range(5):
-        # Chunks are listed before compacted files: a chunk deleted after our listing
-        # was covered by a compacted file put before the deletion (store/push.py pushes
-        # the file, then deletes), which a second round finds.
-        remote = [o.key.rsplit("/", 1)[1]
-                  for prefix in ("c-", "m-") for o in objects.list(f"runs/{run_id}/{prefix}")]
+        remote = remote_metric_names(objects, run_id)
         compacts = sorted((g, n) for n in remote if (g := _metrics._parse_compact(n)) is not None)
         try:
             if compacts and not (directory / compacts[-1][1]).exists():

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from . import metrics as _metrics
 from .objects import S3Objects
+from .pull import remote_metric_names
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -58,10 +59,7 @@ def _path(objects: S3Objects, key: str) -> str:
 def run_metric_paths(objects: S3Objects, fs: pafs.S3FileSystem, run_id: str) -> list[str]:
     """The bucket paths of what the reading rule of ``store/metrics.py`` shows of a run:
     its newest compacted file and the chunks that file does not cover."""
-    # Chunks are listed before compacted files: a chunk deleted after our listing was
-    # covered by a compacted file put before the deletion, which the second listing finds.
-    names = [o.key.rsplit("/", 1)[1]
-             for prefix in ("c-", "m-") for o in objects.list(f"runs/{run_id}/{prefix}")]
+    names = remote_metric_names(objects, run_id)
     newest, chunks, _ = _metrics.pick_visible(
         names, lambda n: _metrics._covers(_path(objects, f"runs/{run_id}/{n}"), fs))
     return [_path(objects, f"runs/{run_id}/{n}") for n in ([newest] if newest else []) + chunks]
