@@ -133,6 +133,21 @@ def test_sql_over_runs_params_and_metric_points() -> None:
     assert latest["value"][0] == pytest.approx(0.2)
 
 
+def test_sql_finds_nan_points_in_compacted_and_chunk_files() -> None:
+    """DuckDB prunes isnan() with Parquet min/max statistics (which leave NaN out) unless
+    told not to: tb.sql must still find them."""
+    with tb.start_run() as run:
+        for i in range(3000):  # compacted at the run's end
+            tb.log_metric("v", float("nan") if i % 100 == 7 else float(i), step=i)
+    with tb.start_run() as small:  # one small chunk
+        tb.log_metric("v", float("nan"), step=0)
+        tb.log_metric("v", 1.0, step=1)
+    nan = tb.sql("SELECT run_id, count(*) AS n FROM metrics WHERE isnan(value) "
+                 "GROUP BY run_id ORDER BY n DESC")
+    assert list(zip(nan["run_id"], nan["n"], strict=True)) == [
+        (run.info.run_id, 30), (small.info.run_id, 1)]
+
+
 def test_sql_sees_points_of_a_running_run() -> None:
     with tb.start_run() as run:
         for i in range(100):

@@ -7,6 +7,7 @@ every writer log into the tables; the catalog can be deleted and rebuilt any tim
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -54,6 +55,22 @@ _attach_lock = threading.RLock()
 _host_con: duckdb.DuckDBPyConnection | None = None
 _host_pid = 0
 _attached: dict[str, int] = {}  # alias -> connections handed out
+
+
+@atexit.register
+def _close_host() -> None:
+    """Close the host before the interpreter tears down (after the replicas' builds
+    stopped: their exit hook was registered later, so it runs first)."""
+    global _host_con
+    if not _attach_lock.acquire(timeout=5):
+        return
+    try:
+        if _host_con is not None and _host_pid == os.getpid():
+            with contextlib.suppress(Exception):
+                _host_con.close()
+        _host_con = None
+    finally:
+        _attach_lock.release()
 
 
 def _host() -> duckdb.DuckDBPyConnection:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
 COVERS_KEY = b"trackbook.covers"
@@ -47,6 +48,21 @@ def _schema() -> pa.Schema:
         ("run_id", pa.string()), ("key", pa.string()), ("value", pa.float64()),
         ("step", pa.int64()), ("timestamp", pa.int64()),
     ])
+
+
+def points_relation(con: duckdb.DuckDBPyConnection, paths: Sequence[str],
+                    *datasets: Any) -> duckdb.DuckDBPyRelation:
+    """The points of metric files ``paths`` (read by DuckDB) and of Arrow ``datasets``
+    (objects read in place, say), as one relation on ``con``."""
+    columns = ", ".join(_schema().names)
+    parts = [con.read_parquet(list(paths)).project(columns)] if paths else []
+    parts += [con.from_arrow(d).project(columns) for d in datasets]
+    if not parts:
+        parts = [con.from_arrow(_schema().empty_table())]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.union(part)  # UNION ALL
+    return out
 
 
 def chunk_name(writer_id: str, seq: int) -> str:

@@ -39,7 +39,6 @@ from .store import Store
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
-    import pyarrow.dataset
 
 log = logging.getLogger(__name__)
 
@@ -284,24 +283,21 @@ class S3Store(Store):
         self.fetch_metrics([run_id])
         return super().metric_keys(run_id)
 
-    def metric_dataset(self, con: duckdb.DuckDBPyConnection) -> pyarrow.dataset.Dataset:
+    def points(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
         """The points in this replica, plus those of runs whose files it lacks read in place
         from the bucket through pyarrow's S3 filesystem (nothing is downloaded)."""
-        import pyarrow.dataset as ds
-
         from . import s3arrow
 
         paths = self.metric_file_paths(con)
         stale = {Path(p).parent.name for p in paths if not os.path.exists(p)}
-        local = ds.dataset([p for p in paths if Path(p).parent.name not in stale],
-                           schema=_metrics._schema(), format="parquet")
+        local = [p for p in paths if Path(p).parent.name not in stale]
         if not stale:
-            return local
+            return _metrics.points_relation(con, local)
         try:
             remote = s3arrow.metric_dataset(self.objects, sorted(stale))
         except StoreError as exc:
             raise StoreError(explain(exc, self.url) or str(exc)) from exc
-        return ds.dataset([local, remote])
+        return _metrics.points_relation(con, local, remote)
 
     def artifact_root(self, run_id: str) -> Path:
         """The run's artifact folder in the replica, with the bucket's files fetched."""

@@ -86,3 +86,11 @@ def test_points_of_runs_from_another_machine_are_exact_at_once(
 
         history = tb.Client().get_metric_history(ids[2], "loss")
         assert [(m.step, m.value) for m in history] == _expected(2)
+
+        # now runs 0 and 2 are in the replica and 1 and 3 only in the bucket: SQL reads both
+        assert {p.parent.name for p in store.layout.runs_dir.glob("*/*.parquet")} \
+            == {ids[0], ids[2]}
+        frame = tb.sql("SELECT run_id, step, value FROM metrics ORDER BY run_id, step")
+        for i, run_id in enumerate(ids):
+            mine = frame[frame["run_id"] == run_id]
+            assert list(zip(mine["step"], mine["value"], strict=True)) == _expected(i)
