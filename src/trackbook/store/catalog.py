@@ -235,9 +235,8 @@ class Catalog:
             host.execute(f"ATTACH ? AS {self.alias} (BLOCK_SIZE 16384)",
                          [str(self.layout.catalog_file)])
             try:
-                con = host.cursor()
+                con = self.share(host)
                 try:
-                    con.execute(f"USE {self.alias}")
                     self._migrate(con)
                 finally:
                     con.close()

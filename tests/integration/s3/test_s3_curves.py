@@ -44,6 +44,14 @@ def _expected(i: int) -> list[tuple[float, float]]:
     return [(s, 1000 * i + s + (500 if s == 1234 else 0)) for s in range(STEPS)]
 
 
+def sql_reads_every_point(ids: list[str]) -> None:
+    frame = tb.sql("SELECT run_id, step, value FROM metrics ORDER BY run_id, step")
+    for i, run_id in enumerate(ids):
+        mine = frame[frame["run_id"] == run_id]
+        assert list(zip(mine["step"], mine["value"], strict=True)) == _expected(i)
+    assert len(frame) == len(ids) * STEPS
+
+
 def test_points_of_runs_from_another_machine_are_exact_at_once(
         s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     machines = Machines(tmp_path)
@@ -65,11 +73,7 @@ def test_points_of_runs_from_another_machine_are_exact_at_once(
         assert not list(store.layout.runs_dir.glob("*/*.parquet"))
 
         # SQL scans the bucket's files in place (pyarrow's S3 filesystem): nothing downloaded
-        frame = tb.sql("SELECT run_id, step, value FROM metrics ORDER BY run_id, step")
-        for i, run_id in enumerate(ids):
-            mine = frame[frame["run_id"] == run_id]
-            assert list(zip(mine["step"], mine["value"], strict=True)) == _expected(i)
-        assert len(frame) == 4 * STEPS
+        sql_reads_every_point(ids)
         assert not list(store.layout.runs_dir.glob("*/*.parquet"))
 
         widget = curves("loss", runs=[ids[0]], resolution=STEPS)
@@ -90,7 +94,4 @@ def test_points_of_runs_from_another_machine_are_exact_at_once(
         # now runs 0 and 2 are in the replica and 1 and 3 only in the bucket: SQL reads both
         assert {p.parent.name for p in store.layout.runs_dir.glob("*/*.parquet")} \
             == {ids[0], ids[2]}
-        frame = tb.sql("SELECT run_id, step, value FROM metrics ORDER BY run_id, step")
-        for i, run_id in enumerate(ids):
-            mine = frame[frame["run_id"] == run_id]
-            assert list(zip(mine["step"], mine["value"], strict=True)) == _expected(i)
+        sql_reads_every_point(ids)
