@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import durable
+
 FORMAT_VERSION = 1
 
 
@@ -96,32 +98,17 @@ class Layout:
                   self.runs_dir, self.envs_dir):
             d.mkdir(parents=True, exist_ok=True)
         if not self.format_file.exists():
-            tmp = self.format_file.with_name(f"FORMAT.{os.getpid()}.tmp")
-            tmp.write_text(f"trackbook-store {FORMAT_VERSION}\n")
-            os.replace(tmp, self.format_file)
+            durable.write_atomic(self.format_file, f"trackbook-store {FORMAT_VERSION}\n".encode(),
+                                 what="the store's FORMAT marker")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one
+    (see :func:`trackbook.store.durable.write_atomic`)."""
+    durable.write_atomic(path, data)
 
 
 def create_exclusive(path: Path, data: bytes) -> bool:
-    """Create ``path`` with ``data`` only if it does not exist yet; return whether we did.
-
-    The content is written to a temp file first and hard-linked into place, so a
-    reader never sees a half-written claim and exactly one creator wins.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    try:
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Create ``path`` with ``data`` only if it does not exist yet; return whether we did
+    (see :func:`trackbook.store.durable.create_exclusive`)."""
+    return durable.create_exclusive(path, data)

@@ -1,0 +1,275 @@
+"""File durability: the one place that writes files so they appear whole or not at all.
+
+Every writer in trackbook goes through these helpers:
+
+- :func:`write_atomic` / :func:`atomic_path` — a temp file in the same folder, then a rename:
+  readers see the old file or the whole new one, never a torn one. A failed write (a full
+  disk, say) raises :class:`DiskWriteError` naming the file and leaves no temp file behind.
+- :func:`create_exclusive` — create a file only if it does not exist yet (a hard link of a
+  complete temp file), so exactly one of several racing creators wins.
+- :func:`append_all` — append bytes to an open file descriptor or raise; a short write
+  (ENOSPC mid-record) is cut back so the next record starts on a clean line.
+- :func:`sync_file` / :func:`sync_dir` — ``fsync`` according to the durability policy.
+- :func:`file_lock` — an exclusive inter-process lock (the ``filelock`` library).
+
+The durability policy (``TRACKBOOK_DURABILITY``) decides when data is forced to the disk:
+
+``commit`` (default)
+    fsync the file and its folder when a run ends, when metrics are compacted, and for
+    registry and experiment claims. A power cut loses at most what was logged since the
+    last such point; a process crash (kill -9) loses only its unflushed buffer.
+``flush``
+    also fsync every metric chunk and every log append. Slowest, loses nothing flushed.
+``off``
+    never fsync: the operating system writes back when it likes (tests, throwaway stores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from .._errors import StoreError
+
+POLICIES = ("off", "commit", "flush")
+# What a write asks for: COMMIT points (run end, compaction, claims) and FLUSH points
+# (every chunk and log append).
+COMMIT = "commit"
+FLUSH = "flush"
+
+_policy_cache: tuple[str, str] | None = None
+
+
+class DiskWriteError(StoreError):
+    """A file could not be written whole (a full disk, a read-only folder, ...).
+
+    ``path`` is the file, ``what`` says what was being written.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], what: str, exc: OSError) -> None:
+        self.path = str(path)
+        self.what = what
+        self.errno = exc.errno
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        hint = ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = f" The disk holding {os.path.dirname(self.path) or '.'} is full; free space and retry."
+        super().__init__(f"could not write {what} to {self.path}: {reason}.{hint}")
+
+
+def policy() -> str:
+    """The durability policy in force: ``TRACKBOOK_DURABILITY`` (``off``, ``commit`` or
+    ``flush``; default ``commit``)."""
+    global _policy_cache
+    raw = os.environ.get("TRACKBOOK_DURABILITY", "")
+    if _policy_cache is not None and _policy_cache[0] == raw:
+        return _policy_cache[1]
+    value = raw.strip().lower() or COMMIT
+    if value not in POLICIES:
+        raise StoreError(f"TRACKBOOK_DURABILITY={raw!r} is not one of {', '.join(POLICIES)}")
+    _policy_cache = (raw, value)
+    return value
+
+
+def wants_sync(level: str) -> bool:
+    """Whether a write at ``level`` (:data:`COMMIT` or :data:`FLUSH`) is fsynced."""
+    p = policy()
+    return p == FLUSH or (p == COMMIT and level == COMMIT)
+
+
+def sync_fd(fd: int) -> None:
+    """fsync an open file descriptor (fdatasync where it exists: the size is data too)."""
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
+
+
+def sync_file(path: str | os.PathLike[str]) -> None:
+    """fsync the file at ``path``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        sync_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_dir(path: str | os.PathLike[str]) -> None:
+    """fsync a folder, so the names created or renamed in it survive a power cut."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - platforms whose folders cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def temp_name(path: str | os.PathLike[str]) -> Path:
+    """A unique temp file name beside ``path`` (hidden; ends in ``.tmp``)."""
+    p = Path(path)
+    return p.with_name(f".{p.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+
+
+def _write_fd(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:  # pragma: no cover - os.write raises rather than return 0
+            raise OSError(errno.EIO, "write returned 0")
+        view = view[n:]
+
+
+def write_file(path: str | os.PathLike[str], data: bytes, *, what: str = "a file",
+               level: str = COMMIT) -> None:
+    """Write ``data`` to a new file ``path`` (whole, or raise :class:`DiskWriteError`)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as exc:
+        raise DiskWriteError(path, what, exc) from exc
+    try:
+        _write_fd(fd, data)
+        if wants_sync(level):
+            sync_fd(fd)
+    except OSError as exc:
+        raise DiskWriteError(path, what, exc) from exc
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, what: str = "a file",
+                 level: str = COMMIT) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old file or the whole new one.
+
+    Raises :class:`DiskWriteError` (and leaves no temp file) when the disk refuses.
+    """
+    with atomic_path(path, what=what, level=level) as tmp:
+        write_file(tmp, data, what=what, level=level)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, what: str = "a file",
+                level: str = COMMIT) -> Iterator[Path]:
+    """Yield a temp path to write (by any means: pyarrow, shutil, ...); on success it is
+    renamed onto ``path``, on any error it is removed and an ``OSError`` becomes
+    :class:`DiskWriteError`.
+
+    With the policy's sync at ``level`` the temp file is fsynced before the rename and the
+    folder after it.
+    """
+    target = Path(path)
+    tmp = temp_name(target)
+    try:
+        yield tmp
+        if wants_sync(level):
+            sync_file(tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        _remove(tmp)
+        if isinstance(exc, DiskWriteError):
+            raise
+        raise DiskWriteError(target, what, exc) from exc
+    except BaseException:
+        _remove(tmp)
+        raise
+    if wants_sync(level):
+        sync_dir(target.parent)
+
+
+def create_exclusive(path: str | os.PathLike[str], data: bytes, *, what: str = "a claim",
+                     level: str = COMMIT) -> bool:
+    """Create ``path`` holding ``data`` only if it does not exist yet; return whether we did.
+
+    The content goes to a complete temp file first, which is then hard-linked into place:
+    a reader never sees a half-written claim, and exactly one of several creators wins.
+    """
+    target = Path(path)
+    tmp = temp_name(target)
+    try:
+        write_file(tmp, data, what=what, level=level)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise DiskWriteError(target, what, exc) from exc
+    finally:
+        _remove(tmp)
+    if wants_sync(level):
+        sync_dir(target.parent)
+    return True
+
+
+def link_exclusive(src: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+                   what: str = "a file", level: str = COMMIT) -> bool:
+    """Hard-link a complete file ``src`` to ``dest`` unless ``dest`` exists; return whether
+    we did. ``src`` is fsynced first when the policy asks at ``level``."""
+    if wants_sync(level):
+        sync_file(src)
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise DiskWriteError(dest, what, exc) from exc
+    if wants_sync(level):
+        sync_dir(Path(dest).parent)
+    return True
+
+
+def append_all(fd: int, data: bytes, *, path: str | os.PathLike[str], what: str,
+               level: str = FLUSH) -> None:
+    """Append ``data`` to the end of the file open as ``fd`` (``O_APPEND``), whole or not
+    at all: a write that fails part way is cut back to where it began, so no torn bytes
+    merge with the next record, and :class:`DiskWriteError` is raised."""
+    start = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        _write_fd(fd, data)
+        if wants_sync(level):
+            sync_fd(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # truncating frees space; it works on a full disk
+            os.ftruncate(fd, start)
+        raise DiskWriteError(path, what, exc) from exc
+
+
+def copy_file(src: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+              what: str = "a file", level: str = COMMIT) -> None:
+    """Copy ``src`` onto ``dest`` atomically (temp file, then rename)."""
+    with atomic_path(dest, what=what, level=level) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike[str], timeout: float = -1,
+              poll: float = 0.002) -> Iterator[None]:
+    """Hold an exclusive inter-process lock on ``path`` (created if missing).
+
+    ``timeout`` seconds to wait (-1: forever); raises :class:`StoreError` when it runs out.
+    The lock is released when the block ends or the process dies.
+    """
+    import filelock
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path), thread_local=False, is_singleton=False)
+    try:
+        lock.acquire(timeout=timeout, poll_interval=poll)
+    except filelock.Timeout:
+        raise StoreError(f"waited {timeout:.0f} s for the lock {path}: another process "
+                         "keeps it busy") from None
+    try:
+        yield
+    finally:
+        lock.release()
