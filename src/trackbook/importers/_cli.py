@@ -17,7 +17,12 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
         description="Import an MLflow store losslessly: experiments, runs (ids kept), params, "
                     "tags, every metric point, artifacts, registered models with their "
                     "versions, stages and aliases. MLflow need not be installed. Importing "
-                    "again adds only what is new.",
+                    "again adds only what is new. Anything that cannot be imported (an "
+                    "invalid id, a damaged file) is skipped and listed with its reason. "
+                    "Exit status: 0 when the import finished (read the skipped lines), 1 "
+                    "when everything was skipped or a write failed (e.g. a full disk; "
+                    "nothing half-imported shows, run it again), 2 when the source "
+                    "cannot be read (not an MLflow store, a damaged database).",
         epilog="examples:\n  trackbook import-mlflow ./mlflow.db --artifacts ./mlartifacts\n"
                "  trackbook import-mlflow ./mlruns",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,4 +45,4 @@ def cmd_import_mlflow(args: argparse.Namespace) -> int:
     summary = import_mlflow(args.source, args.artifacts, tracking_uri=args.store,
                             progress=not args.quiet)
     print(summary)
-    return 0
+    return 1 if summary.nothing_imported else 0

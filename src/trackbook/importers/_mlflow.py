@@ -15,11 +15,20 @@ Rules (also in the README's migration guide):
   existing run is the end of a run that was RUNNING in MLflow at the previous import.
 - **Idempotent.** A second import adds nothing; importing a store that grew adds the new
   runs, points, params, tags, artifact files, model versions and aliases only.
+- **The MLflow store is untrusted input.** Every id, key, name and artifact path is checked
+  (``_checks.py``) before it becomes a path or a record; what fails a check, and every
+  damaged part of the store, is skipped and listed in the summary with its reason.
+- **A run shows whole or not at all.** A batch of runs is written files first (artifacts,
+  then metric chunks) and its records last, in one append. A run whose files cannot be
+  read is skipped (listed); a write that fails (a full disk) or a store found damaged part
+  way stops the import with a :class:`~trackbook.TrackbookError` after removing what the
+  unfinished batch wrote. Running the import again completes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import time
@@ -28,10 +37,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from . import _checks
 from ._copy import CopyResult, copy_missing, top_level_names
 from ._errors import MlflowImportError
 from ._points import MetricImport
-from ._source import TERMINAL, Source, SourceRun
+from ._source import RUN_STATUSES, TERMINAL, Source, SourceRun
 from ._summary import ImportSummary
 
 if TYPE_CHECKING:
@@ -43,6 +53,9 @@ log = logging.getLogger(__name__)
 # Runs read, written and reported on together.
 RUN_BATCH = 500
 IMPORT_LOCK = "import.lock"
+# Errors that mean the destination cannot take more: the import stops (anything else
+# going wrong while copying one run's files skips that run).
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def open_source(path: str | os.PathLike[str],
@@ -131,22 +144,32 @@ def import_mlflow(path: str | os.PathLike[str], artifacts: str | os.PathLike[str
 def _one_import_at_a_time(store: Store, tracker: Any) -> Iterator[None]:
     """Hold ``<store>/import.lock``: two imports running at once would both see a run as
     new and write its points twice, so the second waits for the first."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock
-        yield
-        return
+    from .._errors import StoreError
+    from ..store.durable import file_lock
+
     store.layout.ensure()
-    fd = os.open(store.root / IMPORT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    path = store.root / IMPORT_LOCK
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            stack.enter_context(file_lock(path, timeout=0))
+        except StoreError:  # another import holds it
             tracker.update("waiting for another import into this store to finish")
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            stack.enter_context(file_lock(path))
         yield
-    finally:
-        os.close(fd)  # releases the lock
+
+
+class _Abandon(Exception):
+    """Drop a half-copied temp folder (the reason is already known)."""
+
+
+def _tail_problem(folder: Path, owner: str) -> str | None:
+    """Why ``folder`` is not a run's (or logged model's) artifact folder, or None. MLflow
+    always puts them at ``<...>/<run or model id>/artifacts``; a location that says
+    otherwise (``/etc``, ``mlflow-artifacts:/../..``) is not read."""
+    if Path(os.path.abspath(folder)).parts[-2:] != (owner, "artifacts"):
+        return (f"its artifact location {folder} is not a <...>/{owner}/artifacts folder "
+                "as MLflow makes them; not read")
+    return None
 
 
 class _Importer:
@@ -160,33 +183,51 @@ class _Importer:
         self.tracker = tracker
         self.writer: ImportWriter = ImportWriter(store)
         self.exp_map: dict[str, str] = {}
+        # MLflow experiment id -> why it was not imported
+        self.exp_skipped: dict[str, str] = {}
         # logged model id -> (run id, artifact path in that run)
         self.placements: dict[str, tuple[str, str]] = {}
         self.runs_by_id: dict[str, SourceRun] = {}
         self.points = MetricImport(store, source, self.writer, summary)
 
+    def _source_skips(self) -> None:
+        """Move what the reader left out (damaged parts of the store) into the summary."""
+        skipped = getattr(self.source, "skipped", None)
+        if skipped:
+            for kind, what, why in skipped:
+                self.summary.skip(kind, what, why)
+            skipped.clear()
+
     def run(self) -> None:
         try:
             self.tracker.update("experiments")
             self._experiments()
-            runs = self.source.runs()
+            self._source_skips()
+            runs = self._checked_runs(self.source.runs())
+            self._source_skips()
             self.runs_by_id = {r.run_id: r for r in runs}
             self.tracker.total = len(runs)
             self._runs(runs)
-            self.writer.flush()
             self.tracker.update("logged models", len(runs))
             self._logged_models(set(self.runs_by_id))
+            self._source_skips()
+        except BaseException:
+            self.writer.discard()  # the unfinished batch leaves nothing visible
+            raise
         finally:
             self.writer.close()
         self.tracker.update("model registry", len(runs))
         from ._models import import_registry
 
         import_registry(self.store, self.source, self.placements, self.summary)
+        self._source_skips()
 
     # -- experiments ---------------------------------------------------------------------
 
     def _experiments(self) -> None:
+        from .._errors import InvalidNameError
         from ..store.imports import claim_experiment
+        from ..tracking.validation import check_experiment_name
 
         s = self.summary
         with self.store.connect() as con:
@@ -195,8 +236,18 @@ class _Importer:
             stages = dict(con.execute(
                 "SELECT experiment_id, lifecycle_stage FROM experiments").fetchall())
         for e in self.source.experiments():
-            tb_id, created = claim_experiment(self.store, e.name, e.experiment_id,
-                                              e.creation_time)
+            try:
+                check_experiment_name(e.name)
+                why = _checks.text_problem("its name", e.name)
+            except InvalidNameError as exc:
+                why = str(exc)
+            if why:
+                self.exp_skipped[e.experiment_id] = why
+                s.skip("experiments", _checks.shown(e.experiment_id), why)
+                continue
+            # An id that is no MLflow id gets a fresh one (the summary lists the change).
+            wanted = None if _checks.experiment_id_problem(e.experiment_id) else e.experiment_id
+            tb_id, created = claim_experiment(self.store, e.name, wanted, e.creation_time)
             self.exp_map[e.experiment_id] = tb_id
             s.experiment_ids[e.experiment_id] = tb_id
             if created:
@@ -210,7 +261,7 @@ class _Importer:
                     s.skip("experiments", e.name, f"is {e.lifecycle_stage} in MLflow and "
                                                   f"{ours} in trackbook; left as is")
             new = {}
-            for k, v in e.tags.items():
+            for k, v in self._checked(e.tags, "tag", f"experiment {e.name!r}").items():
                 old = tb_tags.get((tb_id, k))
                 if old is None:
                     new[k] = v
@@ -218,8 +269,49 @@ class _Importer:
                     s.skip("tags", f"experiment {e.name!r} tag {k!r}",
                            "differs in trackbook; trackbook's value kept")
             self.writer.experiment_tags(tb_id, new)
+        self.writer.flush()
+
+    def _checked(self, data: dict[str, str], kind: str, owner: str) -> dict[str, str]:
+        """The entries of ``data`` whose key and value pass the checks; the rest listed."""
+        out = {}
+        for k, v in data.items():
+            why = _checks.key_problem(kind, k) or _checks.text_problem("its value", v)
+            if why:
+                self.summary.skip(f"{kind}s", f"{owner} {_checks.shown(k)}", why)
+            else:
+                out[k] = v
+        return out
 
     # -- runs ----------------------------------------------------------------------------
+
+    def _checked_runs(self, runs: list[SourceRun]) -> list[SourceRun]:
+        """The runs whose id, experiment, texts, status and times pass the checks."""
+        out = []
+        for r in runs:
+            why = _checks.run_id_problem(r.run_id)
+            if why is None and r.experiment_id in self.exp_skipped:
+                why = (f"its experiment {r.experiment_id} was skipped: "
+                       f"{self.exp_skipped[r.experiment_id]}")
+            elif why is None and r.experiment_id not in self.exp_map:
+                why = f"its experiment {r.experiment_id} is not in the MLflow store"
+            why = why or (_checks.text_problem("its name", r.name)
+                          or _checks.text_problem("its user", r.user_id)
+                          or _checks.text_problem("its artifact URI", r.artifact_uri))
+            if why is None and r.status not in RUN_STATUSES.values():
+                why = (f"its status {_checks.shown(r.status)} is not one of "
+                       f"{', '.join(RUN_STATUSES.values())}")
+            if why is None and r.lifecycle_stage not in ("active", "deleted"):
+                why = f"its lifecycle stage {_checks.shown(r.lifecycle_stage)} is not " \
+                      "active or deleted"
+            for t in (r.start_time, r.end_time):
+                if why is None and t is not None and not (isinstance(t, int)
+                                                          and 0 <= t < 2**63):
+                    why = f"its start/end time {_checks.shown(t)} is not milliseconds"
+            if why:
+                self.summary.skip("runs", _checks.shown(r.run_id, 100), why)
+            else:
+                out.append(r)
+        return out
 
     def _existing(self, run_ids: list[str]) -> tuple[dict[str, dict[str, Any]],
                                                      dict[str, dict[str, str]],
@@ -262,6 +354,7 @@ class _Importer:
         for i in range(0, len(runs), RUN_BATCH):
             batch = runs[i:i + RUN_BATCH]
             self._run_batch(batch, known, tb_params, tb_tags, tb_counts)
+            self._source_skips()
             done += len(batch)
             self.tracker.update(f"{done:,} of {len(runs):,} runs, "
                                 f"{self.summary.imported['metric points']:,} metric points",
@@ -270,46 +363,43 @@ class _Importer:
     def _run_batch(self, batch: list[SourceRun], known: dict[str, dict[str, Any]],
                    tb_params: dict[str, dict[str, str]], tb_tags: dict[str, dict[str, str]],
                    tb_counts: dict[str, dict[str, int]]) -> None:
+        """Import a batch: files first (new runs' artifacts, then every metric chunk), the
+        records last in one append, so no reader ever sees part of a new run."""
         s, w, src = self.summary, self.writer, self.source
         ids = [r.run_id for r in batch]
         params, tags = src.params(ids), src.tags(ids)
-        new = [r for r in batch if r.run_id not in known]
+        params = {r: self._checked(p, "param", f"run {r}") for r, p in params.items()}
+        tags = {r: self._checked(t, "tag", f"run {r}") for r, t in tags.items()}
+        # A new run whose artifacts cannot be read is not imported at all (listed).
+        new = [r for r in batch if r.run_id not in known and self._artifacts(r, new=True)]
         old = [r for r in batch if r.run_id in known]
-        ends: list[SourceRun] = []
         for r in new:
-            exp = self.exp_map.get(r.experiment_id)
-            if exp is None:
-                s.skip("runs", r.run_id, f"its experiment {r.experiment_id} is not in the "
-                                         "MLflow store")
-                continue
             t = tags.get(r.run_id, {})
             p = params.get(r.run_id, {})
-            w.start_run(r.run_id, exp, r.name or t.get("mlflow.runName"), r.start_time,
+            w.start_run(r.run_id, self.exp_map[r.experiment_id],
+                        r.name or t.get("mlflow.runName"), r.start_time,
                         r.user_id, t.get("mlflow.parentRunId") or None)
             w.params(r.run_id, p)
             w.tags(r.run_id, t)
             s.add("runs")
             s.add("params", len(p))
             s.add("tags", len(t))
-            ends.append(r)
         for r in old:
             s.had("runs")
             self._grow_run(r, known[r.run_id], params.get(r.run_id, {}),
                            tags.get(r.run_id, {}), tb_params.get(r.run_id, {}),
                            tb_tags.get(r.run_id, {}))
-        redo = {r.run_id for r in ends if self.points.on_disk(r.run_id)}
-        self.points.write([r.run_id for r in ends if r.run_id not in redo],
+        redo = {r.run_id for r in new if self.points.on_disk(r.run_id)}
+        self.points.write([r.run_id for r in new if r.run_id not in redo],
                           [r.run_id for r in old] + sorted(redo), tb_counts)
-        for r in ends:
+        for r in new:
             if r.status != "RUNNING":
                 w.status(r.run_id, r.status, r.end_time)
             if r.lifecycle_stage == "deleted":
                 w.lifecycle(r.run_id, "deleted")
-        w.flush()  # the batch's runs exist (and a synced store knows they are ours)
-        imported = {r.run_id for r in ends}
-        for r in batch:
-            if r.run_id in imported or r.run_id in known:
-                self._artifacts(r)
+        w.flush()  # the batch's runs appear, whole (and a synced store knows they are ours)
+        for r in old:
+            self._artifacts(r, new=False)
 
     def _grow_run(self, r: SourceRun, row: dict[str, Any], params: dict[str, str],
                   tags: dict[str, str], tb_params: dict[str, str],
@@ -357,21 +447,49 @@ class _Importer:
 
     # -- artifacts -----------------------------------------------------------------------
 
-    def _artifacts(self, r: SourceRun) -> None:
+    def _artifacts(self, r: SourceRun, *, new: bool) -> bool:
+        """Copy the run's artifacts; False (and the run listed as skipped) when a new run's
+        files cannot be copied. A full disk stops the import."""
         folder, why = self.source.artifact_dir(r)
         if folder is None:
             if why:
                 self.summary.skip("artifact files", r.run_id, why)
-            return
-        self._copy(folder, self.store.artifact_root(r.run_id), r.run_id)
+            return True
+        why = _tail_problem(folder, r.run_id)
+        if why is None:
+            why = self._copy(folder, self.store.artifact_root(r.run_id), r.run_id)
+        if why is None:
+            return True
+        if new:
+            self.summary.skip("runs", r.run_id, f"its artifacts could not be copied ({why}); "
+                                                "not imported, importing again retries it")
+        else:
+            self.summary.skip("artifact files", r.run_id, why)
+        return False
 
-    def _copy(self, src: Path, dest: Path, what: str) -> None:
-        result = copy_missing(src, dest, CopyResult())
+    def _copy(self, src: Path, dest: Path, what: str) -> str | None:
+        """Copy what ``dest`` lacks from ``src``; why it failed, or None. A full disk
+        raises (:class:`~trackbook.store.durable.DiskWriteError`)."""
+        from ..store.durable import DiskWriteError
+
+        result = CopyResult()
+        try:
+            copy_missing(src, dest, result)
+        except OSError as exc:
+            code = exc.errno
+            if isinstance(exc, DiskWriteError) and code in _DISK_FULL:
+                raise
+            if code in _DISK_FULL:
+                raise DiskWriteError(dest, f"the artifacts of {what}", exc) from exc
+            return f"{type(exc).__name__}: {exc}"
         self.summary.add("artifact files", result.copied)
         self.summary.had("artifact files", result.existing)
         for rel in result.differing:
             self.summary.skip("artifact files", f"{what}/{rel}",
                               "differs in size from trackbook's copy; trackbook's kept")
+        for rel, why in result.skipped:
+            self.summary.skip("artifact files", f"{what}/{rel}", why)
+        return None
 
     def _logged_models(self, run_ids: set[str]) -> None:
         """Copy MLflow 3 logged models into their source run's artifacts.
@@ -379,10 +497,20 @@ class _Importer:
         A logged model named ``model`` of run R lands in R's artifact folder ``model`` (as
         ``runs:/R/model`` resolves to it in MLflow 3); when the run's own artifacts already
         have that name, or an earlier logged model of the run took it, in ``model-<model_id>``.
+        A model folder new to the run is copied to a temp folder and renamed into place, so
+        it appears whole.
         """
+        from ..store.durable import atomic_path
+
         s = self.summary
         taken: dict[str, set[str]] = {}
         for m in self.source.logged_models():
+            why = (_checks.run_id_problem(m.model_id)
+                   or _checks.logged_model_name_problem(m.name)
+                   or _checks.text_problem("its artifact location", m.artifact_location))
+            if why:
+                s.skip("logged models", _checks.shown(m.model_id), why)
+                continue
             if not m.source_run_id or m.source_run_id not in run_ids:
                 s.skip("logged models", m.model_id, "it has no source run in the MLflow "
                                                     "store (trackbook keeps models in runs)")
@@ -393,14 +521,27 @@ class _Importer:
                 taken[run_id] = names
             path = m.name if m.name not in taken[run_id] else f"{m.name}-{m.model_id}"
             taken[run_id].add(path)
-            self.placements[m.model_id] = (run_id, path)
             folder, why = self.source.logged_model_dir(m)
             if folder is None:
                 s.skip("logged models", m.model_id, why or "its artifact folder was not found")
                 continue
+            why = _tail_problem(folder, m.model_id)
             dest = self.store.artifact_root(run_id) / path
             before = dest.is_dir()
-            self._copy(folder, dest, f"{run_id}/{path}")
+            if why is None and before:
+                why = self._copy(folder, dest, f"{run_id}/{path}")
+            elif why is None:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(_Abandon), atomic_path(
+                        dest, what=f"logged model {m.model_id}") as tmp:
+                    tmp.mkdir()
+                    why = self._copy(folder, tmp, f"{run_id}/{path}")
+                    if why is not None:
+                        raise _Abandon  # atomic_path removes the temp folder
+            if why is not None:
+                s.skip("logged models", m.model_id, f"its files could not be copied ({why})")
+                continue
+            self.placements[m.model_id] = (run_id, path)
             s.had("logged models") if before else s.add("logged models")
 
     def _mlflow_top_level(self, run_id: str) -> set[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..store.events import now_ms
+from . import _checks
 from ._source import DELETED_STAGE, Source, SourceModel, SourceVersion
 from ._summary import ImportSummary
 
@@ -45,8 +46,33 @@ def map_source(v: SourceVersion,
     marker = f"/{v.run_id}/artifacts"
     if marker in src:
         rest = src.split(marker, 1)[1].strip("/")
+        if rest and _checks.relpath_problem(rest):
+            return src, f"its source {src} leaves the run's artifacts; kept as given"
         return f"runs:/{v.run_id}/{rest}".rstrip("/"), None
     return src, None
+
+
+def version_problem(v: SourceVersion) -> str | None:
+    """Why version ``v`` may not become a record, or None."""
+    if v.run_id is not None and (why := _checks.run_id_problem(v.run_id)):
+        return why
+    for what, text in (("source", v.source), ("description", v.description),
+                       ("user", v.user_id), ("run link", v.run_link), ("stage", v.stage)):
+        if why := _checks.text_problem(f"its {what}", text):
+            return why
+    return None
+
+
+def checked_tags(tags: dict[str, str], owner: str, s: ImportSummary) -> dict[str, str]:
+    """The tags whose key and value pass the checks; the others are listed as skipped."""
+    out = {}
+    for k, v in tags.items():
+        why = _checks.key_problem("tag", k) or _checks.text_problem("its value", v)
+        if why:
+            s.skip("tags", f"{owner} tag {_checks.shown(k)}", why)
+        else:
+            out[k] = v
+    return out
 
 
 def import_registry(store: Store, source: Source, placements: dict[str, tuple[str, str]],
@@ -72,6 +98,18 @@ def _import_model(reg: Registry, m: SourceModel, placements: dict[str, tuple[str
     from ..registry.errors import InvalidRegistryNameError
 
     name = check_model_name(m.name)
+    if why := _checks.text_problem("its description", m.description):
+        s.skip("registered models", name, why)
+        return
+    m.tags = checked_tags(m.tags, f"model {name!r}", s)
+    good = []
+    for v in m.versions:
+        if why := version_problem(v):
+            s.skip("model versions", f"{name}/{v.version}", why)
+        else:
+            v.tags = checked_tags(v.tags, f"{name}/{v.version}", s)
+            good.append(v)
+    m.versions = good
     home = reg.cache.home_key(name)  # claims go through reg.io: a folder or a bucket
     st = reg.cache.state(name)
     if st is not None and st.name != name:

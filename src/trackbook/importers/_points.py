@@ -14,6 +14,7 @@ import os
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from ._checks import key_problem
 from ._source import MetricBatch, Points, Source
 from ._summary import ImportSummary
 
@@ -60,7 +61,24 @@ class MetricImport:
         for run_id in grow:
             self._index_orphans(run_id)
         for batch in self.source.metrics(todo):
-            self._write_batch(batch, grow)
+            self._write_batch(self._checked(batch), grow)
+
+    def _checked(self, batch: MetricBatch) -> MetricBatch:
+        """``batch`` without the metrics whose key fails the checks (those are listed)."""
+        import numpy as np
+
+        bad = {k: why for k in set(batch.keys) if (why := key_problem("metric", k))}
+        if not bad:
+            return batch
+        keep = np.array([k not in bad for k in batch.keys], np.bool_)
+        for run_id, key in zip(batch.runs, batch.keys, strict=True):
+            if key in bad:
+                self.summary.skip("metric points", f"{run_id} {key!r}", bad[key])
+        rows = np.repeat(keep, batch.sizes)
+        return MetricBatch([r for r, k in zip(batch.runs, keep, strict=True) if k],
+                           [r for r, k in zip(batch.keys, keep, strict=True) if k],
+                           batch.sizes[keep], batch.values[rows], batch.steps[rows],
+                           batch.stamps[rows])
 
     def _write_batch(self, batch: MetricBatch, grow: set[str]) -> None:
         """Write each new run of ``batch`` as one chunk: the batch's columns are sorted and

@@ -144,6 +144,8 @@ class Source(Protocol):
     kind: str  # "sqlite" or "file"
     location: Path
     schema_version: str | None
+    # (kind, what, why) of what the reader left out (damaged parts of the store)
+    skipped: list[tuple[str, str, str]]
 
     def experiments(self) -> list[SourceExperiment]: ...
 

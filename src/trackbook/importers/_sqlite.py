@@ -3,12 +3,18 @@
 The database is opened read-only. Its ``alembic_version`` must be one of the schema
 revisions MLflow has shipped up to the newest this module knows; columns that older
 revisions lack are read as NULL.
+
+The database is untrusted input: a damaged file (random bytes, a truncated copy, a page
+that does not decode) raises :class:`MlflowImportError` naming the file and the fix, from
+whichever read meets the damage, never a raw ``sqlite3`` error. Text that is not valid
+UTF-8 is read with ``surrogateescape`` so the importer can skip that one item.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +58,39 @@ def _q(n: int) -> str:
     return ",".join("?" * n)
 
 
+def damaged(path: Path, exc: BaseException) -> MlflowImportError:
+    """The error for a database that fails part way through being read."""
+    return MlflowImportError(
+        f"{path} is damaged and cannot be read ({type(exc).__name__}: {exc}). Runs imported "
+        "before this point are complete; nothing of the rest was imported. Repair a copy "
+        f"with `sqlite3 {path.name} .recover | sqlite3 repaired.db` and import that")
+
+
+# Damage shows as sqlite3 errors, or as values of the wrong type in a column (SQLite
+# does not enforce column types).
+_DAMAGE = (sqlite3.DatabaseError, ValueError, TypeError, OverflowError)
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: SqliteSource, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except _DAMAGE as exc:
+            raise damaged(self.location, exc) from exc
+    return wrapper
+
+
+def _guarded_iter(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    @functools.wraps(method)
+    def wrapper(self: SqliteSource, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from method(self, *args, **kwargs)
+        except _DAMAGE as exc:
+            raise damaged(self.location, exc) from exc
+    return wrapper
+
+
 class SqliteSource:
     """An MLflow tracking database, opened read-only.
 
@@ -74,6 +113,7 @@ class SqliteSource:
                                     "database (e.g. ./mlflow.db) or a file store folder")
         try:
             self.con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+            self.con.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
             tables = {r[0] for r in self.con.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as exc:
@@ -82,7 +122,13 @@ class SqliteSource:
             raise MlflowImportError(
                 f"{path} is an SQLite database but not MLflow's (no alembic_version/runs "
                 f"tables; it has {sorted(tables)[:8]})")
-        rows = self.con.execute("SELECT version_num FROM alembic_version").fetchall()
+        self.skipped: list[tuple[str, str, str]] = []
+        try:
+            rows = self.con.execute("SELECT version_num FROM alembic_version").fetchall()
+            self.columns = {t: {r[1] for r in self.con.execute(f"PRAGMA table_info('{t}')")}
+                            for t in tables}
+        except sqlite3.DatabaseError as exc:
+            raise damaged(path, exc) from None
         self.schema_version = rows[0][0] if rows else None
         if self.schema_version not in KNOWN_REVISIONS:
             raise UnknownSchemaError(
@@ -92,8 +138,6 @@ class SqliteSource:
                 f"{KNOWN_REVISIONS[-1]}). If a newer MLflow wrote it, upgrade trackbook; if "
                 "it is older, run `mlflow db upgrade sqlite:///<file>` first")
         self.tables = tables
-        self.columns = {t: {r[1] for r in self.con.execute(f"PRAGMA table_info('{t}')")}
-                        for t in tables}
         base = path.absolute().parent
         if artifact_roots:
             self.roots = [Path(r).absolute() for r in artifact_roots]
@@ -111,6 +155,7 @@ class SqliteSource:
 
     # -- tracking ------------------------------------------------------------------------
 
+    @_guarded
     def experiments(self) -> list[SourceExperiment]:
         cols = ", ".join([
             "experiment_id", "name", self._col("experiments", "lifecycle_stage"),
@@ -127,6 +172,7 @@ class SqliteSource:
                     out[str(exp)].tags[key] = value if value is not None else ""
         return list(out.values())
 
+    @_guarded
     def runs(self) -> list[SourceRun]:
         cols = ", ".join([
             "run_uuid", "experiment_id", self._col("runs", "name"), "status", "start_time",
@@ -135,6 +181,7 @@ class SqliteSource:
                           r[7], r[8])
                 for r in self.con.execute(f"SELECT {cols} FROM runs ORDER BY start_time, run_uuid")]  # noqa: S608
 
+    @_guarded
     def _key_values(self, table: str, run_ids: list[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         for i in range(0, len(run_ids), BATCH):
@@ -151,6 +198,7 @@ class SqliteSource:
     def tags(self, run_ids: list[str]) -> dict[str, dict[str, str]]:
         return self._key_values("tags", run_ids)
 
+    @_guarded
     def metric_counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for i in range(0, len(run_ids), BATCH):
@@ -161,6 +209,7 @@ class SqliteSource:
                 out.setdefault(run, {})[key] = n
         return out
 
+    @_guarded_iter
     def metrics(self, run_ids: list[str]) -> Iterator[MetricBatch]:
         """Every point of the runs, a batch of runs at a time, as numpy columns.
 
@@ -223,6 +272,7 @@ class SqliteSource:
 
     # -- MLflow 3 logged models and the registry -------------------------------------------
 
+    @_guarded
     def logged_models(self) -> list[LoggedModel]:
         if "logged_models" not in self.tables:
             return []
@@ -239,6 +289,7 @@ class SqliteSource:
                                   (model.experiment_id, "models", model.model_id, "artifacts"),
                                   self.roots, self.base)
 
+    @_guarded
     def registered_models(self) -> tuple[list[SourceModel], list[tuple[str, str]]]:
         """The registry (default workspace first); (models, skipped (name, why))."""
         if "registered_models" not in self.tables:

@@ -53,6 +53,15 @@ class ImportSummary:
     experiment_ids: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @property
+    def nothing_imported(self) -> bool:
+        """Whether runs, experiments or models were skipped and none was imported or
+        found already there (``trackbook import-mlflow`` then exits with status 1)."""
+        main = ("experiments", "runs", "registered models", "logged models")
+        if not any(s.kind in main for s in self.skipped):
+            return False
+        return not any(self.imported.get(k, 0) or self.existing.get(k, 0) for k in main)
+
     def add(self, kind: str, n: int = 1) -> None:
         self.imported[kind] = self.imported.get(kind, 0) + n
 

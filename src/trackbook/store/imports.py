@@ -14,17 +14,24 @@ writer machinery, so the concurrency and crash rules hold unchanged:
 
 A crash leaves whole files and whole log lines: an importer that runs again sees what was
 written (the catalog, and the Parquet files themselves) and adds only what is missing.
+Records are appended only by :meth:`ImportWriter.flush`, in one write, after every chunk
+file before them is in place, so a caller that flushes between whole runs never shows a
+half-imported run; :meth:`ImportWriter.discard` drops what was written since the last
+flush (records and chunk files) when a run cannot be completed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import metrics as _metrics
+from .durable import DiskWriteError
 from .events import now_ms
 from .layout import create_exclusive, write_atomic
 
@@ -34,8 +41,6 @@ if TYPE_CHECKING:
 
     from .store import Store
 
-# Buffered log records are appended in one write once this many have piled up.
-RECORDS_PER_APPEND = 2000
 # Threads writing metric chunk files (Parquet encoding and file I/O release the GIL).
 WRITE_THREADS = 2
 
@@ -108,10 +113,8 @@ def points_table(run_id: str, key_names: list[str], key_codes: np.ndarray,
 class ImportWriter:
     """Writes imported runs into ``store`` through this process's writer session.
 
-    Records are buffered and appended in large batches (one write per
-    :data:`RECORDS_PER_APPEND` records); call :meth:`flush` (or :meth:`close`) at the end.
-    A metric chunk's record is only buffered after its file is in place, as a normal flush
-    does.
+    Records are buffered and appended in one write by :meth:`flush` (or :meth:`close`),
+    once every chunk file before them is in place; :meth:`discard` drops them instead.
     """
 
     def __init__(self, store: Store) -> None:
@@ -121,12 +124,12 @@ class ImportWriter:
         self._touched: set[str] = set()
         self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="trackbook-import")
         self._pending: list[Future[Any]] = []
+        # (run, chunk file) written since the last flush: what discard() removes
+        self._written: list[tuple[str, str]] = []
 
     def _add(self, record: dict[str, Any]) -> None:
         record.setdefault("t", now_ms())
         self._records.append(record)
-        if len(self._records) >= RECORDS_PER_APPEND:
-            self.flush()
 
     def start_run(self, run_id: str, experiment_id: str, name: str | None,
                   start_time: int | None, user: str | None, parent_run_id: str | None) -> None:
@@ -177,6 +180,7 @@ class ImportWriter:
             buf.seq += 1
             buf.chunks += 1
         self._touched.add(run_id)
+        self._written.append((run_id, os.path.join(buf.directory, name)))
         self._pending.append(self._pool.submit(_metrics.write_chunk, buf.directory, name, table))
         self._add({"op": "metrics", "run": run_id, "file": name, "n": table.num_rows,
                    "sum": summary if summary is not None else _metrics.summarize(table)})
@@ -194,12 +198,47 @@ class ImportWriter:
         """Wait for the chunk files, then append the buffered records to this process's log
         (a chunk's record never precedes its file)."""
         pending, self._pending = self._pending, []
-        for f in pending:
-            f.result()
+        failed: BaseException | None = None
+        for f, (_run, path) in zip(pending, self._written[-len(pending):] if pending else [],
+                                   strict=True):
+            try:
+                f.result()  # wait for every file, even after one failed
+            except DiskWriteError as exc:
+                failed = failed or exc
+            except OSError as exc:
+                failed = failed or DiskWriteError(path, "a metric chunk", exc)
+            except BaseException as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
         records, self._records = self._records, []
         if records:
             self.session.log.append(records)
             self._push({r["run"] for r in records if "run" in r})
+        self._written = []
+
+    def discard(self) -> None:
+        """Forget everything since the last :meth:`flush`: the buffered records are dropped
+        and the chunk files written meanwhile removed, so none of it ever shows (a failed
+        import leaves no half run; running it again writes the points again)."""
+        pending, self._pending = self._pending, []
+        for f in pending:
+            with contextlib.suppress(Exception):
+                f.result()
+        self._records = []
+        written, self._written = self._written, []
+        for run_id, path in written:
+            folder, name = os.path.split(path)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            with contextlib.suppress(OSError):
+                for left in os.listdir(folder):  # a temp file the failed write left
+                    if left.startswith(f".{name}") and left.endswith(".tmp"):
+                        os.unlink(os.path.join(folder, left))
+            self._touched.discard(run_id)
+            buf = self.session.buffers.pop(run_id, None)
+            if buf is not None:  # its chunk count must not trigger a compaction
+                self.session._next_seq[run_id] = buf.seq
 
     def _push(self, run_ids: set[str]) -> None:
         """A store synced with object storage uploads what was just written (its pusher,
