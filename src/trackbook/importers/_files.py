@@ -129,6 +129,7 @@ class FileSource:
         self.exp_dirs = exp_dirs
         self.roots = [Path(r).absolute() for r in artifact_roots or []] + [root.absolute()]
         self._run_dirs: dict[str, Path] = {}
+        self._reported: set[tuple[str, str]] = set()  # metric files already listed
 
     @staticmethod
     def _looks_like_run(path: Path) -> bool:
@@ -245,7 +246,7 @@ class FileSource:
             return {}
         return dict(_walk_files(folder))
 
-    def _parse(self, run_id: str, key: str, path: str, report: bool) -> Any:
+    def _parse(self, run_id: str, key: str, path: str) -> Any:
         """(values, steps, stamps) of one metric file, or None when it cannot be read.
 
         A last line without its newline is a torn write: it is left out. Any other line
@@ -254,6 +255,8 @@ class FileSource:
         import numpy as np
 
         what = f"{run_id} {key!r}"
+        report = (run_id, key) not in self._reported
+        self._reported.add((run_id, key))
         why = None
         try:
             if os.path.islink(path):
@@ -290,7 +293,7 @@ class FileSource:
         out: dict[str, dict[str, int]] = {}
         for r in run_ids:
             for key, path in self._metric_files(r).items():
-                parsed = self._parse(r, key, path, report=False)
+                parsed = self._parse(r, key, path)
                 if parsed is not None and len(parsed[0]):
                     out.setdefault(r, {})[key] = len(parsed[0])
         return out
@@ -302,7 +305,7 @@ class FileSource:
             keys: list[str] = []
             parts: list[Any] = []
             for key, path in sorted(self._metric_files(r).items()):
-                parsed = self._parse(r, key, path, report=True)
+                parsed = self._parse(r, key, path)
                 if parsed is None or not len(parsed[0]):
                     continue
                 parts.append(parsed)

@@ -456,8 +456,10 @@ class _Importer:
                 self.summary.skip("artifact files", r.run_id, why)
             return True
         why = _tail_problem(folder, r.run_id)
-        if why is None:
-            why = self._copy(folder, self.store.artifact_root(r.run_id), r.run_id)
+        if why is not None:  # the run is imported, without these files
+            self.summary.skip("artifact files", r.run_id, why)
+            return True
+        why = self._copy(folder, self.store.artifact_root(r.run_id), r.run_id)
         if why is None:
             return True
         if new:

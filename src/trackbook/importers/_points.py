@@ -39,9 +39,13 @@ class MetricImport:
         self.indexed: dict[str, set[str]] = {}
 
     def on_disk(self, run_id: str) -> bool:
-        """Whether a run unknown to the catalog has a folder already (an import killed
+        """Whether a run unknown to the catalog has metric files already (an import killed
         before it logged the run): its points are then compared, not written again."""
-        return os.path.isdir(self.store.layout.metrics_dir(run_id))
+        try:
+            names = os.listdir(self.store.layout.metrics_dir(run_id))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return any(n.endswith(".parquet") for n in names)  # artifacts alone are not points
 
     def write(self, new_ids: list[str], old_ids: list[str],
               tb_counts: dict[str, dict[str, int]]) -> None:

@@ -59,6 +59,7 @@ class DiskWriteError(StoreError):
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             hint = f" The disk holding {os.path.dirname(self.path) or '.'} is full; free space and retry."
         super().__init__(f"could not write {what} to {self.path}: {reason}.{hint}")
+        self.errno = exc.errno  # OSError.__init__ with one argument resets it to None
 
 
 def policy() -> str:
