@@ -117,7 +117,9 @@ class SqliteSource:
             tables = {r[0] for r in self.con.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as exc:
-            raise MlflowImportError(f"{path} is not an SQLite database: {exc}") from None
+            if "not a database" in str(exc):
+                raise MlflowImportError(f"{path} is not an SQLite database: {exc}") from None
+            raise damaged(path, exc) from None
         if "alembic_version" not in tables or "runs" not in tables:
             raise MlflowImportError(
                 f"{path} is an SQLite database but not MLflow's (no alembic_version/runs "
