@@ -53,11 +53,11 @@ class DiskWriteError(StoreError):
     def __init__(self, path: str | os.PathLike[str], what: str, exc: OSError) -> None:
         self.path = str(path)
         self.what = what
-        self.errno = exc.errno
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         hint = ""
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            hint = f" The disk holding {os.path.dirname(self.path) or '.'} is full; free space and retry."
+            folder = os.path.dirname(self.path) or "."
+            hint = f" The disk holding {folder} is full; free space and retry."
         super().__init__(f"could not write {what} to {self.path}: {reason}.{hint}")
         self.errno = exc.errno  # OSError.__init__ with one argument resets it to None
 
