@@ -36,6 +36,7 @@ _LAZY.update({
     "Metric": ("trackbook.tracking.entities", "Metric"),
     "ViewType": ("trackbook.tracking.entities", "ViewType"),
     "TrackbookError": ("trackbook._errors", "TrackbookError"),
+    "SqlNotAllowedError": ("trackbook._errors", "SqlNotAllowedError"),
     "runs_table": ("trackbook.widgets", "runs_table"),
     "curves": ("trackbook.widgets", "curves"),
     "compare": ("trackbook.widgets", "compare"),
@@ -57,7 +58,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 if TYPE_CHECKING:
     from . import models, projects, pyfunc, pytorch, registry, sklearn
-    from ._errors import TrackbookError
+    from ._errors import SqlNotAllowedError, TrackbookError
     from .client import Client
     from .client import Client as MlflowClient
     from .importers import import_mlflow

@@ -58,5 +58,10 @@ class ArtifactPathError(TrackbookError, ValueError):
     """An artifact path is absolute or escapes the run's artifact folder."""
 
 
+class SqlNotAllowedError(TrackbookError, PermissionError):
+    """``tb.sql`` refused a statement or file access that its read-only sandbox forbids
+    (pass ``unsafe=True`` for full DuckDB)."""
+
+
 class StoreError(TrackbookError, OSError):
     """The store on disk is unreadable, locked for too long, or from a newer version."""

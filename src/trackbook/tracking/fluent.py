@@ -408,12 +408,20 @@ def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str 
     return query.search_frame(store, ids, filter_string, run_view_type, max_results, order_by)
 
 
-def sql(text: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-    """DuckDB SQL over the store (tables runs, params, tags, latest_metrics, experiments;
-    view metrics with every point). Use ``?`` placeholders with ``params`` for values."""
+def sql(text: str, params: Sequence[Any] | None = None, *,
+        unsafe: bool = False) -> pd.DataFrame:
+    """DuckDB SQL over the store: tables runs, params, tags, latest_metrics, experiments
+    (a snapshot) and view metrics with every point. Use ``?`` placeholders with ``params``.
+
+    Read-only by default: statements that change anything (COPY, ATTACH, SET, PRAGMA,
+    INSTALL/LOAD, CREATE, INSERT, ...) and files outside the store raise
+    ``SqlNotAllowedError``. ``unsafe=True`` runs the text with full DuckDB (files,
+    network, extensions, settings) on a connection made for this call alone; the catalog
+    tables it sees are still copies, so writing to them changes nothing.
+    """
     store = get_store()
     store.session.flush_all()
-    return query.sql(store, text, params)
+    return query.sql(store, text, params, unsafe=unsafe)
 
 
 # -- process exit ----------------------------------------------------------------------------

@@ -212,27 +212,43 @@ def _pivot(long: pa.Table, n: int) -> list[tuple[str, pa.Array]]:
 
 
 def sql(store: Store, text: str, params: Sequence[Any] | None = None,
-        attempts: int = 5) -> pd.DataFrame:
+        unsafe: bool = False, attempts: int = 5) -> pd.DataFrame:
     """Run DuckDB SQL over the catalog tables plus a ``metrics`` view of every point.
 
-    Tables: ``experiments``, ``runs``, ``params``, ``tags``, ``latest_metrics``, and the
-    view ``metrics(run_id, run_name, experiment_id, key, value, step, timestamp)``.
+    Tables: ``experiments``, ``runs``, ``params``, ``tags``, ``latest_metrics`` (and the
+    other catalog tables), and the view
+    ``metrics(run_id, run_name, experiment_id, key, value, step, timestamp)``. The query
+    sees a snapshot of the tables it names, copied in one short turn on the catalog, and
+    runs in a sandbox of its own (:mod:`trackbook.tracking.sqlbox`): it only reads, and
+    only the store; ``unsafe=True`` runs it with full DuckDB on a connection of its own.
     """
+    import duckdb
+
+    from . import sqlbox
+
+    if not isinstance(text, str):
+        raise InvalidValueError(f"tb.sql takes the SQL text as a str, got {type(text).__name__}")
     for attempt in range(attempts):
-        with store.connect(read_only=True) as con:
+        with sqlbox.connection(store.layout, unsafe) as box:
+            if not unsafe:
+                sqlbox.check_read_only(box, text)
+            with store.connect() as con:  # held only while copying what the query names
+                tables = _snapshot(con, text)
             try:
-                # DuckDB 2.0 judges isnan() by Parquet min/max statistics, which leave NaN
-                # out: it folds the call to false and skips row groups holding NaN. The
-                # connection lives for this query only.
-                con.execute("SET disabled_optimizers = "
-                            "'statistics_propagation,filter_pushdown'")
-                points = store.points(con)  # noqa: F841 - read by name in the view below
-                con.execute(
-                    "CREATE OR REPLACE TEMP VIEW metrics AS SELECT p.run_id, r.run_name, "
-                    "r.experiment_id, p.key, p.value, p.step, p.timestamp "
-                    "FROM points p JOIN runs r USING (run_id)")
-                return con.execute(text, list(params) if params else None).df()
+                for name, table in tables.items():
+                    box.register(name, table)
+                if _names(text, ("metrics",)):
+                    store.points(box).create_view("_tb_points")  # lists the snapshot's files
+                    box.execute(
+                        "CREATE OR REPLACE TEMP VIEW metrics AS SELECT p.run_id, r.run_name, "
+                        "r.experiment_id, p.key, p.value, p.step, p.timestamp "
+                        "FROM _tb_points p JOIN runs r USING (run_id)")
+                return box.execute(text, list(params) if params else None).df()
             except Exception as exc:
+                refused = None if unsafe or not isinstance(exc, duckdb.Error) \
+                    else sqlbox.refusal(exc)
+                if refused is not None:
+                    raise refused from None
                 # A live writer compacted files between listing and reading: list again.
                 vanished = isinstance(exc, FileNotFoundError) or any(
                     m in str(exc) for m in ("No such file", "No files found",
@@ -240,3 +256,25 @@ def sql(store: Store, text: str, params: Sequence[Any] | None = None,
                 if not vanished or attempt == attempts - 1:
                     raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _names(text: str, candidates: Sequence[str]) -> set[str]:
+    """Which of ``candidates`` occur in ``text`` as words (more than it references, at
+    worst: a name inside a string or a comment is copied in vain)."""
+    import re
+
+    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+    return {c for c in candidates if c in words}
+
+
+def _snapshot(con: duckdb.DuckDBPyConnection, text: str) -> dict[str, pa.Table]:
+    """The catalog tables ``text`` names (and those the ``metrics`` view reads), as Arrow."""
+    catalog = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+        "AND database_name = current_database() AND NOT temporary").fetchall()]
+    wanted = _names(text, [*catalog, "metrics"])
+    if "metrics" in wanted:
+        wanted |= {"runs", "metric_files"}
+    # names are the catalog's own tables, never input
+    return {name: con.sql(f'SELECT * FROM "{name}"').to_arrow_table()  # noqa: S608
+            for name in catalog if name in wanted}
