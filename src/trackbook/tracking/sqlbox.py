@@ -39,7 +39,9 @@ DISABLED_OPTIMIZERS = "statistics_propagation,filter_pushdown"
 
 _WORD = re.compile(r"[A-Za-z_]+")
 _lock = threading.Lock()
-_boxes: dict[tuple[int, str], duckdb.DuckDBPyConnection] = {}
+_boxes: dict[tuple[int, str], duckdb.DuckDBPyConnection] = {}  # least recently used first
+MAX_SANDBOXES = 4
+"""Sandboxes kept per process (one per store queried); older ones are dropped."""
 
 
 def _readable_dir(layout: Layout) -> str:
@@ -52,7 +54,7 @@ def _sandbox(layout: Layout) -> duckdb.DuckDBPyConnection:
 
     key = (os.getpid(), str(layout.root))  # not across fork
     with _lock:
-        con = _boxes.get(key)
+        con = _boxes.pop(key, None)
         if con is None:
             con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                          "autoload_known_extensions": False})
@@ -63,7 +65,10 @@ def _sandbox(layout: Layout) -> duckdb.DuckDBPyConnection:
                                    ("enable_external_access", False),
                                    ("lock_configuration", True)):
                 con.execute(f"SET GLOBAL {setting} = ?", [value])
-            _boxes[key] = con
+        _boxes[key] = con
+        while len(_boxes) > MAX_SANDBOXES:
+            # Not closed: a query may still run on a cursor of it, which keeps it alive.
+            _boxes.pop(next(iter(_boxes)))
         return con
 
 
