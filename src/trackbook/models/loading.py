@@ -5,10 +5,11 @@ trackbook's own flavors (``mlflow.sklearn`` -> ``trackbook.models.sklearn``, ...
 saved by MLflow load without MLflow; other ``mlflow.*`` loaders are used when MLflow itself
 is installed.
 
-Loading a model runs code from its files, as in MLflow: pickles (scikit-learn's
-``model.pkl``, PyTorch's ``model.pth``, a PythonModel's ``python_model.pkl``), the loader
-module its MLmodel names and the ``code/`` it ships. Only load models you trust. The one
-format that loads without running the file's code is scikit-learn's ``skops``.
+Loading a pickled model executes code from its files, as in MLflow: scikit-learn's
+``model.pkl``, PyTorch's ``model.pth`` and a PythonModel's ``python_model.pkl`` are pickles,
+and the loader module its MLmodel names and the ``code/`` it ships are imported. Only load
+models you trust. The one format that loads without running the file's code is
+scikit-learn's ``skops``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ records the format, the scikit-learn version and ``skops_trusted_types``; the
 ``python_function`` flavor names ``mlflow.sklearn`` as loader, so MLflow loads these models
 natively and trackbook loads MLflow's.
 
-Loading a pickle runs code from the model's files: only load pickled models you trust.
+Loading a pickled model executes code from its files: only load pickled models you trust.
 A skops file is loaded with skops' trusted types only; other types it needs (e.g. the
 ``sklearn.tree._tree.Tree`` of tree ensembles) are refused unless the caller names them in
 ``load_model(..., skops_trusted_types=[...])``; the list saved in the MLmodel file is never
@@ -300,8 +300,8 @@ def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None, *
     """Load the scikit-learn estimator itself from ``runs:/...``, a path or ``models:/...``.
 
     .. warning::
-       A model in the ``pickle`` or ``cloudpickle`` format (``model.pkl``) is a pickle:
-       loading it executes code from the model's files. Only load models you trust. The
+       The ``pickle`` and ``cloudpickle`` formats (``model.pkl``) are pickles: loading a
+       pickled model executes code from its files. Only load models you trust. The
        ``skops`` format (MLflow 3's default, and trackbook's) loads without running code
        from the file.
 
@@ -313,9 +313,9 @@ def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None, *
         Copy the model directory here first (the copy is loaded).
     skops_trusted_types
         For a skops model: types beyond skops' defaults you trust this model to use
-        (e.g. ``["sklearn.tree._tree.Tree"]``). Types it needs that are neither are refused
-        with :class:`~trackbook.models.UntrustedTypesError` naming them; the model's own
-        MLmodel list is not trusted.
+        (e.g. ``["sklearn.tree._tree.Tree"]``). A type it needs that is neither a skops
+        default nor listed here is refused with :class:`~trackbook.models.UntrustedTypesError`
+        naming it; the list saved in the model's MLmodel is not trusted.
     """
     local = local_model_copy(model_uri, dst_path)
     return _load_dir(local, skops_trusted_types)
