@@ -226,3 +226,40 @@ def test_the_cli_refuses_untrusted_types_and_takes_the_opt_in(tmp_path: Path) ->
     assert ok.returncode == 0, ok.stderr
     got = pd.read_csv(pd.io.common.StringIO(ok.stdout))["prediction"].tolist()
     assert got == made["skops-tree"]["predictions"]
+
+
+def _with_shadowing_code(tmp_path: Path) -> Path:
+    """A skops model whose MLmodel puts a ``code/`` on sys.path holding a fake ``sklearn``
+    that leaves a marker file when imported: what a crafted model could ship."""
+    X, y = training_data()
+    model_dir = tmp_path / "m"
+    tsk.save_model(LogisticRegression().fit(X, y), model_dir)
+    (model_dir / "code" / "sklearn").mkdir(parents=True)
+    (model_dir / "code" / "sklearn" / "__init__.py").write_text(
+        f"open({str(tmp_path / 'RAN')!r}, 'w').close()\nraise ImportError('shadowed')\n")
+    raw = yaml.safe_load((model_dir / "MLmodel").read_text())
+    raw["flavors"]["sklearn"]["code"] = raw["flavors"]["python_function"]["code"] = "code"
+    (model_dir / "MLmodel").write_text(yaml.safe_dump(raw))
+    return model_dir
+
+
+@pytest.mark.parametrize("loader", ["tb.pyfunc.load_model", "tb.sklearn.load_model"])
+def test_a_skops_model_cannot_run_its_own_code_on_load(tmp_path: Path, loader: str) -> None:
+    model_dir = _with_shadowing_code(tmp_path)
+    script = (f"import sys, trackbook as tb\nassert 'sklearn' not in sys.modules\n"
+              f"m = {loader}({str(model_dir)!r})\nprint(type(m).__name__)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(tb.__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (tmp_path / "RAN").exists()
+
+
+def test_a_skops_model_naming_another_loader_is_refused(tmp_path: Path) -> None:
+    X, y = training_data()
+    tsk.save_model(LogisticRegression().fit(X, y), tmp_path / "m")
+    path = tmp_path / "m" / "MLmodel"
+    path.write_text(path.read_text().replace("loader_module: mlflow.sklearn",
+                                             "loader_module: trackbook.models.pyfunc"))
+    with pytest.raises(tb.models.ModelError, match="would run other code"):
+        tb.pyfunc.load_model(tmp_path / "m")

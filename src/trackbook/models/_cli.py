@@ -17,6 +17,7 @@ PICKLE_WARNING = ("Loading a pickled model executes code from its files (scikit-
                   "format load without running code from the file; the types they need beyond "
                   "skops' defaults must be named with --skops-trusted-type.")
 
+
 def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
     """Add the ``models`` command (with serve, check, predict) to ``sub``."""
     p: argparse.ArgumentParser = sub.add_parser(

@@ -193,8 +193,20 @@ def load_model(model_uri: str | os.PathLike[str], suppress_warnings: bool = Fals
             f"{sorted(meta.flavors)}); load it with that flavor's load_model instead")
     if not suppress_warnings:
         _warn_mismatches(local, conf)
-    add_code_path(local, conf)
-    module = _loader(conf.get("loader_module", ""))
+    loader_module = conf.get("loader_module", "")
+    if _is_skops(meta):
+        # A skops model loads without running its files' code: only through the sklearn
+        # loader, and without the model's code/ on sys.path unless the caller trusts it.
+        if LOADERS.get(loader_module, loader_module) != LOADERS["mlflow.sklearn"]:
+            raise ModelLoadError(
+                f"the model at {model_uri} is stored with skops, but its python_function "
+                f"flavor names the loader {loader_module!r}, which would run other code; "
+                "refusing to load it (MLflow and trackbook write 'mlflow.sklearn' there)")
+        if skops_trusted_types:
+            add_code_path(local, conf)
+    else:
+        add_code_path(local, conf)
+    module = _loader(loader_module)
     data_path = inside(local, conf["data"]) if conf.get("data") else local
     extra: dict[str, Any] = {}
     if skops_trusted_types is not None and _takes(module._load_pyfunc, "skops_trusted_types"):
@@ -210,6 +222,10 @@ def load_model(model_uri: str | os.PathLike[str], suppress_warnings: bool = Fals
             f"install the model's requirements: pip install -r {local / 'requirements.txt'}"
         ) from exc
     return PyFuncModel(meta, impl, local, conf.get("predict_fn") or "predict")
+
+
+def _is_skops(meta: Model) -> bool:
+    return meta.flavors.get("sklearn", {}).get("serialization_format") == "skops"
 
 
 def _takes(fn: Any, name: str) -> bool:

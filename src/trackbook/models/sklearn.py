@@ -289,10 +289,13 @@ def _load_dir(model_dir: Path, skops_trusted_types: Sequence[str] | None = None)
     if conf is None:
         raise UnsupportedModelError(f"the model at {model_dir} has no sklearn flavor (it has "
                                     f"{sorted(meta.flavors)}); use tb.pyfunc.load_model")
-    add_code_path(model_dir, conf)
-    add_code_path(model_dir, meta.flavors.get(PYFUNC, {}))
-    return _read(inside(model_dir, conf["pickled_model"]),
-                 conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE), conf, trusted)
+    fmt = conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE)
+    if fmt != SERIALIZATION_FORMAT_SKOPS or trusted:
+        # A skops load imports modules by name (sklearn, numpy ...): the model's own code/
+        # first on sys.path could stand in for them, so only a caller who trusts it gets it.
+        add_code_path(model_dir, conf)
+        add_code_path(model_dir, meta.flavors.get(PYFUNC, {}))
+    return _read(inside(model_dir, conf["pickled_model"]), fmt, conf, trusted)
 
 
 def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None, *,
