@@ -19,11 +19,13 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 import trackbook as tb
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
+TREE = "sklearn.tree._tree.Tree"
 
 MLFLOW_SIDE = r"""
 import json, os, sys
@@ -41,6 +43,10 @@ result = {
     "tb_predictions": loaded.predict(X).tolist(),
     "tb_signature": [[s.name, s.type.name] for s in loaded.metadata.get_input_schema().inputs],
     "tb_flavors": sorted(mlflow.models.Model.load(tb_model).flavors),
+    "tb_format": mlflow.models.Model.load(tb_model).flavors["sklearn"]["serialization_format"],
+    # a skops model needing a type skops does not trust by default, saved by trackbook
+    "tb_tree_predictions": mlflow.pyfunc.load_model(sys.argv[4]).predict(X).tolist(),
+    "tb_tree_proba": mlflow.sklearn.load_model(sys.argv[4]).predict_proba(X)[:, 1].tolist(),
 }
 try:
     loaded.predict(X.drop(columns=["b"]))
@@ -54,6 +60,7 @@ mlflow.sklearn.save_model(model, out + "/cloudpickle", serialization_format="clo
                           input_example=T[:3])
 mlflow.sklearn.save_model(model, out + "/skops", input_example=T[:3])
 result["ml_predictions"] = model.predict_proba(X)[:, 1].tolist()
+result["ml_skops_predictions"] = model.predict(X).tolist()
 print("@@" + json.dumps(result))
 """
 
@@ -86,10 +93,14 @@ def test_models_move_between_trackbook_and_mlflow(tmp_path: Path, monkeypatch) -
     X = pd.DataFrame({"a": rng.random(80), "b": rng.random(80),
                       "n": rng.integers(0, 9, 80).astype("int64")})
     ours = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, (X.a + X.b > 1))
-    tb.sklearn.save_model(ours, tmp_path / "tb_model", input_example=X[:3])
+    tb.sklearn.save_model(ours, tmp_path / "tb_model", input_example=X[:3])  # skops: default
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, X.a > X.b)
+    tb.sklearn.save_model(tree, tmp_path / "tb_tree", serialization_format="skops",
+                          skops_trusted_types=[TREE])
     probe = X[:6]
     proc = subprocess.run([str(_mlflow_python()), "-c", MLFLOW_SIDE, str(tmp_path / "tb_model"),
-                           str(tmp_path), probe.to_json(orient="columns")],
+                           str(tmp_path), probe.to_json(orient="columns"),
+                           str(tmp_path / "tb_tree")],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("@@"))
@@ -99,6 +110,9 @@ def test_models_move_between_trackbook_and_mlflow(tmp_path: Path, monkeypatch) -
     assert theirs["tb_predictions"] == ours.predict(probe).tolist()
     assert theirs["tb_signature"] == [["a", "double"], ["b", "double"], ["n", "long"]]
     assert theirs["tb_flavors"] == ["python_function", "sklearn"]
+    assert theirs["tb_format"] == "skops"
+    assert theirs["tb_tree_predictions"] == tree.predict(probe).tolist()
+    assert theirs["tb_tree_proba"] == pytest.approx(tree.predict_proba(probe)[:, 1].tolist())
     assert theirs["mlflow_enforces_our_signature"] is True
 
     # MLflow -> trackbook: the cloudpickle-format model loads and predicts the same
@@ -115,11 +129,9 @@ def test_models_move_between_trackbook_and_mlflow(tmp_path: Path, monkeypatch) -
         status, reply, _ = server.invocations(body, "application/json")
     assert status == 200
     assert len(json.loads(reply)["predictions"]) == 3
-    # MLflow 3's default format (skops) needs skops here: a clear error when it is missing
-    try:
-        import skops  # noqa: F401
-    except ImportError:
-        with pytest.raises(tb.models.ModelError, match="pip install skops"):
-            tb.pyfunc.load_model(tmp_path / "skops")
-    else:
-        assert len(tb.pyfunc.load_model(tmp_path / "skops").predict(probe)) == len(probe)
+    # MLflow 3's default format, skops, loads with trusted types only and predicts the same
+    skops_model = tb.pyfunc.load_model(tmp_path / "skops")
+    assert skops_model.metadata.flavors["sklearn"]["serialization_format"] == "skops"
+    assert skops_model.predict(probe).tolist() == theirs["ml_skops_predictions"]
+    proba = tb.sklearn.load_model(tmp_path / "skops").predict_proba(probe)[:, 1]
+    assert proba.tolist() == pytest.approx(theirs["ml_predictions"], rel=1e-9)  # other BLAS

@@ -33,14 +33,15 @@ def test_saved_directory_has_mlflows_layout_and_manifest(fitted, tmp_path: Path,
     model, X = fitted
     tsk.save_model(model, tmp_path / "m", input_example=X[:3])
     files = sorted(p.name for p in (tmp_path / "m").iterdir())
-    assert files == ["MLmodel", "conda.yaml", "input_example.json", "model.pkl",
+    # skops by default, as MLflow 3 (tests/unit/test_models_skops.py covers the format)
+    assert files == ["MLmodel", "conda.yaml", "input_example.json", "model.skops",
                      "python_env.yaml", "requirements.txt", "serving_input_example.json"]
     raw = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())
     pyfunc = raw["flavors"]["python_function"]
     assert pyfunc["loader_module"] == "mlflow.sklearn"
-    assert pyfunc["model_path"] == "model.pkl"
+    assert pyfunc["model_path"] == "model.skops"
     assert pyfunc["env"] == {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
-    assert raw["flavors"]["sklearn"]["serialization_format"] == "cloudpickle"
+    assert raw["flavors"]["sklearn"]["serialization_format"] == "skops"
     assert re.fullmatch(r"[0-9a-f]{32}", raw["model_uuid"])
     assert raw["mlflow_version"]
     assert raw["trackbook"]["version"] == tb.__version__
@@ -131,11 +132,14 @@ def test_a_registry_can_plug_in_a_resolver(fitted, tmp_path: Path, monkeypatch) 
     assert len(load_model("models:/churn/1").predict(X)) == len(X)
 
 
-def test_manifest_paths_cannot_leave_the_model_directory(fitted, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fmt", "file"), [("cloudpickle", "model.pkl"),
+                                          ("skops", "model.skops")])
+def test_manifest_paths_cannot_leave_the_model_directory(fitted, tmp_path: Path, fmt: str,
+                                                         file: str) -> None:
     model, _ = fitted
-    tsk.save_model(model, tmp_path / "m")
+    tsk.save_model(model, tmp_path / "m", serialization_format=fmt)
     path = tmp_path / "m" / "MLmodel"
-    path.write_text(path.read_text().replace("pickled_model: model.pkl",
+    path.write_text(path.read_text().replace(f"pickled_model: {file}",
                                              "pickled_model: ../../evil.pkl"))
     with pytest.raises(ModelLoadError, match="outside the model directory"):
         tsk.load_model(tmp_path / "m")

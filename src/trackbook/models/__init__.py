@@ -36,6 +36,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ModelError": ("trackbook.models._errors", "ModelError"),
     "DependencyWarning": ("trackbook.models._errors", "DependencyWarning"),
     "ModelWarning": ("trackbook.models._errors", "ModelWarning"),
+    "UntrustedTypesError": ("trackbook.models._errors", "UntrustedTypesError"),
 }
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "SchemaEnforcementError",
     "ScoringServer",
     "TensorSpec",
+    "UntrustedTypesError",
     "check",
     "infer_signature",
     "load_model",
@@ -70,7 +72,13 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 if TYPE_CHECKING:
     from ._dispatch import log_model, save_model
-    from ._errors import DependencyWarning, ModelError, ModelWarning, SchemaEnforcementError
+    from ._errors import (
+        DependencyWarning,
+        ModelError,
+        ModelWarning,
+        SchemaEnforcementError,
+        UntrustedTypesError,
+    )
     from .batch import score_batch
     from .check import CheckResult, check
     from .loading import PyFuncModel, load_model

@@ -10,6 +10,13 @@ import argparse
 import sys
 from typing import Any
 
+#: Said in the help of every command that loads a model into this process.
+PICKLE_WARNING = ("Loading a pickled model executes code from its files (scikit-learn's "
+                  "pickle/cloudpickle formats, PyTorch, custom PythonModels, and the model's "
+                  "code/ folder): only load models you trust. scikit-learn models in the skops "
+                  "format load without running code from the file; the types they need beyond "
+                  "skops' defaults must be named with --skops-trusted-type.")
+
 
 def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
     """Add the ``models`` command (with serve, check, predict) to ``sub``."""
@@ -19,11 +26,14 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
                     "runs:/<run_id>/<path>, a folder, or a file:// URI.")
     cmds = p.add_subparsers(title="commands", metavar="COMMAND")
     uri_help = "the model: runs:/<run_id>/<path> or a model folder"
+    trust_help = ("a type beyond skops' defaults to trust in a skops model, e.g. "
+                  "sklearn.tree._tree.Tree (repeat for more); types not trusted are refused")
 
     s = cmds.add_parser("serve", help="REST scoring server (MLflow's /invocations protocol)",
                         description="Serve a model: GET /ping, /health, /version; POST "
                                     "/invocations with JSON (dataframe_split, "
-                                    "dataframe_records, instances, inputs) or CSV.",
+                                    "dataframe_records, instances, inputs) or CSV. "
+                                    + PICKLE_WARNING,
                         add_help=False)
     s.add_argument("-m", "--model-uri", required=True, metavar="MODEL_URI", help=uri_help)
     s.add_argument("-p", "--port", type=int, default=5001, help="port (default 5001; 0 = any)")
@@ -31,6 +41,8 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
                    help="address to bind (default 127.0.0.1; 0.0.0.0 accepts other machines)")
     s.add_argument("--no-batching", action="store_true",
                    help="score every request on its own (no micro-batching)")
+    s.add_argument("--skops-trusted-type", action="append", dest="skops_trusted_types",
+                   metavar="TYPE", help=trust_help)
     s.add_argument("--store", metavar="PATH", help=store_help)
     s.set_defaults(func=cmd_serve)
     s.add_argument("--help", action="help", help="show this help message and exit")
@@ -46,13 +58,15 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
 
     b = cmds.add_parser("predict", help="score a Parquet/CSV/JSON file",
                         description="Batch scoring: predictions are appended as column(s) "
-                                    "'prediction' (or prediction_0, ...).")
+                                    "'prediction' (or prediction_0, ...). " + PICKLE_WARNING)
     b.add_argument("-m", "--model-uri", required=True, metavar="MODEL_URI", help=uri_help)
     b.add_argument("-i", "--input", required=True, metavar="PATH",
                    help="a .parquet or .csv file, or a .json scoring payload")
     b.add_argument("-o", "--output", metavar="PATH",
                    help="write Parquet here (default: CSV on standard output)")
     b.add_argument("--batch-size", type=int, default=100_000, metavar="N")
+    b.add_argument("--skops-trusted-type", action="append", dest="skops_trusted_types",
+                   metavar="TYPE", help=trust_help)
     b.add_argument("--store", metavar="PATH", help=store_help)
     b.set_defaults(func=cmd_predict)
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
@@ -67,10 +81,12 @@ def _use_store(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .loading import load_model
     from .serving import ScoringServer
 
     _use_store(args)
-    server = ScoringServer(args.model_uri, args.host, args.port, batching=not args.no_batching)
+    model = load_model(args.model_uri, skops_trusted_types=args.skops_trusted_types)
+    server = ScoringServer(model, args.host, args.port, batching=not args.no_batching)
     print(f"Serving {args.model_uri} at {server.url} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
@@ -99,7 +115,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     _use_store(args)
     path = Path(args.input)
-    model = load_model(args.model_uri)
+    model = load_model(args.model_uri, skops_trusted_types=args.skops_trusted_types)
     data: Any = path
     if path.suffix == ".csv":
         data = pd.read_csv(path)

@@ -32,6 +32,15 @@ class UnsupportedModelError(ModelError, ValueError):
     """The object or flavor is not one trackbook can save or load."""
 
 
+class UntrustedTypesError(ModelError, ValueError):
+    """A skops model needs types that are not trusted (skops' defaults plus the ones the
+    caller named in ``skops_trusted_types``); ``types`` lists them."""
+
+    def __init__(self, message: str, types: list[str]) -> None:
+        super().__init__(message)
+        self.types = list(types)
+
+
 class DependencyCaptureError(ModelError, RuntimeError):
     """The model's dependencies could not be captured so that it loads elsewhere."""
 

@@ -178,7 +178,7 @@ def capture(model: Any, *, serialization_format: str | None = None,
         The object that will be pickled (an estimator, a PythonModel, an nn.Module).
     serialization_format
         ``"cloudpickle"`` adds cloudpickle, and allows by-value pickling of ``__main__``
-        objects that cannot be packaged as source (with a warning).
+        objects that cannot be packaged as source (with a warning); ``"skops"`` adds skops.
     extra_modules
         Modules the loader itself needs (e.g. ``"sklearn"`` for the sklearn flavor).
     pip_requirements, extra_pip_requirements
@@ -225,8 +225,8 @@ def capture(model: Any, *, serialization_format: str | None = None,
                 need(name.split(".")[0], f"{main.module} imports {name}")
     for name in extra_modules:
         need(name.split(".")[0], "the flavor's loader")
-    if serialization_format == "cloudpickle":
-        need("cloudpickle", "serialization")
+    if serialization_format in ("cloudpickle", "skops"):
+        need(serialization_format, "serialization")
     provided = {Path(p).stem for p in code_paths}
     local: dict[str, Path] = {}
     for name in sorted(scan):

@@ -4,6 +4,12 @@ The flavor's ``loader_module`` says which code loads the data. MLflow's loader n
 trackbook's own flavors (``mlflow.sklearn`` -> ``trackbook.models.sklearn``, ...), so models
 saved by MLflow load without MLflow; other ``mlflow.*`` loaders are used when MLflow itself
 is installed.
+
+Loading a pickled model executes code from its files, as in MLflow: scikit-learn's
+``model.pkl``, PyTorch's ``model.pth`` and a PythonModel's ``python_model.pkl`` are pickles,
+and the loader module its MLmodel names and the ``code/`` it ships are imported. Only load
+models you trust. The one format that loads without running the file's code is
+scikit-learn's ``skops``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,8 +157,16 @@ def add_code_path(model_dir: Path, conf: dict[str, Any]) -> None:
 
 def load_model(model_uri: str | os.PathLike[str], suppress_warnings: bool = False,
                dst_path: str | None = None,
-               model_config: dict[str, Any] | None = None) -> PyFuncModel:
+               model_config: dict[str, Any] | None = None, *,
+               skops_trusted_types: Sequence[str] | None = None) -> PyFuncModel:
     """Load a model as a :class:`PyFuncModel`.
+
+    .. warning::
+       Loading a pickled model executes code from its files: scikit-learn's ``pickle``
+       and ``cloudpickle`` formats, PyTorch models and custom PythonModels are pickles,
+       and the model's ``code/`` and loader module are imported. Only load models you
+       trust. scikit-learn models saved in the ``skops`` format (the default, as in
+       MLflow 3) load without running code from the file.
 
     Parameters
     ----------
@@ -165,6 +179,10 @@ def load_model(model_uri: str | os.PathLike[str], suppress_warnings: bool = Fals
         Copy the model directory here first (the copy is loaded).
     model_config
         Passed to the flavor (``context.model_config`` for custom PythonModels).
+    skops_trusted_types
+        For a scikit-learn model in the skops format: the types beyond skops' defaults you
+        trust it to use (e.g. ``["sklearn.tree._tree.Tree"]``); see
+        :func:`trackbook.sklearn.load_model`. Other flavors ignore it.
     """
     local = local_model_copy(model_uri, dst_path)
     meta = Model.load(local)
@@ -175,20 +193,46 @@ def load_model(model_uri: str | os.PathLike[str], suppress_warnings: bool = Fals
             f"{sorted(meta.flavors)}); load it with that flavor's load_model instead")
     if not suppress_warnings:
         _warn_mismatches(local, conf)
-    add_code_path(local, conf)
-    module = _loader(conf.get("loader_module", ""))
+    loader_module = conf.get("loader_module", "")
+    if _is_skops(meta):
+        # A skops model loads without running its files' code: only through the sklearn
+        # loader, and without the model's code/ on sys.path unless the caller trusts it.
+        if LOADERS.get(loader_module, loader_module) != LOADERS["mlflow.sklearn"]:
+            raise ModelLoadError(
+                f"the model at {model_uri} is stored with skops, but its python_function "
+                f"flavor names the loader {loader_module!r}, which would run other code; "
+                "refusing to load it (MLflow and trackbook write 'mlflow.sklearn' there)")
+        if skops_trusted_types:
+            add_code_path(local, conf)
+    else:
+        add_code_path(local, conf)
+    module = _loader(loader_module)
     data_path = inside(local, conf["data"]) if conf.get("data") else local
+    extra: dict[str, Any] = {}
+    if skops_trusted_types is not None and _takes(module._load_pyfunc, "skops_trusted_types"):
+        extra["skops_trusted_types"] = skops_trusted_types
     try:
         if model_config is not None:
-            impl = module._load_pyfunc(str(data_path), model_config)
+            impl = module._load_pyfunc(str(data_path), model_config, **extra)
         else:
-            impl = module._load_pyfunc(str(data_path))
+            impl = module._load_pyfunc(str(data_path), **extra)
     except ModuleNotFoundError as exc:
         raise ModelLoadError(
             f"loading {model_uri} needs the module {exc.name!r}, which is not installed here; "
             f"install the model's requirements: pip install -r {local / 'requirements.txt'}"
         ) from exc
     return PyFuncModel(meta, impl, local, conf.get("predict_fn") or "predict")
+
+
+def _is_skops(meta: Model) -> bool:
+    return meta.flavors.get("sklearn", {}).get("serialization_format") == "skops"
+
+
+def _takes(fn: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _loader(name: str) -> Any:

@@ -12,6 +12,9 @@ The instance is pickled with cloudpickle (``python_model.pkl``); a class defined
 notebook is packaged as source under ``code/`` so it loads in a fresh process. ``artifacts``
 (files the model needs, e.g. weights) are copied into the model and handed to
 ``load_context`` as local paths.
+
+``python_model.pkl`` is a pickle: loading a pickled model executes code from its files
+(and imports its ``code/``). Only load models you trust.
 """
 
 from __future__ import annotations
@@ -197,7 +200,11 @@ def log_model(python_model: PythonModel | None = None, name: str | None = None, 
 
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _PythonModelWrapper:
-    """The python_function loader for models saved by :func:`save_model`."""
+    """The python_function loader for models saved by :func:`save_model`.
+
+    ``python_model.pkl`` is unpickled with cloudpickle: loading a pickled model executes
+    code from its files; only load models you trust.
+    """
     import cloudpickle
 
     model_dir = Path(path)

@@ -8,6 +8,8 @@ pickling, so a class defined in a notebook is packaged under ``code/`` as source
 (including ``model.pt2`` files written by ``torch.export``). torch is an optional
 dependency: it is imported only when a PyTorch model is saved or loaded.
 
+Loading a pickled model executes code from its files: only load PyTorch models you trust.
+
 >>> with tb.start_run():
 ...     info = tb.pytorch.log_model(net, name="model", input_example=X[:5])
 >>> tb.pyfunc.load_model(info.model_uri).predict(X_new)      # numpy in, numpy out
@@ -145,7 +147,13 @@ def _load_dir(data_dir: Path) -> Any:
 
 
 def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None) -> Any:
-    """Load the ``torch.nn.Module`` itself (on CPU, in eval mode)."""
+    """Load the ``torch.nn.Module`` itself (on CPU, in eval mode).
+
+    .. warning::
+       ``model.pth`` is a pickle (``torch.load(weights_only=False)``, as MLflow loads it):
+       loading a pickled model executes code from its files, and its ``code/`` is
+       imported. Only load models you trust.
+    """
     local = local_model_copy(model_uri, dst_path)
     meta = Model.load(local)
     conf = meta.flavors.get(FLAVOR_NAME)

@@ -1,9 +1,16 @@
 """The scikit-learn flavor, stored the way MLflow's ``mlflow.sklearn`` stores it.
 
-``model.pkl`` holds the estimator (``serialization_format`` ``cloudpickle`` by default, or
-``pickle``); MLmodel's ``sklearn`` flavor records the format and scikit-learn version, and
-the ``python_function`` flavor names ``mlflow.sklearn`` as loader, so MLflow loads these
-models natively and trackbook loads MLflow's (``skops`` files need ``pip install skops``).
+The estimator is stored as ``model.skops`` (``serialization_format="skops"``, MLflow 3's
+default) or ``model.pkl`` (``"cloudpickle"`` or ``"pickle"``). MLmodel's ``sklearn`` flavor
+records the format, the scikit-learn version and ``skops_trusted_types``; the
+``python_function`` flavor names ``mlflow.sklearn`` as loader, so MLflow loads these models
+natively and trackbook loads MLflow's.
+
+Loading a pickled model executes code from its files: only load pickled models you trust.
+A skops file is loaded with skops' trusted types only; other types it needs (e.g. the
+``sklearn.tree._tree.Tree`` of tree ensembles) are refused unless the caller names them in
+``load_model(..., skops_trusted_types=[...])``; the list saved in the MLmodel file is never
+trusted on its own, since it comes from the very files being judged.
 
 >>> with tb.start_run():
 ...     info = tb.sklearn.log_model(model, name="model", input_example=X[:5])
@@ -12,6 +19,7 @@ models natively and trackbook loads MLflow's (``skops`` files need ``pip install
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _code
-from ._errors import ModelError, ModelLoadError, UnsupportedModelError
+from ._errors import ModelError, ModelLoadError, UnsupportedModelError, UntrustedTypesError
 from ._save import Flavor
 from ._save import log_model as _log_model
 from ._save import save as _save
@@ -28,18 +36,23 @@ from .model import PYFUNC, Model, ModelInfo
 from .signature import ModelSignature
 from .uri import local_model_copy
 
+log = logging.getLogger(__name__)
+
 FLAVOR_NAME = "sklearn"
 MODEL_FILE = "model.pkl"
+SKOPS_MODEL_FILE = "model.skops"  # MLflow's name for the skops file
 SERIALIZATION_FORMAT_PICKLE = "pickle"
 SERIALIZATION_FORMAT_CLOUDPICKLE = "cloudpickle"
 SERIALIZATION_FORMAT_SKOPS = "skops"
-SUPPORTED_SERIALIZATION_FORMATS = [SERIALIZATION_FORMAT_PICKLE, SERIALIZATION_FORMAT_CLOUDPICKLE]
+SUPPORTED_SERIALIZATION_FORMATS = [SERIALIZATION_FORMAT_SKOPS, SERIALIZATION_FORMAT_PICKLE,
+                                   SERIALIZATION_FORMAT_CLOUDPICKLE]
 _PREDICT_FNS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba",
                 "decision_function", "transform", "score")
 
 
 def save_model(sk_model: Any, path: str | os.PathLike[str], *,
-               serialization_format: str = SERIALIZATION_FORMAT_CLOUDPICKLE,
+               serialization_format: str | None = None,
+               skops_trusted_types: Sequence[str] | None = None,
                code_paths: Iterable[str | os.PathLike[str]] | None = None,
                signature: ModelSignature | bool | None = None, input_example: Any = None,
                pip_requirements: list[str] | None = None,
@@ -53,7 +66,16 @@ def save_model(sk_model: Any, path: str | os.PathLike[str], *,
     sk_model
         A fitted estimator.
     serialization_format
-        ``"cloudpickle"`` (default, as MLflow 2) or ``"pickle"``.
+        ``"skops"`` (``model.skops``, loaded without running code from the file),
+        ``"cloudpickle"`` or ``"pickle"`` (``model.pkl``: loading it runs code from the
+        file). The default, None, is skops, as in MLflow 3 -- except that a model skops can
+        only store by trusting more types (tree ensembles' ``sklearn.tree._tree.Tree``,
+        classes or functions defined in a notebook) is saved with cloudpickle instead, with
+        a logged warning naming those types (MLflow raises there).
+    skops_trusted_types
+        Types beyond skops' defaults that this model needs (skops format only), e.g.
+        ``["sklearn.tree._tree.Tree"]``; written to MLmodel as MLflow does, so MLflow loads
+        the model. trackbook's ``load_model`` asks the loader to name them again.
     code_paths, signature, input_example, pip_requirements, extra_pip_requirements, metadata
         As in :func:`trackbook.pyfunc.save_model`.
     pyfunc_predict_fn
@@ -65,21 +87,94 @@ def save_model(sk_model: Any, path: str | os.PathLike[str], *,
         The manifest that was written.
     """
     return _save_impl(path, sk_model, serialization_format=serialization_format,
+                      skops_trusted_types=skops_trusted_types,
                       code_paths=code_paths, signature=signature, input_example=input_example,
                       pip_requirements=pip_requirements,
                       extra_pip_requirements=extra_pip_requirements,
                       pyfunc_predict_fn=pyfunc_predict_fn, metadata=metadata)[0]
 
 
+def _type_list(types: Any, what: str) -> list[str] | None:
+    if types is None:
+        return None
+    if isinstance(types, str) or not all(isinstance(t, str) for t in types):
+        raise UnsupportedModelError(f"{what} must be a list of type names such as "
+                                    f"['sklearn.tree._tree.Tree'], got {types!r}")
+    return list(types)
+
+
+def _not_importable(name: str) -> bool:
+    """A type skops would store by a name no other process can import."""
+    return name.startswith("__main__.") or "<" in name
+
+
+def _skops_bytes(sk_model: Any, trusted: list[str], explicit: bool) -> bytes | None:
+    """The model as skops bytes, or None (when ``explicit`` is False) where skops cannot
+    store it with ``trusted`` and its default types; ``explicit`` raises instead."""
+    try:
+        import skops.io
+    except ImportError:
+        if explicit:
+            raise UnsupportedModelError(
+                "serialization_format='skops' needs skops: pip install 'trackbook[models]' "
+                "(or skops)") from None
+        log.warning("skops is not installed: saving the model with cloudpickle, whose file "
+                    "runs code when loaded; pip install skops to save in the safe format")
+        return None
+    try:
+        data: bytes = skops.io.dumps(sk_model)
+        needed = skops.io.get_untrusted_types(data=data)
+    except Exception as exc:
+        if explicit:
+            raise UnsupportedModelError(
+                f"skops cannot store this model ({type(exc).__name__}: {exc}); save it with "
+                "serialization_format='cloudpickle'") from exc
+        log.warning("skops cannot store this model (%s: %s): saving it with cloudpickle, "
+                    "whose file runs code when loaded", type(exc).__name__, exc)
+        return None
+    local = [t for t in needed if _not_importable(t)]
+    untrusted = [t for t in needed if t not in trusted and not _not_importable(t)]
+    if local:
+        if explicit:
+            raise UnsupportedModelError(
+                f"skops stores classes and functions by import name, and {local} exist only "
+                "in this notebook/script; save with serialization_format='cloudpickle' "
+                "(trackbook packages notebook code with it) or move them into a module")
+        log.warning("the model uses %s, defined in this notebook/script, which skops cannot "
+                    "store by name: saving it with cloudpickle, whose file runs code when "
+                    "loaded", local)
+        return None
+    if untrusted:
+        if explicit:
+            raise UntrustedTypesError(
+                f"the model needs types skops does not trust by default: {untrusted}. If "
+                f"you trust them, pass skops_trusted_types={untrusted!r} to "
+                "save_model/log_model (loaders must name them too), or save with "
+                "serialization_format='cloudpickle'", untrusted)
+        log.warning("the model needs types skops does not trust by default (%s): saving it "
+                    "with cloudpickle, whose file runs code when loaded. To keep the safe "
+                    "format pass serialization_format='skops', skops_trusted_types=%r",
+                    untrusted, untrusted)
+        return None
+    return data
+
+
 def _save_impl(path: str | os.PathLike[str], sk_model: Any, *,
-               serialization_format: str = SERIALIZATION_FORMAT_CLOUDPICKLE,
+               serialization_format: str | None = None,
+               skops_trusted_types: Sequence[str] | None = None,
                pyfunc_predict_fn: str = "predict", **kwargs: Any) -> Any:
     import sklearn
 
-    if serialization_format not in SUPPORTED_SERIALIZATION_FORMATS:
+    trusted = _type_list(skops_trusted_types, "skops_trusted_types")
+    if serialization_format is not None \
+            and serialization_format not in SUPPORTED_SERIALIZATION_FORMATS:
         raise UnsupportedModelError(
             f"serialization_format {serialization_format!r} is not supported; use one of "
             f"{SUPPORTED_SERIALIZATION_FORMATS}")
+    if trusted is not None and serialization_format not in (None, SERIALIZATION_FORMAT_SKOPS):
+        raise UnsupportedModelError(
+            f"skops_trusted_types applies to serialization_format='skops' only, got "
+            f"serialization_format={serialization_format!r}")
     if pyfunc_predict_fn not in _PREDICT_FNS:
         raise UnsupportedModelError(f"pyfunc_predict_fn must be one of {list(_PREDICT_FNS)}, "
                                     f"got {pyfunc_predict_fn!r}")
@@ -87,21 +182,38 @@ def _save_impl(path: str | os.PathLike[str], sk_model: Any, *,
         raise ModelError(f"sk_model must be a scikit-learn estimator, got "
                          f"{type(sk_model).__name__}")
     has_predict = callable(getattr(sk_model, pyfunc_predict_fn, None))
+    skops_data = None
+    if serialization_format in (None, SERIALIZATION_FORMAT_SKOPS):
+        # Naming trusted types is asking for skops: fail rather than fall back.
+        explicit = serialization_format is not None or trusted is not None
+        skops_data = _skops_bytes(sk_model, trusted or [], explicit)
+    fmt = SERIALIZATION_FORMAT_SKOPS if skops_data is not None \
+        else serialization_format or SERIALIZATION_FORMAT_CLOUDPICKLE
 
     def write(dest: Path, cap: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-        with open(dest / MODEL_FILE, "wb") as f:
-            _code.dump(sk_model, f, serialization_format,
-                       cap.main_code.redirects if cap.main_code else None)
-        pyfunc_conf = {"loader_module": "mlflow.sklearn", "model_path": MODEL_FILE,
+        flavor: dict[str, Any]
+        if skops_data is not None:
+            from ..store.durable import write_file
+
+            file = SKOPS_MODEL_FILE
+            write_file(dest / file, skops_data, what="the model's skops file")
+            flavor = {"pickled_model": file, "serialization_format": fmt,
+                      "sklearn_version": sklearn.__version__, "skops_trusted_types": trusted}
+        else:
+            file = MODEL_FILE
+            with open(dest / file, "wb") as f:
+                _code.dump(sk_model, f, fmt,
+                           cap.main_code.redirects if cap.main_code else None)
+            flavor = {"pickled_model": file, "serialization_format": fmt,
+                      "sklearn_version": sklearn.__version__}
+        pyfunc_conf = {"loader_module": "mlflow.sklearn", "model_path": file,
                        "predict_fn": pyfunc_predict_fn} if has_predict else {}
-        flavor = {"pickled_model": MODEL_FILE, "serialization_format": serialization_format,
-                  "sklearn_version": sklearn.__version__}
         return pyfunc_conf, {FLAVOR_NAME: flavor}
 
     def predict(example: Any) -> Any:
         return getattr(sk_model, pyfunc_predict_fn)(example)
 
-    flavor = Flavor(sk_model, write, serialization_format, extra_modules=["sklearn"],
+    flavor = Flavor(sk_model, write, fmt, extra_modules=["sklearn"],
                     predict=predict if has_predict else None)
     return _save(path, flavor, **kwargs)
 
@@ -110,23 +222,52 @@ def log_model(sk_model: Any, name: str | None = None, *, artifact_path: str | No
               registered_model_name: str | None = None, **kwargs: Any) -> ModelInfo:
     """Log a scikit-learn model to the active run (starting one if needed).
 
-    Takes :func:`save_model`'s arguments; returns a ``ModelInfo`` whose ``model_uri`` is
-    ``runs:/<run_id>/<name>`` (``name`` defaults to ``"model"``).
+    Takes :func:`save_model`'s arguments (``serialization_format`` defaults to skops, as
+    in MLflow 3); returns a ``ModelInfo`` whose ``model_uri`` is ``runs:/<run_id>/<name>``
+    (``name`` defaults to ``"model"``).
     """
     return _log_model(_save_impl, sk_model, name, artifact_path=artifact_path,
                       registered_model_name=registered_model_name, **kwargs)
 
 
-def _read(path: Path, serialization_format: str, conf: dict[str, Any]) -> Any:
+def _read_skops(path: Path, conf: dict[str, Any], trusted: list[str] | None) -> Any:
+    try:
+        import skops.io
+    except ImportError:
+        raise ModelLoadError(
+            f"{path} is in the skops format; install skops to load it (pip install skops)"
+        ) from None
+    if not path.is_file():
+        raise ModelLoadError(f"the model file {path} is missing")
+    try:
+        needed = skops.io.get_untrusted_types(file=path)
+    except Exception as exc:
+        raise ModelLoadError(f"{path} is not a readable skops file "
+                             f"({type(exc).__name__}: {exc})") from exc
+    refused = [t for t in needed if t not in (trusted or [])]
+    if refused:
+        listed = [t for t in conf.get("skops_trusted_types") or [] if t in refused]
+        claim = (f" The model's MLmodel lists {listed} as skops_trusted_types, but that "
+                 "list comes from the files being loaded, so trackbook does not take it "
+                 "on trust.") if listed else ""
+        raise UntrustedTypesError(
+            f"{path} needs types skops does not trust by default: {refused}; loading them "
+            f"could run code or crash the process, so they were refused.{claim} If you trust "
+            f"where this model comes from, load it with skops_trusted_types={refused!r} "
+            "(tb.sklearn.load_model / tb.pyfunc.load_model) or "
+            + " ".join(f"--skops-trusted-type {t}" for t in refused)
+            + " (trackbook models serve / predict)", refused)
+    try:
+        return skops.io.load(path, trusted=trusted or None)
+    except Exception as exc:
+        raise ModelLoadError(f"skops could not load {path} "
+                             f"({type(exc).__name__}: {exc})") from exc
+
+
+def _read(path: Path, serialization_format: str, conf: dict[str, Any],
+          trusted: list[str] | None = None) -> Any:
     if serialization_format == SERIALIZATION_FORMAT_SKOPS:
-        try:
-            import skops.io
-        except ImportError:
-            raise ModelLoadError(
-                f"{path} was saved by MLflow in the skops format; install skops to load it "
-                "(pip install skops), or save it with serialization_format='cloudpickle'"
-            ) from None
-        return skops.io.load(path, trusted=conf.get("skops_trusted_types"))
+        return _read_skops(path, conf, trusted)
     if serialization_format not in SUPPORTED_SERIALIZATION_FORMATS:
         raise UnsupportedModelError(f"unknown sklearn serialization_format "
                                     f"{serialization_format!r} in {path.parent}")
@@ -141,22 +282,46 @@ def _read(path: Path, serialization_format: str, conf: dict[str, Any]) -> Any:
         raise ModelLoadError(f"the model file {path} is missing") from None
 
 
-def _load_dir(model_dir: Path) -> Any:
+def _load_dir(model_dir: Path, skops_trusted_types: Sequence[str] | None = None) -> Any:
+    trusted = _type_list(skops_trusted_types, "skops_trusted_types")
     meta = Model.load(model_dir)
     conf = meta.flavors.get(FLAVOR_NAME)
     if conf is None:
         raise UnsupportedModelError(f"the model at {model_dir} has no sklearn flavor (it has "
                                     f"{sorted(meta.flavors)}); use tb.pyfunc.load_model")
-    add_code_path(model_dir, conf)
-    add_code_path(model_dir, meta.flavors.get(PYFUNC, {}))
-    return _read(inside(model_dir, conf["pickled_model"]),
-                 conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE), conf)
+    fmt = conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE)
+    if fmt != SERIALIZATION_FORMAT_SKOPS or trusted:
+        # A skops load imports modules by name (sklearn, numpy ...): the model's own code/
+        # first on sys.path could stand in for them, so only a caller who trusts it gets it.
+        add_code_path(model_dir, conf)
+        add_code_path(model_dir, meta.flavors.get(PYFUNC, {}))
+    return _read(inside(model_dir, conf["pickled_model"]), fmt, conf, trusted)
 
 
-def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None) -> Any:
-    """Load the scikit-learn estimator itself from ``runs:/...``, a path or ``models:/...``."""
+def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None, *,
+               skops_trusted_types: Sequence[str] | None = None) -> Any:
+    """Load the scikit-learn estimator itself from ``runs:/...``, a path or ``models:/...``.
+
+    .. warning::
+       The ``pickle`` and ``cloudpickle`` formats (``model.pkl``) are pickles: loading a
+       pickled model executes code from its files. Only load models you trust. The
+       ``skops`` format (MLflow 3's default, and trackbook's) loads without running code
+       from the file.
+
+    Parameters
+    ----------
+    model_uri
+        ``runs:/<run_id>/<path>``, a local path or ``file://`` URI, or ``models:/...``.
+    dst_path
+        Copy the model directory here first (the copy is loaded).
+    skops_trusted_types
+        For a skops model: types beyond skops' defaults you trust this model to use
+        (e.g. ``["sklearn.tree._tree.Tree"]``). A type it needs that is neither a skops
+        default nor listed here is refused with :class:`~trackbook.models.UntrustedTypesError`
+        naming it; the list saved in the model's MLmodel is not trusted.
+    """
     local = local_model_copy(model_uri, dst_path)
-    return _load_dir(local)
+    return _load_dir(local, skops_trusted_types)
 
 
 class _SklearnWrapper:
@@ -179,11 +344,12 @@ class _SklearnWrapper:
         return sklearn_array_scorer(self.raw_model, self._predict_fn, columns)
 
 
-def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _SklearnWrapper:
-    """The python_function loader (MLMmodel names it ``mlflow.sklearn``)."""
+def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None, *,
+                 skops_trusted_types: Sequence[str] | None = None) -> _SklearnWrapper:
+    """The python_function loader (MLmodel names it ``mlflow.sklearn``)."""
     model_dir = Path(path)
     if model_dir.is_file():
         model_dir = model_dir.parent
     meta = Model.load(model_dir)
     predict_fn = meta.flavors.get(PYFUNC, {}).get("predict_fn") or "predict"
-    return _SklearnWrapper(_load_dir(model_dir), predict_fn)
+    return _SklearnWrapper(_load_dir(model_dir, skops_trusted_types), predict_fn)
