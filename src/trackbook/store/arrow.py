@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._text import storable
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -46,7 +48,12 @@ def strings(values: Sequence[str | None]) -> pa.Array:
         data = text.encode("ascii")
         lengths = np.fromiter(map(len, values), np.int64, len(values))
     else:
-        words = [v.encode("utf-8") for v in values]
+        try:
+            words = [v.encode("utf-8") for v in values]
+        except UnicodeEncodeError:
+            # Lone surrogates: the fold replaces (and reports) them before they get here;
+            # this keeps any other caller from failing on one bad string.
+            words = [storable(v).encode("utf-8") for v in values]
         data = b"".join(words)
         lengths = np.fromiter(map(len, words), np.int64, len(words))
     offset_type, arrow_type = (np.int32, pa.string()) if len(data) <= _INT32_MAX \
@@ -63,7 +70,7 @@ def repeated(value: str, n: int) -> pa.Array:
     import numpy as np
     import pyarrow as pa
 
-    word = value.encode("utf-8")
+    word = storable(value).encode("utf-8")
     if len(word) * n > _INT32_MAX:
         return strings([value] * n)
     offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(word))

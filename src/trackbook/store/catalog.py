@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from operator import itemgetter
 
@@ -25,7 +26,8 @@ except ImportError:  # pragma: no cover - Windows
 from typing import TYPE_CHECKING, Any
 
 from .. import _gc
-from .._errors import StoreError
+from .._errors import StoreError, TrackbookWarning
+from .._text import is_storable, storable_record
 from . import events
 from .fold import Applier, bulk_upsert
 from .layout import Layout, write_atomic
@@ -340,6 +342,12 @@ class Catalog:
             if n.endswith(".json") and n[:-5] not in known:
                 with contextlib.suppress(FileNotFoundError, ValueError):
                     out.append(json.loads((self.layout.experiments_dir / n).read_text()))
+                    if not is_storable(out[-1]):
+                        out[-1] = storable_record(out[-1])[0]
+                        warnings.warn(f"experiment file {n} holds text that is not valid "
+                                      "Unicode (a lone surrogate); indexed with U+FFFD in "
+                                      "place of the bad characters", TrackbookWarning,
+                                      stacklevel=2)
         return out
 
     def _dead_writers(self, con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -7,8 +7,11 @@ winning, and :func:`bulk_upsert` writes each table's rows in one Arrow insert.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
+from .._errors import TrackbookWarning
+from .._text import is_storable, storable_record
 from .metrics import merge_summary
 
 if TYPE_CHECKING:
@@ -67,6 +70,8 @@ class Applier:
         for writer_id, r in batch:
             if r.get("run") in self.purged:
                 continue
+            if not is_storable(r):
+                r = _storable(writer_id, r)
             handler = getattr(self, "_op_" + str(r.get("op")), None)
             if handler is None:
                 log.debug("skipping unknown log op %r", r.get("op"))
@@ -193,6 +198,20 @@ class Applier:
             else:
                 con.execute("INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
                             [exp_id, key, value])
+
+
+def _storable(writer_id: str, r: dict[str, Any]) -> dict[str, Any]:
+    """``r`` with its lone surrogates replaced by U+FFFD, and a warning: an old or
+    hand-edited log line must never make the catalog unbuildable (text UTF-8 cannot
+    encode fails Arrow and DuckDB)."""
+    fixed, _ = storable_record(r)
+    message = (f"log {writer_id}.jsonl: a {r.get('op')!r} record of "
+               f"{'run ' + str(fixed.get('run')) if 'run' in fixed else 'the store'} holds "
+               "text that is not valid Unicode (a lone surrogate); folded with U+FFFD in "
+               "place of the bad characters")
+    log.warning("%s", message)
+    warnings.warn(message, TrackbookWarning, stacklevel=2)
+    return dict(fixed)
 
 
 # Non-string columns of the tables written in bulk; every other column is a string.

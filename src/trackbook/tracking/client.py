@@ -71,6 +71,8 @@ class Client:
                           tags: dict[str, Any] | None = None) -> str:
         """Create an experiment; raise if the name is taken. Returns its id."""
         v.check_experiment_name(name)
+        if artifact_location is not None:
+            v.check_text("artifact_location", str(artifact_location))
         exp_id, created = self._store.create_experiment(name, artifact_location)
         if not created:
             raise InvalidNameError(f"an experiment named {name!r} already exists "
@@ -100,7 +102,7 @@ class Client:
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         v.check_name("tag", key)
         self._store.session.record("experiment_tags", exp=str(experiment_id),
-                                   data={key: v.tag_value(value)})
+                                   data={key: v.experiment_tag_value(value, key)})
 
     def delete_experiment(self, experiment_id: str) -> None:
         self.get_experiment(experiment_id)
@@ -130,13 +132,14 @@ class Client:
                 self._store.ensure_default_experiment()
             else:
                 raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
-        tags = {k: v.tag_value(val) for k, val in (tags or {}).items()}
-        for k in tags:
+        for k in tags or {}:
             v.check_name("tag", k)
+        tags = {k: v.tag_value(val, k) for k, val in (tags or {}).items()}
         run_name = run_name or tags.get("mlflow.runName") or generate_run_name()
         v.check_run_name(run_name)
         start = start_time or now_ms()
-        all_tags = context.system_tags()
+        # Gathered from the environment (argv, user, git): never refused, made storable.
+        all_tags = {k: v.storable(val) for k, val in context.system_tags().items()}
         env_hash = self._store.write_env_snapshot(context.installed_packages())
         all_tags["trackbook.packages"] = f"envs/{env_hash}.txt"
         if parent_run_id:
@@ -232,6 +235,7 @@ class Client:
 
     def delete_tag(self, run_id: str, key: str) -> None:
         state_of(self._store, run_id)
+        v.check_name("tag", key)
         self._store.session.record("del_tag", run=run_id, key=key)
 
     def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Any] = (),
@@ -252,7 +256,7 @@ class Client:
         new_params: dict[str, str] = {}
         for key, value in _pairs(params):
             v.check_name("param", key)
-            val = v.param_value(value)
+            val = v.param_value(value, key)
             old = st.params.get(key, new_params.get(key))
             if old is not None and old != val:
                 raise ParamConflictError(
@@ -264,7 +268,7 @@ class Client:
         new_tags = {}
         for key, value in _pairs(tags):
             v.check_name("tag", key)
-            new_tags[key] = v.tag_value(value)
+            new_tags[key] = v.tag_value(value, key)
         if points or new_params:
             st.check_writable("metrics" if points else "params")
         if new_params:

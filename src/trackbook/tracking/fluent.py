@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _valid_names = v._valid_names
+_I64_MIN, _I64_MAX = v.INT64_MIN, v.INT64_MAX
 _RUNNING = RunStatus.RUNNING
 _time_ns = time.time_ns
 
@@ -254,8 +255,10 @@ def log_metric(key: str, value: float, step: int | None = None,
     if run_id is None and _stack:
         run = _stack[-1]
         if (run._state.status is _RUNNING and type(key) is str and key in _valid_names
-                and type(value) is float and (step is None or type(step) is int)
-                and (timestamp is None or type(timestamp) is int)):
+                and type(value) is float
+                and (step is None or (type(step) is int and _I64_MIN <= step <= _I64_MAX))
+                and (timestamp is None
+                     or (type(timestamp) is int and 0 <= timestamp <= _I64_MAX))):
             items = run._items
             items.append((key, value, step or 0,
                           _time_ns() // 1_000_000 if timestamp is None else timestamp))
@@ -286,7 +289,7 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
     if not isinstance(metrics, dict):
         raise InvalidValueError(f"log_metrics needs a dict, got {type(metrics).__name__}")
     ts = _time_ns() // 1_000_000 if timestamp is None else v.timestamp_value(timestamp)
-    st = 0 if step is None else step if type(step) is int else v.step_value(step)
+    st = v.step_value(step)
     if run_id is not None:
         _client().log_batch(run_id, metrics=[Metric(k, val, ts, st)
                                              for k, val in metrics.items()])
