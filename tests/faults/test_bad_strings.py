@@ -164,3 +164,21 @@ def test_experiment_file_with_a_surrogate_name_is_indexed(store: Path) -> None:
         names = {e.name for e in tb.search_experiments()}
         assert "bad-\ufffd" in names
         assert cli(store, "reindex").returncode == 0
+
+
+def test_registry_refuses_lone_surrogates(store: Path) -> None:
+    from trackbook.registry.errors import InvalidRegistryNameError
+
+    client = tb.Client()
+    client.create_registered_model("m")
+    calls = {
+        "model name": (InvalidRegistryNameError, lambda: client.create_registered_model(BAD)),
+        "description": (InvalidValueError, lambda: client.update_registered_model("m", BAD)),
+        "tag value": (InvalidValueError, lambda: client.set_registered_model_tag("m", "k", BAD)),
+        "tag key": (InvalidRegistryNameError,
+                    lambda: client.set_registered_model_tag("m", BAD, "v")),
+    }
+    for what, (error, call) in calls.items():
+        with pytest.raises(error):
+            call()
+        assert client.get_registered_model("m").name == "m", what

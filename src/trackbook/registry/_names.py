@@ -6,6 +6,7 @@ import hashlib
 import re
 from typing import Any
 
+from .._text import check_text
 from .entities import STAGES
 from .errors import InvalidRegistryNameError
 
@@ -78,7 +79,7 @@ def check_version(version: Any) -> int:
 def check_tag_key(key: Any) -> str:
     if not isinstance(key, str) or not key or len(key) > 250:
         raise InvalidRegistryNameError(f"tag key must be a 1-250 character string, got {key!r}")
-    return key
+    return check_text("tag key", key, error=InvalidRegistryNameError)
 
 
 def model_key(name: str) -> str:
@@ -87,3 +88,15 @@ def model_key(name: str) -> str:
     slug = _SLUG_RE.sub("-", name.lower()).strip("-.")[:40] or "model"
     digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:16]
     return f"{slug}-{digest}"
+
+
+MAX_TAG_VALUE_LENGTH = 100_000  # MLflow's MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
+
+
+def check_text_value(what: str, value: Any) -> str | None:
+    """A tag value or description as storable text (None stays None): no lone surrogates,
+    at most 100,000 characters (MLflow's registry limit)."""
+    if value is None:
+        return None
+    return check_text(what, value if isinstance(value, str) else str(value),
+                      MAX_TAG_VALUE_LENGTH)

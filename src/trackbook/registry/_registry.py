@@ -159,6 +159,9 @@ class Registry:
             event = make(st)
             if event is None:
                 return st, None
+            for field, value in event.items():  # comments, and anything added later
+                if isinstance(value, str):
+                    n.check_text_value(field, value)
             seq = st.seq + 1
             event.setdefault("t", now_ms())
             event.setdefault("user", _user())
@@ -174,7 +177,9 @@ class Registry:
                      ) -> RegisteredModel:
         """Register ``name``; raise if it exists unless ``exist_ok``."""
         home = self._home(name)
-        tags = {n.check_tag_key(k): str(val) for k, val in (tags or {}).items()}
+        tags = {n.check_tag_key(k): n.check_text_value(f"tag {k!r} value", val)
+                for k, val in (tags or {}).items()}
+        n.check_text_value("description", description)
         record = {"name": name, "creation_timestamp": now_ms(), "description": description,
                   "tags": tags, "user_id": _user()}
         if self.io.claim_model(home, record):
@@ -198,7 +203,10 @@ class Registry:
         """Add a version: claim ``versions/<max+1>.json``, on a clash the next number."""
         st = self.state(name)
         home = self._home(name)
-        tags = {n.check_tag_key(k): str(val) for k, val in (tags or {}).items()}
+        tags = {n.check_tag_key(k): n.check_text_value(f"tag {k!r} value", val)
+                for k, val in (tags or {}).items()}
+        n.check_text_value("description", description)
+        n.check_text_value("source", source)
         num = self.cache.max_version(name) + 1
         for _ in range(MAX_ATTEMPTS):
             record = {"name": name, "version": num, "source": source, "run_id": run_id,
@@ -218,6 +226,7 @@ class Registry:
         return after.entity(after.versions[num])
 
     def update_model(self, name: str, description: str | None) -> RegisteredModel:
+        n.check_text_value("description", description)
         self._append(name, lambda st: {"op": "update_model", "description": description})
         return self.model(name)
 
@@ -265,9 +274,9 @@ class Registry:
 
     def set_model_tag(self, name: str, key: str, value: Any) -> None:
         n.check_tag_key(key)
+        text = n.check_text_value(f"tag {key!r} value", value)
         self.state(name)
-        self._append(name, lambda st: {"op": "model_tag", "key": key,
-                                       "value": None if value is None else str(value)})
+        self._append(name, lambda st: {"op": "model_tag", "key": key, "value": text})
 
     def delete_model_tag(self, name: str, key: str) -> None:
         self.state(name)
@@ -283,6 +292,7 @@ class Registry:
         return num
 
     def update_version(self, name: str, version: Any, description: str | None) -> ModelVersion:
+        n.check_text_value("description", description)
         def make(st: ModelState) -> dict[str, Any]:
             return {"op": "update_version", "version": self._live_version(st, version),
                     "description": description}
@@ -292,10 +302,11 @@ class Registry:
 
     def set_version_tag(self, name: str, version: Any, key: str, value: Any) -> None:
         n.check_tag_key(key)
+        text = n.check_text_value(f"tag {key!r} value", value)
 
         def make(st: ModelState) -> dict[str, Any]:
             return {"op": "version_tag", "version": self._live_version(st, version), "key": key,
-                    "value": None if value is None else str(value)}
+                    "value": text}
 
         self._append(name, make)
 
