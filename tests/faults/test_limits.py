@@ -35,7 +35,7 @@ def refused(calls: dict[str, Callable[[], object]], error: type[Exception]) -> l
             call()
         except error:
             continue
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             wrong.append(f"{what} raised {type(exc).__name__}: {exc}")
         else:
             wrong.append(f"{what} was accepted")
