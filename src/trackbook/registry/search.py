@@ -55,6 +55,9 @@ def _unquote(s: str) -> str:
 
 def compile_filter(text: str | None, keys: tuple[str, ...]) -> Predicate:
     """A predicate over a row dict (``tags`` holds a dict) for ``text``."""
+    if text is not None and not isinstance(text, str):
+        raise FilterSyntaxError(f"a filter must be a string, got {type(text).__name__}: "
+                                f"{text!r}"[:300])
     if not text or not text.strip():
         return lambda row: True
     toks = _tokens(text)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import FilterSyntaxError, InvalidValueError
 from ..store.store import Store
 from .entities import Experiment, Run, RunData, RunInfo, ViewType
-from .search import compile_filter, compile_order_by
+from .search import check_filter_text, compile_filter, compile_order_by
 
 if TYPE_CHECKING:
     import duckdb
@@ -52,7 +52,7 @@ def experiments(store: Store, view_type: int = ViewType.ACTIVE_ONLY,
                 filter_string: str | None = None) -> list[Experiment]:
     where, params = ["lifecycle_stage IN (SELECT unnest(?))"], [_STAGES[view_type]]
     if filter_string:
-        parts = filter_string.strip().split(None, 2)
+        parts = check_filter_text(filter_string).strip().split(None, 2)
         if len(parts) != 3 or parts[0].lower() != "name" or \
                 parts[1].upper() not in ("=", "!=", "LIKE", "ILIKE"):
             raise FilterSyntaxError(

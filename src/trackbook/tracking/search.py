@@ -30,6 +30,10 @@ matches ``'8'``), except ``<``/``<=``/``>``/``>=`` with a number, which compare
 or attribute to be present: a run without ``params.x`` matches neither
 ``params.x = 'a'`` nor ``params.x != 'a'``, but does match ``NOT params.x = 'a'``.
 ``start_time`` and ``end_time`` (ms since the epoch) need numbers.
+
+Limits: at most :data:`MAX_FILTER_COMPARISONS` (50) comparisons and
+:data:`MAX_FILTER_DEPTH` (100) levels of parentheses and NOTs; past them, and for any
+other input that is not a filter (not a string, a lone surrogate), FilterSyntaxError.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from dataclasses import dataclass
 
 from trackbook._errors import FilterSyntaxError
 
-__all__ = ["ATTRIBUTES", "compile_filter", "compile_order_by"]
+__all__ = ["ATTRIBUTES", "MAX_FILTER_COMPARISONS", "MAX_FILTER_DEPTH", "check_filter_text",
+           "compile_filter", "compile_order_by"]
 
 #: Run attributes usable in filters and order_by, mapped to "compares numerically".
 ATTRIBUTES: dict[str, bool] = {
@@ -71,6 +76,33 @@ _NUMBER_RE = re.compile(
     re.IGNORECASE,
 )
 _INT_RE = re.compile(r"[+-]?\d+")
+
+#: Deepest nesting of parentheses and NOTs a filter may have (Python's recursion and
+#: DuckDB's expression depth, 1,000, are the real bounds; no real filter comes near).
+MAX_FILTER_DEPTH = 100
+#: Most comparisons in one filter. Each is a correlated subquery whose planning cost grows
+#: faster than linearly: 50 take ~0.5 s, 100 take 3-6 s, 300 over 100 s (and ~1,000 hit
+#: DuckDB's expression depth limit). IN (...) takes thousands of values in one comparison.
+MAX_FILTER_COMPARISONS = 50
+
+
+def check_filter_text(text: object, what: str = "filter") -> str:
+    """``text`` if it is a string of characters DuckDB can take, else FilterSyntaxError.
+
+    Shared by the run, experiment and registry filters and order_by items.
+    """
+    if not isinstance(text, str):
+        raise FilterSyntaxError(f"a {what} must be a string, got {type(text).__name__}: "
+                                f"{text!r}"[:300])
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise FilterSyntaxError(
+                f"the {what} holds the lone surrogate {text[e.start]!r} at position {e.start}, "
+                "which no stored name or value can contain (trackbook refuses them); decode "
+                "the bytes it came from with errors='replace'", text, e.start) from None
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +217,8 @@ class _Parser:
         self.toks = _tokenize(text)
         self.i = 0
         self.params: list[object] = []
+        self.depth = 0
+        self.comparisons = 0
 
     # -- token helpers ---------------------------------------------------------------
     def peek(self) -> _Tok:
@@ -232,17 +266,26 @@ class _Parser:
 
     def not_expr(self) -> str:
         tok = self.peek()
-        if self.is_kw(tok, "NOT"):
-            self.next()
-            return f"(NOT {self.not_expr()})"
-        if tok.kind == "LPAREN":
-            self.next()
-            inner = self.or_expr()
-            close = self.next()
-            if close.kind != "RPAREN":
-                raise self.expected(f"AND, OR or ')' to close the '(' at position {tok.pos}", close)
-            return inner
+        if self.is_kw(tok, "NOT") or tok.kind == "LPAREN":
+            self.depth += 1
+            if self.depth > MAX_FILTER_DEPTH:
+                raise self.fail(f"the filter nests parentheses and NOTs more than "
+                                f"{MAX_FILTER_DEPTH} levels deep; simplify it", tok)
+            try:
+                return self.nested(tok)
+            finally:
+                self.depth -= 1
         return self.comparison()
+
+    def nested(self, tok: _Tok) -> str:
+        self.next()
+        if tok.kind != "LPAREN":
+            return f"(NOT {self.not_expr()})"
+        inner = self.or_expr()
+        close = self.next()
+        if close.kind != "RPAREN":
+            raise self.expected(f"AND, OR or ')' to close the '(' at position {tok.pos}", close)
+        return inner
 
     # -- comparisons -----------------------------------------------------------------
     def entity(self, tok: _Tok, what: str) -> tuple[str, str]:
@@ -316,6 +359,11 @@ class _Parser:
 
     def comparison(self) -> str:
         tok = self.next()
+        self.comparisons += 1
+        if self.comparisons > MAX_FILTER_COMPARISONS:
+            raise self.fail(f"the filter has more than {MAX_FILTER_COMPARISONS} comparisons; "
+                            "use IN (...) for many values of one key, or split the search",
+                            tok)
         kind, name = self.entity(tok, _EXAMPLE)
         subject = repr(tok.text)
         op, op_tok = self.operator(subject)
@@ -355,7 +403,8 @@ class _Parser:
                         v,
                     )
             args: list[object] = [
-                int(v.text) if kind == "attr" and _INT_RE.fullmatch(v.text) else v.value
+                int(v.text) if kind == "attr" and _INT_RE.fullmatch(v.text)
+                and len(v.text) < 20 and -(2**63) <= int(v.text) < 2**63 else v.value
                 for v in values
             ]
             column = f"{a}.{name}" if kind == "attr" else "m.value"
@@ -401,7 +450,7 @@ def compile_filter(filter_string: str | None, run_alias: str = "r") -> tuple[str
         If ``run_alias`` is not a plain identifier (or is ``m``, ``p`` or ``t``).
     """
     alias = _check_alias(run_alias)
-    if filter_string is None or not filter_string.strip():
+    if filter_string is None or not check_filter_text(filter_string).strip():
         return "TRUE", []
     parser = _Parser(filter_string, alias)
     sql = parser.parse_filter()
@@ -440,7 +489,7 @@ def compile_order_by(order_by: list[str] | None, run_alias: str = "r") -> tuple[
     for item in order_by or []:
         if not isinstance(item, str):
             raise FilterSyntaxError(f"expected an order_by string, found {type(item).__name__}")
-        parser = _Parser(item, a)
+        parser = _Parser(check_filter_text(item, "order_by item"), a)
         tok = parser.next()
         kind, name = parser.entity(tok, "an entity to order by, such as metrics.acc DESC")
         direction = "ASC"
