@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .._errors import ArtifactPathError
+from .._errors import ArtifactPathError, TrackbookWarning
+from .durable import DiskWriteError, atomic_path
 
 
 @dataclass(frozen=True)
@@ -59,24 +62,72 @@ def put_file(root: Path, local: str | os.PathLike[str], artifact_path: str | Non
     return dest
 
 
+def _skipped(folder: str, names: list[str]) -> set[str]:
+    """``shutil.copytree``'s ignore hook: the entries of ``folder`` not copied.
+
+    Symlinks to folders are not followed, as MLflow's ``os.walk`` copy does not: a loop, or a
+    link to a huge folder elsewhere, cannot fill the disk. Dangling links and anything that
+    is not a regular file or folder (a device, a pipe) have nothing to copy.
+    """
+    out = set()
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.islink(path) and os.path.isdir(path):
+            why = "is a symlink to a folder (not followed)"
+        elif os.path.isdir(path) or os.path.isfile(path):
+            continue
+        elif os.path.islink(path) and not os.path.exists(path):
+            why = "is a dangling symlink"
+        else:
+            why = "is not a regular file or folder"
+        out.add(name)
+        warnings.warn(f"log_artifacts skipped {path}: it {why}", TrackbookWarning,
+                      stacklevel=2)
+    return out
+
+
+def _copy_tree(src: Path, dest: Path, what: str, merge: bool = False,
+               shown: Path | None = None) -> None:
+    """copytree ``src`` to ``dest``; a failure is a DiskWriteError naming ``shown``."""
+    shown = shown or dest
+    try:
+        shutil.copytree(src, dest, ignore=_skipped, dirs_exist_ok=merge)
+    except shutil.Error as exc:  # every file's error, as text: report the first one
+        failed = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+        first = failed[0] if failed else ("?", "?", str(exc))
+        code = re.match(r"\[Errno (\d+)\]", str(first[2]))
+        err = OSError(int(code.group(1)) if code else 0,
+                      f"{first[2]} (copying {first[0]}; {len(failed)} entries failed)")
+        raise DiskWriteError(shown, what, err) from exc
+    except OSError as exc:
+        raise DiskWriteError(shown, what, exc) from exc
+
+
 def put_dir(root: Path, local: str | os.PathLike[str], artifact_path: str | None) -> Path:
-    """Copy the contents of a local folder into ``root/artifact_path/``."""
+    """Copy the contents of a local folder into ``root/artifact_path/``.
+
+    Regular files and symlinks to files are copied (their content); symlinks to folders,
+    dangling links and special files are skipped with a :class:`TrackbookWarning`. A new
+    folder appears whole or not at all: no ``.tmp`` copy is left behind on failure.
+    """
     src = Path(local)
     if not src.is_dir():
         raise ArtifactPathError(f"{str(local)!r} is not a folder")
     dest = resolve(root, artifact_path)
+    what = f"artifacts copied from {str(src)!r}"
     if dest != root and not dest.exists():
         # A new folder (a model, say) appears whole: copied aside, then renamed in place.
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
-        shutil.copytree(src, tmp)
         try:
-            os.rename(tmp, dest)
+            with atomic_path(dest, what=what) as tmp:
+                _copy_tree(src, tmp, what, shown=dest)
             return dest
-        except OSError:  # someone created it meanwhile: merge into theirs below
-            shutil.rmtree(tmp, ignore_errors=True)
+        except DiskWriteError:
+            if not dest.is_dir():
+                raise
+            # someone created it meanwhile: merge into theirs below
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src, dest, dirs_exist_ok=True)
+    _copy_tree(src, dest, what, merge=True)
     return dest
 
 
