@@ -178,7 +178,15 @@ def test_registry_refuses_lone_surrogates(store: Path) -> None:
         "tag key": (InvalidRegistryNameError,
                     lambda: client.set_registered_model_tag("m", BAD, "v")),
     }
+    long = "x" * 100_001  # MLflow's registry tag value limit is 100,000
+    calls["long description"] = (InvalidValueError,
+                                 lambda: client.update_registered_model("m", long))
+    calls["long tag value"] = (InvalidValueError,
+                               lambda: client.set_registered_model_tag("m", "k", long))
     for what, (error, call) in calls.items():
         with pytest.raises(error):
             call()
         assert client.get_registered_model("m").name == "m", what
+    model = client.get_registered_model("m")
+    assert not model.description
+    assert not model.tags
