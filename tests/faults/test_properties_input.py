@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import re
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -169,28 +167,14 @@ def test_name_checks_accept_unchanged_or_raise_invalid_name(name: str) -> None:
 
 # -- through a real store -------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("props") / "store"
-    old = os.environ.get("TRACKBOOK_STORE")
-    os.environ["TRACKBOOK_STORE"] = str(root)
-    tb.set_tracking_uri(root)
-    with tb.start_run() as run:
+@pytest.fixture
+def prop_store(store: Path) -> Path:
+    """The fresh store of ``store`` (one per test, shared by its examples), with a run."""
+    with tb.start_run():
         tb.log_metric("a", 1.0)
         tb.log_param("p", "x")
         tb.set_tag("t", "é")
-    yield root
-    if old is None:
-        os.environ.pop("TRACKBOOK_STORE", None)
-    else:
-        os.environ["TRACKBOOK_STORE"] = old
-    del run
-
-
-@pytest.fixture
-def prop_store(module_store: Path) -> Path:
-    tb.set_tracking_uri(module_store)  # the autouse fixture forgets it between tests
-    return module_store
+    return store
 
 
 def assert_readable() -> None:
