@@ -18,6 +18,7 @@ import datetime as _dt
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,12 +26,47 @@ from ._errors import PayloadError
 from .schema import Schema
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+MAX_JSON_DEPTH = 64  # a batch of RGB images is 4 levels inside its key
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-def decode_json(body: bytes | str) -> Any:
-    """The JSON document of a request body (PayloadError if it is not JSON)."""
+def json_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in the JSON text ``body`` (brackets inside
+    strings do not count). Runs at C speed: strings are cut out with a regular expression
+    and the running depth is a numpy cumulative sum over the remaining brackets."""
+    import numpy as np
+
+    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    step = np.full(256, -1, dtype=np.int8)
+    step[[ord("["), ord("{")]] = 1
+    return int(np.cumsum(step[np.frombuffer(brackets, dtype=np.uint8)], dtype=np.int32).max())
+
+
+def check_json_depth(body: bytes | str, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise PayloadError if ``body`` nests arrays/objects deeper than ``limit``."""
+    if body.count("[" if isinstance(body, str) else b"[") + \
+            body.count("{" if isinstance(body, str) else b"{") <= limit:
+        return  # the usual body: too few brackets to be too deep
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    depth = json_depth(raw)
+    if depth > limit:
+        raise PayloadError(f"the JSON body nests arrays/objects {depth} levels deep; the "
+                           f"limit is {limit} (max_json_depth, --max-json-depth): send "
+                           "rows as lists of values")
+
+
+def decode_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The JSON document of a request body (PayloadError if it is not JSON or nests deeper
+    than ``max_depth``)."""
+    check_json_depth(body, max_depth)
     try:
         return json.loads(body)
+    except RecursionError:
+        raise PayloadError(f"the JSON body nests too deeply to read; the limit is "
+                           f"{max_depth}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"the request body is not valid JSON ({exc}); send an object like "
                            '{"dataframe_split": {"columns": [...], "data": [[...]]}}') from None
@@ -98,11 +134,11 @@ def _positional(value: Any, names: list[str]) -> tuple[list[str], list[list[Any]
     return None
 
 
-def parse_json_payload(body: bytes | str | dict[str, Any], schema: Schema | None = None
-                       ) -> tuple[Any, dict[str, Any] | None]:
+def parse_json_payload(body: bytes | str | dict[str, Any], schema: Schema | None = None,
+                       max_depth: int = MAX_JSON_DEPTH) -> tuple[Any, dict[str, Any] | None]:
     """Model input and params from a JSON request body or its decoded document (raise
     PayloadError if malformed)."""
-    doc = body if isinstance(body, dict) else decode_json(body)
+    doc = body if isinstance(body, dict) else decode_json(body, max_depth)
     if not isinstance(doc, dict):
         raise PayloadError(f"the JSON body must be an object with one of the keys "
                            f"{list(FORMATS)}, got a JSON {type(doc).__name__}")
