@@ -58,12 +58,98 @@ def check_json_depth(body: bytes | str, limit: int = MAX_JSON_DEPTH) -> None:
                            "rows as lists of values")
 
 
+SHALLOW_BYTES = 1 << 20  # bodies over this are decoded row by row (see _decode_shallow)
+_WS = re.compile(r"[ \t\n\r]*")
+_SEP = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def _decode_shallow(text: str, levels: int = 3) -> Any:
+    """``json.loads(text)``, with the outer ``levels`` of objects and of arrays of arrays or
+    objects walked in Python.
+
+    ``json.loads`` is one C call that holds the GIL: on a 100 MB body it stops every other
+    thread, the event loop included, for seconds. Here each row (of ``dataframe_split.data``,
+    ``inputs``, ``instances``: an array of scalars, or anything ``levels`` deep) is one
+    short C call, so the interpreter hands the GIL to the event loop between rows. Same
+    result, same errors (ValueError). One flat array of millions of numbers is still one
+    call.
+    """
+    value, end = _value(text, _WS.match(text, 0).end(), levels)  # type: ignore[union-attr]
+    end = _WS.match(text, end).end()  # type: ignore[union-attr]
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
+def _scan(text: str, i: int) -> tuple[Any, int]:
+    """One JSON value at ``i`` in one C call (the decoder's scanner, without its wrapper)."""
+    try:
+        return _DECODER.scan_once(text, i)
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+
+
+def _opens_scalars(text: str, i: int) -> bool:
+    """True if the array at ``i`` holds no arrays or objects (judged by its first item)."""
+    first = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
+    return text[first:first + 1] not in ("[", "{")
+
+
+def _value(text: str, i: int, levels: int) -> tuple[Any, int]:
+    opener = text[i:i + 1]
+    if levels <= 0 or opener not in ("[", "{") or (opener == "[" and _opens_scalars(text, i)):
+        return _scan(text, i)  # a scalar, a row of scalars, or deep enough: one C call
+    ws, sep = _WS.match, _SEP.match
+    i = ws(text, i + 1).end()  # type: ignore[union-attr]
+    if opener == "[":
+        items: list[Any] = []
+        if text[i:i + 1] == "]":
+            return items, i + 1
+        # Rows of scalars (the usual big body) are scanned whole, one call per row.
+        rows = levels == 1 or (text[i:i + 1] == "[" and _opens_scalars(text, i))
+        while True:
+            item, i = _scan(text, i) if rows else _value(text, i, levels - 1)
+            items.append(item)
+            m = sep(text, i)
+            if m is not None:
+                i = m.end()
+                continue
+            i = ws(text, i).end()  # type: ignore[union-attr]
+            if text[i:i + 1] == "]":
+                return items, i + 1
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+    fields: dict[str, Any] = {}
+    if text[i:i + 1] == "}":
+        return fields, i + 1
+    while True:
+        if text[i:i + 1] != '"':
+            raise json.JSONDecodeError("Expecting property name enclosed in double quotes",
+                                       text, i)
+        key, i = _scan(text, i)
+        i = ws(text, i).end()  # type: ignore[union-attr]
+        if text[i:i + 1] != ":":
+            raise json.JSONDecodeError("Expecting ':' delimiter", text, i)
+        fields[key], i = _value(text, ws(text, i + 1).end(), levels - 1)  # type: ignore
+        m = sep(text, i)
+        if m is not None:
+            i = m.end()
+            continue
+        i = ws(text, i).end()  # type: ignore[union-attr]
+        if text[i:i + 1] == "}":
+            return fields, i + 1
+        raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+
+
 def decode_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The JSON document of a request body (PayloadError if it is not JSON or nests deeper
-    than ``max_depth``)."""
+    than ``max_depth``). Bodies over 1 MiB are decoded so that other threads keep running
+    (see :func:`_decode_shallow`)."""
     check_json_depth(body, max_depth)
     try:
-        return json.loads(body)
+        if len(body) <= SHALLOW_BYTES:
+            return json.loads(body)
+        return _decode_shallow(body.decode("utf-8") if isinstance(body, bytes) else body)
     except RecursionError:
         raise PayloadError(f"the JSON body nests too deeply to read; the limit is "
                            f"{max_depth}") from None
