@@ -247,3 +247,32 @@ def test_out_of_file_descriptors_logs_a_few_lines_and_recovers(model_dir: Path) 
     lines = [line for line in err.splitlines() if line.strip()]
     assert any("cannot accept connections" in line for line in lines), err[-2000:]
     assert len(lines) <= 10, f"{len(lines)} log lines:\n" + "\n".join(lines[:20])
+
+
+def test_cli_shows_and_applies_the_limits(model_dir: Path) -> None:
+    shown = subprocess.run([sys.executable, "-m", "trackbook", "models", "serve", "--help"],
+                           capture_output=True, text=True, check=True).stdout
+    for flag in ("--header-timeout", "--body-timeout", "--min-body-rate",
+                 "--keepalive-timeout", "--request-timeout", "--max-connections",
+                 "--backlog", "--max-body-bytes", "--max-json-depth", "--workers"):
+        assert flag in shown
+    assert "default 127.0.0.1" in shown
+    proc = subprocess.Popen([sys.executable, "-m", "trackbook", "models", "serve", "-m",
+                             str(model_dir), "--port", "0", "--header-timeout", "0.5",
+                             "--max-body-bytes", "100"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = int(line.split("http://127.0.0.1:")[1].split()[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /ping HTTP/1.1\r\n")
+            t0 = time.perf_counter()
+            assert read_all(s).startswith(b"HTTP/1.1 408 ")
+            assert time.perf_counter() - t0 < 3.0
+        status, reply = post("127.0.0.1", port, b'{"inputs": [' + b"0," * 100 + b"0]}")
+        assert status == 413
+        assert "the limit is 100" in reply["message"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

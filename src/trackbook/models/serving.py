@@ -99,8 +99,6 @@ class ScoringServer:
         (``header_timeout``, ``body_timeout``, ``min_body_rate``, ``keepalive_timeout``,
         ``request_timeout``, ``max_connections``, ``backlog``, ``max_body_bytes``,
         ``max_json_depth``, ``workers``).
-
-    Loading the model runs its pickle (as in MLflow): serve only models you trust.
     """
 
     def __init__(self, model: str | os.PathLike[str] | PyFuncModel, host: str = "127.0.0.1",
