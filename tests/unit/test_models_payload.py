@@ -165,3 +165,18 @@ def test_deep_json_is_a_payload_error_naming_the_limit() -> None:
         decode_json(b'{"a": [[1]]}', max_depth=2)
     brackets_in_a_string = b'{"a": "' + b"[" * 100 + b'"}'
     assert decode_json(brackets_in_a_string, max_depth=1) == {"a": "[" * 100}
+
+
+def test_deep_json_in_a_big_body_is_refused_row_by_row() -> None:
+    """Bodies over 1 MiB are decoded row by row; each row's depth is checked on the way."""
+    from trackbook.models.payload import SHALLOW_BYTES, decode_json
+
+    rows = b",".join([b"[0.5, 1.5]"] * (SHALLOW_BYTES // 10))
+    deep_row = b"[" * 70 + b"]" * 70
+    with pytest.raises(PayloadError, match="72 levels deep; the limit is 64"):
+        decode_json(b'{"inputs": [' + rows + b"," + deep_row + b"]}")
+    with pytest.raises(PayloadError, match="over 900 levels deep; the limit is 64"):
+        decode_json(b'{"inputs": [' + rows + b"," + b"[" * 100_000 + b"]" * 100_000 + b"]}")
+    assert len(decode_json(b'{"inputs": [' + rows + b"]}")["inputs"]) == SHALLOW_BYTES // 10
+    with pytest.raises(PayloadError, match="not valid JSON"):
+        decode_json(b'{"inputs": [' + rows + b",]}")

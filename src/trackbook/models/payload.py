@@ -45,6 +45,12 @@ def json_depth(body: bytes) -> int:
     return int(np.cumsum(step[np.frombuffer(brackets, dtype=np.uint8)], dtype=np.int32).max())
 
 
+def _too_deep(depth: int | str, limit: int) -> PayloadError:
+    return PayloadError(f"the JSON body nests arrays/objects {depth} levels deep; the limit "
+                        f"is {limit} (max_json_depth, --max-json-depth): send rows as lists "
+                        "of values")
+
+
 def check_json_depth(body: bytes | str, limit: int = MAX_JSON_DEPTH) -> None:
     """Raise PayloadError if ``body`` nests arrays/objects deeper than ``limit``."""
     if body.count("[" if isinstance(body, str) else b"[") + \
@@ -53,9 +59,7 @@ def check_json_depth(body: bytes | str, limit: int = MAX_JSON_DEPTH) -> None:
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     depth = json_depth(raw)
     if depth > limit:
-        raise PayloadError(f"the JSON body nests arrays/objects {depth} levels deep; the "
-                           f"limit is {limit} (max_json_depth, --max-json-depth): send "
-                           "rows as lists of values")
+        raise _too_deep(depth, limit)
 
 
 SHALLOW_BYTES = 1 << 20  # bodies over this are decoded row by row (see _decode_shallow)
@@ -64,7 +68,7 @@ _SEP = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 
 
-def _decode_shallow(text: str, levels: int = 3) -> Any:
+def _decode_shallow(text: str, levels: int = 3, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """``json.loads(text)``, with the outer ``levels`` of objects and of arrays of arrays or
     objects walked in Python.
 
@@ -73,9 +77,10 @@ def _decode_shallow(text: str, levels: int = 3) -> Any:
     ``inputs``, ``instances``: an array of scalars, or anything ``levels`` deep) is one
     short C call, so the interpreter hands the GIL to the event loop between rows. Same
     result, same errors (ValueError). One flat array of millions of numbers is still one
-    call.
+    call. The nesting depth is checked row by row too (PayloadError past ``max_depth``).
     """
-    value, end = _value(text, _WS.match(text, 0).end(), levels)  # type: ignore[union-attr]
+    start = _WS.match(text, 0).end()  # type: ignore[union-attr]
+    value, end = _value(text, start, levels, 0, max_depth)
     end = _WS.match(text, end).end()  # type: ignore[union-attr]
     if end != len(text):
         raise json.JSONDecodeError("Extra data", text, end)
@@ -96,10 +101,27 @@ def _opens_scalars(text: str, i: int) -> bool:
     return text[first:first + 1] not in ("[", "{")
 
 
-def _value(text: str, i: int, levels: int) -> tuple[Any, int]:
+def _scan_within(text: str, i: int, above: int, limit: int) -> tuple[Any, int]:
+    """:func:`_scan`, refusing a value that would nest deeper than ``limit`` in all."""
+    try:
+        value, end = _scan(text, i)
+    except RecursionError:
+        raise _too_deep("over 900", limit) from None
+    if text[i:i + 1] in ("[", "{") and \
+            text.count("[", i, end) + text.count("{", i, end) > limit - above:
+        depth = above + json_depth(text[i:end].encode("utf-8", "surrogatepass"))
+        if depth > limit:
+            raise _too_deep(depth, limit)
+    return value, end
+
+
+def _value(text: str, i: int, levels: int, above: int, limit: int) -> tuple[Any, int]:
+    """The value at ``i``, inside ``above`` arrays/objects."""
     opener = text[i:i + 1]
     if levels <= 0 or opener not in ("[", "{") or (opener == "[" and _opens_scalars(text, i)):
-        return _scan(text, i)  # a scalar, a row of scalars, or deep enough: one C call
+        return _scan_within(text, i, above, limit)  # one C call: a scalar or a row
+    if above + 1 > limit:
+        raise _too_deep(f"more than {limit}", limit)
     ws, sep = _WS.match, _SEP.match
     i = ws(text, i + 1).end()  # type: ignore[union-attr]
     if opener == "[":
@@ -109,7 +131,8 @@ def _value(text: str, i: int, levels: int) -> tuple[Any, int]:
         # Rows of scalars (the usual big body) are scanned whole, one call per row.
         rows = levels == 1 or (text[i:i + 1] == "[" and _opens_scalars(text, i))
         while True:
-            item, i = _scan(text, i) if rows else _value(text, i, levels - 1)
+            item, i = _scan_within(text, i, above + 1, limit) if rows else \
+                _value(text, i, levels - 1, above + 1, limit)
             items.append(item)
             m = sep(text, i)
             if m is not None:
@@ -130,7 +153,8 @@ def _value(text: str, i: int, levels: int) -> tuple[Any, int]:
         i = ws(text, i).end()  # type: ignore[union-attr]
         if text[i:i + 1] != ":":
             raise json.JSONDecodeError("Expecting ':' delimiter", text, i)
-        fields[key], i = _value(text, ws(text, i + 1).end(), levels - 1)  # type: ignore
+        fields[key], i = _value(text, ws(text, i + 1).end(), levels - 1,  # type: ignore
+                                above + 1, limit)
         m = sep(text, i)
         if m is not None:
             i = m.end()
@@ -145,11 +169,14 @@ def decode_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The JSON document of a request body (PayloadError if it is not JSON or nests deeper
     than ``max_depth``). Bodies over 1 MiB are decoded so that other threads keep running
     (see :func:`_decode_shallow`)."""
-    check_json_depth(body, max_depth)
     try:
         if len(body) <= SHALLOW_BYTES:
+            check_json_depth(body, max_depth)
             return json.loads(body)
-        return _decode_shallow(body.decode("utf-8") if isinstance(body, bytes) else body)
+        return _decode_shallow(body.decode("utf-8") if isinstance(body, bytes) else body,
+                               max_depth=max_depth)
+    except PayloadError:
+        raise
     except RecursionError:
         raise PayloadError(f"the JSON body nests too deeply to read; the limit is "
                            f"{max_depth}") from None
