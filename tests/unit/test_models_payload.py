@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trackbook.models import ColSpec, Schema, TensorSpec
 from trackbook.models._errors import PayloadError
@@ -107,3 +109,74 @@ def test_predictions_become_plain_json() -> None:
     assert jsonable(preds) == [{"p": 0.5, "t": "2024-01-01T00:00:00"}, {"p": None, "t": None}]
     assert json.loads(predictions_json(np.array([[1, 2]]))) == {"predictions": [[1, 2]]}
     assert jsonable({"b": b"\x00\x01", "f": np.float32(1.5)}) == {"b": "AAE=", "f": 1.5}
+
+
+# -- large and deep bodies ----------------------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=8),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values, st.sampled_from([None, 0, 2]), st.booleans())
+def test_row_by_row_decoding_is_json_loads(doc, indent, spaced) -> None:
+    """The decoder for big bodies gives json.loads's result, and json_depth its depth."""
+    from trackbook.models.payload import _decode_shallow, json_depth
+
+    text = json.dumps(doc, indent=indent, separators=(", ", ": ") if spaced else None)
+    assert _decode_shallow(text) == json.loads(text)
+
+    def depth(x):
+        if isinstance(x, list):
+            return 1 + max(map(depth, x), default=0)
+        if isinstance(x, dict):
+            return 1 + max(map(depth, x.values()), default=0)
+        return 0
+
+    assert json_depth(text.encode("utf-8", "surrogatepass")) == depth(doc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_json_values, st.integers(min_value=0, max_value=60), st.sampled_from("[]{},:\" x"))
+def test_row_by_row_decoding_refuses_what_json_loads_refuses(doc, cut, junk) -> None:
+    from trackbook.models.payload import _decode_shallow
+
+    text = json.dumps(doc)
+    bad = text[:cut % (len(text) + 1)] + junk + text[cut % (len(text) + 1):]
+    try:
+        want = json.loads(bad)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _decode_shallow(bad)
+    else:
+        assert _decode_shallow(bad) == want
+
+
+def test_deep_json_is_a_payload_error_naming_the_limit() -> None:
+    from trackbook.models.payload import decode_json
+
+    with pytest.raises(PayloadError, match="100001 levels deep; the limit is 64"):
+        decode_json(b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    with pytest.raises(PayloadError, match="3 levels deep; the limit is 2"):
+        decode_json(b'{"a": [[1]]}', max_depth=2)
+    brackets_in_a_string = b'{"a": "' + b"[" * 100 + b'"}'
+    assert decode_json(brackets_in_a_string, max_depth=1) == {"a": "[" * 100}
+
+
+def test_deep_json_in_a_big_body_is_refused_row_by_row() -> None:
+    """Bodies over 1 MiB are decoded row by row; each row's depth is checked on the way."""
+    from trackbook.models.payload import SHALLOW_BYTES, decode_json
+
+    rows = b",".join([b"[0.5, 1.5]"] * (SHALLOW_BYTES // 10))
+    deep_row = b"[" * 70 + b"]" * 70
+    with pytest.raises(PayloadError, match="72 levels deep; the limit is 64"):
+        decode_json(b'{"inputs": [' + rows + b"," + deep_row + b"]}")
+    with pytest.raises(PayloadError, match="over 900 levels deep; the limit is 64"):
+        decode_json(b'{"inputs": [' + rows + b"," + b"[" * 100_000 + b"]" * 100_000 + b"]}")
+    assert len(decode_json(b'{"inputs": [' + rows + b"]}")["inputs"]) == SHALLOW_BYTES // 10
+    with pytest.raises(PayloadError, match="not valid JSON"):
+        decode_json(b'{"inputs": [' + rows + b",]}")

@@ -2,10 +2,13 @@
 
 Building a DataFrame and calling scikit-learn's ``predict`` costs about the same for one row
 as for fifty (input validation dominates), so the scoring server scores together the
-requests that arrive while the model is busy: requests parsed in one event-loop iteration
-are queued, and one callback predicts once and answers each request with its slice. A lone
-request is scored at once; when recent batches held several requests (concurrent clients),
-the callback waits a fraction of a scoring time for the rest.
+requests that arrive while the model is busy: requests parsed on the event loop are queued,
+and one job in a worker thread predicts once for all of them; the loop then answers each
+request with its slice. At most one batch is scored at a time, so the requests that arrive
+meanwhile make the next batch. A lone request is scored at once; when recent batches held
+several requests (concurrent clients), the loop waits a fraction of a scoring time for the
+rest. Predicting off the loop keeps ``/ping`` and the other connections answered while a
+slow model works.
 
 Rows of plain JSON numbers for a schema whose columns share one numeric type skip pandas:
 they become one 2-D array, which a plain scikit-learn model scores directly
@@ -34,17 +37,23 @@ log = logging.getLogger(__name__)
 _NUMERIC = ("double", "float", "long", "integer")
 Answer = Callable[[Any, BaseException | None], None]
 Job = tuple[tuple[str, ...], list[list[Any]], Answer]
+Result = tuple[Answer, Any, BaseException | None]
 _FAILED = object()  # the fast path could not score: take the checked path
 
 
 class Batcher:
     """Collects ``(columns, rows, answer)`` jobs and scores them in batches.
 
-    ``schedule(delay, fn)`` runs ``fn`` on the event loop after ``delay`` seconds.
+    ``schedule(delay, fn)`` runs ``fn`` on the event loop after ``delay`` seconds;
+    ``submit(fn)`` runs ``fn`` in a worker thread, ``post(fn)`` runs it on the event loop
+    from any thread. Without ``submit``/``post`` batches are scored on the loop itself.
+    ``add`` and the answers run on the loop.
     """
 
     def __init__(self, model: PyFuncModel, schedule: Callable[[float, Callable[[], Any]], Any],
-                 max_rows: int = 4096) -> None:
+                 max_rows: int = 4096, *,
+                 submit: Callable[[Callable[[], Any]], Any] | None = None,
+                 post: Callable[[Callable[[], Any]], Any] | None = None) -> None:
         import numpy as np
         import pandas as pd
 
@@ -66,6 +75,9 @@ class Batcher:
         self._jobs: list[Job] = []
         self._first = 0.0
         self._scheduled = False
+        self._busy = False  # a batch is being scored in the worker
+        self._submit = submit
+        self._post = post
         self._recent: deque[int] = deque(maxlen=32)
         self._linger = 0.0
 
@@ -79,13 +91,13 @@ class Batcher:
         if not self._jobs:
             self._first = time.perf_counter()
         self._jobs.append((tuple(columns), rows, answer))
-        if not self._scheduled:
+        if not self._scheduled and not self._busy:
             self._scheduled = True
             self._schedule(0, self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
-        if not self._jobs:
+        if not self._jobs or self._busy:
             return
         expected = max(self._recent, default=1)
         waited = time.perf_counter() - self._first
@@ -95,15 +107,46 @@ class Batcher:
             return
         jobs, self._jobs = self._jobs, []
         self._recent.append(len(jobs))
+        if self._submit is None or self._post is None:
+            self._finish(self._score_all(jobs))
+            return
+        self._busy = True
+        self._submit(lambda: self._post_results(jobs))
+
+    def _post_results(self, jobs: list[Job]) -> None:
+        """In the worker: score, then hand the answers to the loop."""
+        assert self._post is not None
+        try:
+            results = self._score_all(jobs)
+        except BaseException as exc:  # never leave a request unanswered
+            results = [(answer, None, exc) for _c, _r, answer in jobs], self._linger
+        self._post(lambda: self._finish(results))
+
+    def _finish(self, results: tuple[list[Result], float]) -> None:
+        """On the loop: answer every request of a scored batch, then start the next."""
+        answers, self._linger = results
+        self._busy = False
+        for answer, predictions, exc in answers:
+            try:
+                answer(predictions, exc)
+            except Exception:
+                log.exception("answering a scored request failed")
+        if self._jobs and not self._scheduled:
+            self._scheduled = True
+            self._schedule(0, self._flush)
+
+    def _score_all(self, jobs: list[Job]) -> tuple[list[Result], float]:
+        """``(answer, predictions, error)`` for every job, and the next linger time."""
         t0 = time.perf_counter()
+        out: list[Result] = []
         groups: dict[tuple[str, ...], list[Job]] = {}
         for job in jobs:
             groups.setdefault(job[0], []).append(job)
         for columns, group in groups.items():
             for start in range(0, len(group), 256):
-                self._score(columns, group[start:start + 256])
+                self._score(columns, group[start:start + 256], out)
         # Wait at most a quarter of a batch's scoring time for stragglers (never over 2 ms).
-        self._linger = min(0.002, 0.25 * (time.perf_counter() - t0))
+        return out, min(0.002, 0.25 * (time.perf_counter() - t0))
 
     def _order(self, columns: tuple[str, ...]) -> list[int] | None:
         """Positions of the schema's columns in ``columns``; None unless the same set."""
@@ -148,11 +191,11 @@ class Batcher:
 
         return pd.DataFrame(rows, columns=list(columns), index=pd.RangeIndex(len(rows)))
 
-    def _score(self, columns: tuple[str, ...], group: list[Job]) -> None:
+    def _score(self, columns: tuple[str, ...], group: list[Job], out: list[Result]) -> None:
         rows = group[0][1] if len(group) == 1 else [r for job in group for r in job[1]]
         predictions = self._fast(columns, rows)
         if predictions is not _FAILED and len(group) == 1:
-            group[0][2](predictions, None)
+            out.append((group[0][2], predictions, None))
             return
         if predictions is _FAILED and len(group) > 1:
             try:
@@ -162,16 +205,16 @@ class Batcher:
         if predictions is not _FAILED and _length(predictions) == len(rows):
             start = 0
             for _cols, job_rows, answer in group:
-                answer(_rows(predictions, start, start + len(job_rows)), None)
+                out.append((answer, _rows(predictions, start, start + len(job_rows)), None))
                 start += len(job_rows)
             return
         for _cols, job_rows, answer in group:
             try:
                 result = self._model.predict(self._frame(columns, job_rows))
             except Exception as exc:
-                answer(None, exc)
+                out.append((answer, None, exc))
             else:
-                answer(result, None)
+                out.append((answer, result, None))
 
 
 def _length(predictions: Any) -> int:

@@ -33,6 +33,8 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
                         description="Serve a model: GET /ping, /health, /version; POST "
                                     "/invocations with JSON (dataframe_split, "
                                     "dataframe_records, instances, inputs) or CSV. "
+                                    "Every client is held to the limits below, so slow or "
+                                    "idle clients cannot use up the server. "
                                     + PICKLE_WARNING,
                         add_help=False)
     s.add_argument("-m", "--model-uri", required=True, metavar="MODEL_URI", help=uri_help)
@@ -43,6 +45,7 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
                    help="score every request on its own (no micro-batching)")
     s.add_argument("--skops-trusted-type", action="append", dest="skops_trusted_types",
                    metavar="TYPE", help=trust_help)
+    _limit_options(s)
     s.add_argument("--store", metavar="PATH", help=store_help)
     s.set_defaults(func=cmd_serve)
     s.add_argument("--help", action="help", help="show this help message and exit")
@@ -73,6 +76,43 @@ def add_parser(sub: Any, store_help: str) -> argparse.ArgumentParser:
     return p
 
 
+_LIMITS = (  # (flag, ServerLimits field, type, metavar, help); defaults come from there
+    ("--header-timeout", "header_timeout", float, "S",
+     "seconds to send a whole request head; then 408 and close (default 10)"),
+    ("--body-timeout", "body_timeout", float, "S",
+     "longest pause while a body arrives, and the grace before --min-body-rate applies; "
+     "also how long a client may stop reading responses (default 30)"),
+    ("--min-body-rate", "min_body_rate", float, "BYTES_PER_S",
+     "bytes/s a body must average after --body-timeout s; 0 = none (default 10000)"),
+    ("--keepalive-timeout", "keepalive_timeout", float, "S",
+     "seconds an idle keep-alive connection stays open (default 5)"),
+    ("--request-timeout", "request_timeout", float, "S",
+     "seconds to score a request before answering 504 (default 60)"),
+    ("--max-connections", "max_connections", int, "N",
+     "open connections at most; more wait in the listen backlog (default 1000, fewer if "
+     "the open-file limit is lower)"),
+    ("--backlog", "backlog", int, "N", "connections the kernel queues (default 256)"),
+    ("--max-body-bytes", "max_body_bytes", int, "N",
+     "largest request body; larger gets 413 (default 104857600 = 100 MiB)"),
+    ("--max-json-depth", "max_json_depth", int, "N",
+     "deepest nesting of JSON arrays/objects; deeper gets 400 (default 64)"),
+    ("--workers", "workers", int, "N",
+     "threads that parse large bodies and predict, off the event loop (default 4)"),
+)
+
+
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits (per client and for the whole server)")
+    for flag, dest, kind, metavar, text in _LIMITS:
+        group.add_argument(flag, dest=dest, type=kind, metavar=metavar, default=None,
+                           help=text)
+
+
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    return {dest: getattr(args, dest) for _f, dest, *_ in _LIMITS
+            if getattr(args, dest) is not None}
+
+
 def _use_store(args: argparse.Namespace) -> None:
     if args.store:
         from ..tracking.uri import set_tracking_uri
@@ -86,7 +126,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _use_store(args)
     model = load_model(args.model_uri, skops_trusted_types=args.skops_trusted_types)
-    server = ScoringServer(model, args.host, args.port, batching=not args.no_batching)
+    server = ScoringServer(model, args.host, args.port, batching=not args.no_batching,
+                           **_limits(args))
     print(f"Serving {args.model_uri} at {server.url} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

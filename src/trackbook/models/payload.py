@@ -18,6 +18,7 @@ import datetime as _dt
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,12 +26,160 @@ from ._errors import PayloadError
 from .schema import Schema
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+MAX_JSON_DEPTH = 64  # a batch of RGB images is 4 levels inside its key
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-def decode_json(body: bytes | str) -> Any:
-    """The JSON document of a request body (PayloadError if it is not JSON)."""
+def json_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in the JSON text ``body`` (brackets inside
+    strings do not count). Runs at C speed: strings are cut out with a regular expression
+    and the running depth is a numpy cumulative sum over the remaining brackets."""
+    import numpy as np
+
+    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    step = np.full(256, -1, dtype=np.int8)
+    step[[ord("["), ord("{")]] = 1
+    return int(np.cumsum(step[np.frombuffer(brackets, dtype=np.uint8)], dtype=np.int32).max())
+
+
+def _too_deep(depth: int | str, limit: int) -> PayloadError:
+    return PayloadError(f"the JSON body nests arrays/objects {depth} levels deep; the limit "
+                        f"is {limit} (max_json_depth, --max-json-depth): send rows as lists "
+                        "of values")
+
+
+def check_json_depth(body: bytes | str, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise PayloadError if ``body`` nests arrays/objects deeper than ``limit``."""
+    if body.count("[" if isinstance(body, str) else b"[") + \
+            body.count("{" if isinstance(body, str) else b"{") <= limit:
+        return  # the usual body: too few brackets to be too deep
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    depth = json_depth(raw)
+    if depth > limit:
+        raise _too_deep(depth, limit)
+
+
+SHALLOW_BYTES = 1 << 20  # bodies over this are decoded row by row (see _decode_shallow)
+_WS = re.compile(r"[ \t\n\r]*")
+_SEP = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def _decode_shallow(text: str, levels: int = 3, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads(text)``, with the outer ``levels`` of objects and of arrays of arrays or
+    objects walked in Python.
+
+    ``json.loads`` is one C call that holds the GIL: on a 100 MB body it stops every other
+    thread, the event loop included, for seconds. Here each row (of ``dataframe_split.data``,
+    ``inputs``, ``instances``: an array of scalars, or anything ``levels`` deep) is one
+    short C call, so the interpreter hands the GIL to the event loop between rows. Same
+    result, same errors (ValueError). One flat array of millions of numbers is still one
+    call. The nesting depth is checked row by row too (PayloadError past ``max_depth``).
+    """
+    start = _WS.match(text, 0).end()  # type: ignore[union-attr]
+    value, end = _value(text, start, levels, 0, max_depth)
+    end = _WS.match(text, end).end()  # type: ignore[union-attr]
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
+def _scan(text: str, i: int) -> tuple[Any, int]:
+    """One JSON value at ``i`` in one C call (the decoder's scanner, without its wrapper)."""
     try:
-        return json.loads(body)
+        return _DECODER.scan_once(text, i)
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+
+
+def _opens_scalars(text: str, i: int) -> bool:
+    """True if the array at ``i`` holds no arrays or objects (judged by its first item)."""
+    first = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
+    return text[first:first + 1] not in ("[", "{")
+
+
+def _scan_within(text: str, i: int, above: int, limit: int) -> tuple[Any, int]:
+    """:func:`_scan`, refusing a value that would nest deeper than ``limit`` in all."""
+    try:
+        value, end = _scan(text, i)
+    except RecursionError:
+        raise _too_deep("over 900", limit) from None
+    if text[i:i + 1] in ("[", "{") and \
+            text.count("[", i, end) + text.count("{", i, end) > limit - above:
+        depth = above + json_depth(text[i:end].encode("utf-8", "surrogatepass"))
+        if depth > limit:
+            raise _too_deep(depth, limit)
+    return value, end
+
+
+def _value(text: str, i: int, levels: int, above: int, limit: int) -> tuple[Any, int]:
+    """The value at ``i``, inside ``above`` arrays/objects."""
+    opener = text[i:i + 1]
+    if levels <= 0 or opener not in ("[", "{") or (opener == "[" and _opens_scalars(text, i)):
+        return _scan_within(text, i, above, limit)  # one C call: a scalar or a row
+    if above + 1 > limit:
+        raise _too_deep(f"more than {limit}", limit)
+    ws, sep = _WS.match, _SEP.match
+    i = ws(text, i + 1).end()  # type: ignore[union-attr]
+    if opener == "[":
+        items: list[Any] = []
+        if text[i:i + 1] == "]":
+            return items, i + 1
+        # Rows of scalars (the usual big body) are scanned whole, one call per row.
+        rows = levels == 1 or (text[i:i + 1] == "[" and _opens_scalars(text, i))
+        while True:
+            item, i = _scan_within(text, i, above + 1, limit) if rows else \
+                _value(text, i, levels - 1, above + 1, limit)
+            items.append(item)
+            m = sep(text, i)
+            if m is not None:
+                i = m.end()
+                continue
+            i = ws(text, i).end()  # type: ignore[union-attr]
+            if text[i:i + 1] == "]":
+                return items, i + 1
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+    fields: dict[str, Any] = {}
+    if text[i:i + 1] == "}":
+        return fields, i + 1
+    while True:
+        if text[i:i + 1] != '"':
+            raise json.JSONDecodeError("Expecting property name enclosed in double quotes",
+                                       text, i)
+        key, i = _scan(text, i)
+        i = ws(text, i).end()  # type: ignore[union-attr]
+        if text[i:i + 1] != ":":
+            raise json.JSONDecodeError("Expecting ':' delimiter", text, i)
+        fields[key], i = _value(text, ws(text, i + 1).end(), levels - 1,  # type: ignore
+                                above + 1, limit)
+        m = sep(text, i)
+        if m is not None:
+            i = m.end()
+            continue
+        i = ws(text, i).end()  # type: ignore[union-attr]
+        if text[i:i + 1] == "}":
+            return fields, i + 1
+        raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+
+
+def decode_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The JSON document of a request body (PayloadError if it is not JSON or nests deeper
+    than ``max_depth``). Bodies over 1 MiB are decoded so that other threads keep running
+    (see :func:`_decode_shallow`)."""
+    try:
+        if len(body) <= SHALLOW_BYTES:
+            check_json_depth(body, max_depth)
+            return json.loads(body)
+        return _decode_shallow(body.decode("utf-8") if isinstance(body, bytes) else body,
+                               max_depth=max_depth)
+    except PayloadError:
+        raise
+    except RecursionError:
+        raise PayloadError(f"the JSON body nests too deeply to read; the limit is "
+                           f"{max_depth}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"the request body is not valid JSON ({exc}); send an object like "
                            '{"dataframe_split": {"columns": [...], "data": [[...]]}}') from None
@@ -98,11 +247,11 @@ def _positional(value: Any, names: list[str]) -> tuple[list[str], list[list[Any]
     return None
 
 
-def parse_json_payload(body: bytes | str | dict[str, Any], schema: Schema | None = None
-                       ) -> tuple[Any, dict[str, Any] | None]:
+def parse_json_payload(body: bytes | str | dict[str, Any], schema: Schema | None = None,
+                       max_depth: int = MAX_JSON_DEPTH) -> tuple[Any, dict[str, Any] | None]:
     """Model input and params from a JSON request body or its decoded document (raise
     PayloadError if malformed)."""
-    doc = body if isinstance(body, dict) else decode_json(body)
+    doc = body if isinstance(body, dict) else decode_json(body, max_depth)
     if not isinstance(doc, dict):
         raise PayloadError(f"the JSON body must be an object with one of the keys "
                            f"{list(FORMATS)}, got a JSON {type(doc).__name__}")
