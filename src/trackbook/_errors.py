@@ -15,6 +15,12 @@ class TrackbookWarning(UserWarning):
     """Something was off but no data was lost (e.g. a flush retried)."""
 
 
+class DamagedFileWarning(TrackbookWarning):
+    """A store file (a metric file, a log line, ...) is damaged and was skipped: the rest
+    of the store is still read. ``trackbook doctor`` lists such files; ``--repair``
+    quarantines them."""
+
+
 class InvalidNameError(TrackbookError, ValueError):
     """A metric, param, tag, experiment or run name is not allowed."""
 

@@ -116,7 +116,7 @@ def score_batch(model: str | os.PathLike[str] | PyFuncModel, data: Any, *,
             table = pa.Table.from_pandas(_score(loaded, chunk, prediction_column),
                                          preserve_index=False)
             if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
+                writer = pq.ParquetWriter(tmp, table.schema, write_page_checksum=True)
             writer.write_table(table)
     except BaseException:
         if writer is not None:

@@ -38,9 +38,11 @@ import json
 import os
 import re
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._errors import DamagedFileWarning, StoreError
 from ..store.layout import create_exclusive
 from ._fold import ModelState
 from ._names import model_key
@@ -72,9 +74,16 @@ class ModelFiles:
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_bytes())  # type: ignore[no-any-return]
+        record = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
+    except ValueError as exc:  # files appear whole (hard link): a bad one is damaged
+        raise StoreError(f"registry file {path} is damaged ({exc}); `trackbook doctor "
+                         "--repair` quarantines it") from None
+    if not isinstance(record, dict):
+        raise StoreError(f"registry file {path} is damaged (not a JSON object); "
+                         "`trackbook doctor --repair` quarantines it")
+    return record
 
 
 def dumps(record: dict[str, Any]) -> bytes:
@@ -248,10 +257,16 @@ class FoldCache:
         keys = self.io.model_keys()
 
         def one(key: str) -> ModelState | None:
-            rec = self.io.read_model(key)
-            if rec is None or "name" not in rec or "home" in rec:
+            try:
+                rec = self.io.read_model(key)
+                if rec is None or "name" not in rec or "home" in rec:
+                    return None
+                return self._state(key)  # each key's entry is touched by this call only
+            except StoreError as exc:  # one damaged model must not hide the others
+                if "is damaged" not in str(exc):
+                    raise
+                warnings.warn(f"skipping model {key}: {exc}", DamagedFileWarning, stacklevel=2)
                 return None
-            return self._state(key)  # each key's entry is touched by this call only
 
         workers = min(self.io.parallel, len(keys))
         with self._lock:

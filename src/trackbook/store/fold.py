@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A run whose ``run_start`` record is unreadable (a damaged log line) still shows, in the
+# Default experiment and tagged with this, instead of vanishing with all its records.
+DAMAGED_TAG = "trackbook.damaged"
+ORPHAN_EXPERIMENT_ID = "0"
+
 
 class Applier:
     """Folds a time-ordered batch of log records into the catalog tables."""
@@ -77,10 +82,36 @@ class Applier:
                 log.debug("skipping unknown log op %r", r.get("op"))
                 continue
             handler(writer_id, r)
+            if "run" in r and isinstance(r.get("t"), int):
+                run = self.runs.get(r["run"])
+                if run is not None and run.get("experiment_id") is None:
+                    first = run.get("_seen", (r["t"], r["t"], writer_id))[0]
+                    run["_seen"] = (first, r["t"], writer_id)
+        self._adopt_orphans()
         self._flush()
+
+    def _adopt_orphans(self) -> None:
+        """Runs with records but no ``run_start`` (its log line is damaged, or on another
+        log not read yet: then it arrives later and replaces this row)."""
+        for run_id, run in self.runs.items():
+            if (run.get("experiment_id") is not None or run_id in self.purged
+                    or not run.get("_seen")):
+                continue
+            log.warning("run %s has records but its run_start record is unreadable; "
+                        "shown in experiment %s, tagged %s", run_id, ORPHAN_EXPERIMENT_ID,
+                        DAMAGED_TAG)
+            seen = run["_seen"]
+            run.update(experiment_id=ORPHAN_EXPERIMENT_ID, status=run.get("_status") or "RUNNING",
+                       start_time=seen[0], end_time=run.get("_end"), lifecycle_stage="active",
+                       writer_id=seen[2], last_update=seen[1])
+            self.tags.setdefault((run_id, DAMAGED_TAG), (
+                "the run_start record of this run is unreadable (damaged log line): its "
+                "experiment, name and start are unknown; see `trackbook doctor`", seen[1]))
 
     def _op_run_start(self, writer_id: str, r: dict[str, Any]) -> None:
         run = self._run(r["run"])
+        if run.get("experiment_id") == ORPHAN_EXPERIMENT_ID and run.get("artifact_uri") is None:
+            self.tags[(r["run"], DAMAGED_TAG)] = (None, r["t"])  # adopted too early
         run.update(experiment_id=r["exp"], run_name=r.get("name"), status="RUNNING",
                    start_time=r.get("start", r["t"]), end_time=None,
                    lifecycle_stage="active", user_id=r.get("user"),
@@ -94,7 +125,12 @@ class Applier:
 
     def _op_status(self, writer_id: str, r: dict[str, Any]) -> None:
         run = self._run(r["run"])
-        if "experiment_id" not in run or r["t"] < (run.get("last_update") or 0):
+        if run.get("experiment_id") is None:  # kept for an orphan (see _adopt_orphans)
+            run["_status"] = r["status"]
+            if r["status"] != "RUNNING":
+                run["_end"] = r.get("end", r["t"])
+            return
+        if r["t"] < (run.get("last_update") or 0):
             return
         run.update(status=r["status"], last_update=r["t"])
         if r["status"] != "RUNNING":

@@ -32,6 +32,7 @@ _COMPACT_ENCODING: dict[str, Any] = {
     "use_dictionary": ["run_id", "key"],
     "column_encoding": {"step": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED",
                         "value": "BYTE_STREAM_SPLIT"},
+    "write_page_checksum": True,
 }
 _READ_ATTEMPTS = 20
 
@@ -54,7 +55,10 @@ def points_relation(con: duckdb.DuckDBPyConnection, paths: Sequence[str],
                     *datasets: Any) -> duckdb.DuckDBPyRelation:
     """The points of metric files ``paths`` (read by DuckDB) and of Arrow ``datasets``
     (objects read in place, say), as one relation on ``con``."""
+    from .damaged import usable
+
     columns = ", ".join(_schema().names)
+    paths = usable(paths, con)  # DuckDB fails a whole read over one damaged file
     parts = [con.read_parquet(list(paths)).project(columns)] if paths else []
     parts += [con.from_arrow(d).project(columns) for d in datasets]
     if not parts:
@@ -197,10 +201,14 @@ def write_chunk(directory: Path, name: str, table: pa.Table) -> Path:
     with sink:
         # Small chunks: encoding and compression cost more than they save.
         if table.num_rows < 2000:
-            pq.write_table(table, sink, compression="none", use_dictionary=False)
+            pq.write_table(table, sink, compression="none", use_dictionary=False,
+                           write_page_checksum=True)
         else:
             pq.write_table(table, sink, **_COMPACT_ENCODING)
     os.replace(tmp, path)
+    from .damaged import vouch
+
+    vouch(path)
     return Path(path)
 
 
@@ -239,7 +247,8 @@ def read_metrics(directory: Path, keys: Sequence[str] | None = None) -> pa.Table
     for _ in range(_READ_ATTEMPTS):
         try:
             newest, chunks, _ = visible_files(directory)
-            tables = [_read_file(f, keys) for f in ([newest] if newest else []) + chunks]
+            tables = [t for f in ([newest] if newest else []) + chunks
+                      if (t := _read_sound(f, keys)) is not None]
             break
         except FileNotFoundError:
             continue  # a compaction replaced files under us; list again
@@ -254,6 +263,21 @@ def read_metrics(directory: Path, keys: Sequence[str] | None = None) -> pa.Table
                           ("timestamp", "ascending")])
 
 
+def _read_sound(path: Path, keys: Sequence[str] | None) -> pa.Table | None:
+    """``_read_file``, or None (with a warning) when the file is damaged."""
+    from . import damaged
+
+    if damaged.is_damaged(path):
+        return None
+    try:
+        return _read_file(path, keys)
+    except Exception as exc:
+        if not damaged.is_read_error(exc):
+            raise
+        damaged.mark(path, f"{type(exc).__name__}: {exc}")
+        return None
+
+
 def _read_file(path: Path, keys: Sequence[str] | None) -> pa.Table:
     """Read one file, skipping row groups whose key statistics exclude ``keys``.
 
@@ -261,7 +285,7 @@ def _read_file(path: Path, keys: Sequence[str] | None) -> pa.Table:
     """
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, page_checksum_verification=True)
     if not keys:
         return pf.read().cast(_schema())
     wanted = set(keys)
@@ -307,6 +331,8 @@ def compact(directory: Path,
             if not chunks or (newest is None and len(chunks) == 1):
                 return None  # already a single file: rewriting it would gain nothing
             table = _read_files(([newest] if newest else []) + chunks)
+            if table is None:
+                return None  # a damaged file (warned): `trackbook doctor --repair` first
         except FileNotFoundError:
             continue  # another compaction replaced the files we listed
         break
@@ -338,10 +364,12 @@ def compact(directory: Path,
     return result
 
 
-def _read_files(files: list[Path]) -> pa.Table:
+def _read_files(files: list[Path]) -> pa.Table | None:
     if not files:
         return _schema().empty_table()
-    tables = [_read_file(f, None) for f in files]
+    tables = [_read_sound(f, None) for f in files]
+    if any(t is None for t in tables):
+        return None
     return _pa().concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
