@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ._errors import StoreError, TrackbookError
@@ -100,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="PATH", help=store_help)
     p.set_defaults(func=cmd_reindex)
 
+    p = sub.add_parser(
+        "doctor", help="list damaged store files; --repair quarantines them",
+        description="Check every log line, metric file, JSON record and the catalog of a "
+                    "store; list what is damaged (exit status 1 if anything is). With "
+                    "--repair, move damaged files to <store>/quarantine/<time>/ (bad log "
+                    "lines of exited writers are cut out of their log), then rebuild the "
+                    "catalog.")
+    p.add_argument("--store", metavar="PATH", help=store_help)
+    p.add_argument("--repair", action="store_true",
+                   help="quarantine what is damaged and rebuild the catalog")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("gc", help="permanently delete runs marked deleted",
                        description="Remove the files of runs marked deleted (delete_run) and "
                                    "make the catalog forget them. RUNNING runs are kept.")
@@ -166,7 +178,7 @@ def open_store(arg: str | None) -> Store:
         what = "does not exist" if not path.exists() else "is not a trackbook store (no FORMAT)"
         raise StoreError(f"store {path} {what}. Pass --store PATH or set $TRACKBOOK_STORE; "
                          "a store is created when the first run is logged")
-    words = marker.read_text().split()
+    words = marker.read_text(errors="replace").split()
     if len(words) == 2 and words[1].isdigit() and int(words[1]) > FORMAT_VERSION:
         raise StoreError(f"store {path} has format {words[1]}, newer than this trackbook "
                          f"understands ({FORMAT_VERSION}); upgrade trackbook")
@@ -393,6 +405,62 @@ def cmd_reindex(args: argparse.Namespace) -> int:
           f"{_plural(n_exp, 'experiment')}, {_plural(n_runs, 'run')}{deleted}, "
           f"{_plural(n_keys, 'metric key')} ({n_series} series)")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .store import doctor
+    from .store.store import Store
+    from .tracking.uri import store_path
+
+    text = args.store or os.environ.get("TRACKBOOK_STORE") or ""
+    if text.startswith("s3://"):
+        raise CliUsageError(f"`trackbook doctor` checks a store folder, not {text}; pass the "
+                            "replica folder of the s3:// store instead")
+    path = store_path(args.store)
+    if not ((path / "FORMAT").exists() or (path / "log").is_dir()):
+        raise StoreError(f"store {path} does not exist or is not a trackbook store (no FORMAT, "
+                         "no log folder). Pass --store PATH or set $TRACKBOOK_STORE")
+    store = Store(path)
+    progress = _progress_printer() if sys.stderr.isatty() else None
+    found = doctor.examine(store.layout, progress)
+    root = store.layout.root
+    for f in found:
+        print(f.describe(root))
+    if not found:
+        print(f"{root}: no damaged files found")
+        return 0
+    if not args.repair:
+        print(f"{_plural(len(found), 'damaged item')} in {root}; run `trackbook doctor "
+              "--repair` to quarantine them")
+        return 1
+    done = doctor.repair(store.layout, found, store.catalog.rebuild)
+    for path in done.moved:
+        print(f"moved to {os.path.relpath(path, root)}")
+    for path in done.rewritten:
+        print(f"rewrote {os.path.relpath(path, root)} without its damaged lines")
+    for f, why in done.left:
+        print(f"{PROG}: warning: left {f.describe(root)}: {why}", file=sys.stderr)
+    again = doctor.examine(store.layout, progress)
+    for f in again:
+        print(f"still damaged: {f.describe(root)}", file=sys.stderr)
+    print(f"Repaired {root}: quarantine in {os.path.relpath(done.quarantine, root)}; "
+          + ("clean now." if not again else f"{_plural(len(again), 'damaged item')} left."))
+    return 1 if again else 0
+
+
+def _progress_printer() -> Callable[[int, int, str], None]:
+    last = [0.0]
+
+    def show(done: int, total: int, what: str) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 0.2:
+            return
+        last[0] = now
+        end = "\n" if done >= total else ""
+        print(f"\rchecking {done}/{total} files {what[-50:]:<50}", end=end, file=sys.stderr,
+              flush=True)
+
+    return show
 
 
 def cmd_gc(args: argparse.Namespace) -> int:

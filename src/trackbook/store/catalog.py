@@ -85,6 +85,14 @@ def _host() -> duckdb.DuckDBPyConnection:
     return _host_con
 
 
+def _is_damage_error(exc: Exception) -> bool:
+    """DuckDB's words for a catalog file that is not a whole database (garbage, truncated,
+    zero-length, a bad block checksum), as opposed to a lock or a newer storage version."""
+    text = str(exc)
+    return any(m in text for m in ("not a valid DuckDB database file", "Corrupt database file",
+                                   "Could not read enough bytes", "does not match stored checksum"))
+
+
 class Catalog:
     """Short-lived access to ``catalog.duckdb`` of one store."""
 
@@ -188,6 +196,8 @@ class Catalog:
                         self._release()
                         raise
             except duckdb.Error as exc:
+                if _is_damage_error(exc) and self._set_aside(exc):
+                    continue  # the index is disposable: rebuilt from the files next round
                 if not _is_lock_error(exc) or time.monotonic() > deadline:
                     raise StoreError(
                         f"cannot open the catalog {self.layout.catalog_file}: {exc}. "
@@ -198,6 +208,27 @@ class Catalog:
 
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
+
+    def _set_aside(self, exc: Exception) -> bool:
+        """Move a damaged catalog file (and its WAL) into the store's quarantine and warn;
+        False when it is attached in this process (it cannot be swapped under a reader)."""
+        import warnings
+
+        from .._errors import DamagedFileWarning
+        from .doctor import quarantine
+
+        with _attach_lock:
+            if self.alias in _attached:
+                return False
+        moved = quarantine(self.layout, [self.layout.catalog_file,
+                                         self.layout.catalog_file.with_name("catalog.duckdb.wal")])
+        if not moved:
+            return False
+        text = (f"the catalog {self.layout.catalog_file} is damaged ({exc}); moved to "
+                f"{moved[0]} and rebuilt from the logs")
+        log.warning(text)
+        warnings.warn(text, DamagedFileWarning, stacklevel=4)
+        return True
 
     def share(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         """A new connection on the database instance of ``con`` (one this catalog handed

@@ -10,7 +10,7 @@ import logging
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .._errors import TrackbookWarning
+from .._errors import DamagedFileWarning, TrackbookWarning
 from .._text import is_storable, storable_record
 from .metrics import merge_summary
 
@@ -97,9 +97,10 @@ class Applier:
             if (run.get("experiment_id") is not None or run_id in self.purged
                     or not run.get("_seen")):
                 continue
-            log.warning("run %s has records but its run_start record is unreadable; "
-                        "shown in experiment %s, tagged %s", run_id, ORPHAN_EXPERIMENT_ID,
-                        DAMAGED_TAG)
+            warnings.warn(f"run {run_id} has records but its run_start record is unreadable "
+                          f"(a damaged log line): shown in experiment {ORPHAN_EXPERIMENT_ID}, "
+                          f"tagged {DAMAGED_TAG}; see `trackbook doctor`", DamagedFileWarning,
+                          stacklevel=2)
             seen = run["_seen"]
             run.update(experiment_id=ORPHAN_EXPERIMENT_ID, status=run.get("_status") or "RUNNING",
                        start_time=seen[0], end_time=run.get("_end"), lifecycle_stage="active",
@@ -182,6 +183,11 @@ class Applier:
             self.files_del.add((run_id, old))
         self.files_add.add((run_id, r["file"]))
         self.files_del.discard((run_id, r["file"]))
+
+    def _op_quarantine(self, writer_id: str, r: dict[str, Any]) -> None:
+        """``trackbook doctor --repair`` moved a damaged metric file away."""
+        self.files_add.discard((r["run"], r["file"]))
+        self.files_del.add((r["run"], r["file"]))
 
     def _op_experiment_update(self, writer_id: str, r: dict[str, Any]) -> None:
         self.exp_updates.append((r["exp"], r["fields"]))
