@@ -371,8 +371,16 @@ class Catalog:
             return out
         for n in names:
             if n.endswith(".json") and n[:-5] not in known:
-                with contextlib.suppress(FileNotFoundError, ValueError):
-                    out.append(json.loads((self.layout.experiments_dir / n).read_text()))
+                with contextlib.suppress(FileNotFoundError):
+                    try:
+                        out.append(json.loads((self.layout.experiments_dir / n).read_bytes()))
+                    except ValueError:
+                        from .._errors import DamagedFileWarning
+
+                        warnings.warn(f"skipping damaged experiment file "
+                                      f"{self.layout.experiments_dir / n}; see `trackbook "
+                                      "doctor`", DamagedFileWarning, stacklevel=2)
+                        continue
                     if not is_storable(out[-1]):
                         out[-1] = storable_record(out[-1])[0]
                         warnings.warn(f"experiment file {n} holds text that is not valid "

@@ -179,6 +179,7 @@ def examine(layout: Layout, progress: Progress | None = None) -> list[Finding]:
     """Every damaged thing in the store (see the module docstring)."""
     files = list(_files(layout))
     found: list[Finding] = []
+    named: set[tuple[str, str]] = set()  # (run, file) that some log record names
     for i, (kind, path) in enumerate(files):
         if progress is not None:
             progress(i, len(files), os.path.relpath(path, layout.root))
@@ -188,6 +189,7 @@ def examine(layout: Layout, progress: Progress | None = None) -> list[Finding]:
             final = not events.writer_alive(layout, writer)
             found += [Finding("log line", path, off, reason)
                       for off, _, reason in bad_lines(path, final)]
+            named |= _named_files(path)
             continue
         if kind == "metric file":
             try:
@@ -208,9 +210,54 @@ def examine(layout: Layout, progress: Progress | None = None) -> list[Finding]:
             why = _catalog_error(layout)
         if why is not None:
             found.append(Finding(kind, path, None, why))
+    bad = {f.path for f in found}
+    found += [Finding("unlogged metric file", p, None,
+                      "no readable log record names it (its record was lost or damaged)")
+              for p in _unlogged(layout, named) if p not in bad]
     if progress is not None:
         progress(len(files), len(files), "")
     return found
+
+
+def _named_files(path: Path) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    with contextlib.suppress(FileNotFoundError):
+        for line in path.read_bytes().split(b"\n"):
+            if b'"metrics"' not in line and b'"compact"' not in line \
+                    and b'"quarantine"' not in line:
+                continue
+            body, tab, _ = line.rpartition(b"\t")
+            try:
+                r = json.loads(body if tab else line)
+            except ValueError:
+                continue
+            if type(r) is dict and isinstance(r.get("run"), str):
+                for name in [r.get("file"), *(r.get("replaces") or [])]:
+                    if isinstance(name, str):
+                        out.add((r["run"], name))
+    return out
+
+
+def _unlogged(layout: Layout, named: set[tuple[str, str]]) -> list[Path]:
+    """Visible metric files (the reading rule) of dead writers that no record names."""
+    from . import metrics
+
+    out = []
+    with contextlib.suppress(FileNotFoundError):
+        for run in sorted(os.listdir(layout.runs_dir)):
+            try:
+                newest, chunks, _ = metrics.visible_files(layout.metrics_dir(run))
+            except Exception:  # a damaged compacted file: reported as such
+                continue
+            for p in ([newest] if newest else []) + chunks:
+                if (run, p.name) in named:
+                    continue
+                writer = p.name[2:-len(".parquet")].rpartition("-")[0] \
+                    if p.name.startswith("c-") else None
+                if writer and events.writer_alive(layout, writer):
+                    continue  # its record may be on its way
+                out.append(p)
+    return out
 
 
 # -- repair --------------------------------------------------------------------------------
@@ -246,8 +293,9 @@ def repair(layout: Layout, findings: list[Finding], rebuild: Callable[[], None])
         _cut_lines(layout, path, {f.offset for f in bad if f.offset is not None}, qdir)
         rewritten.append(path)
     quarantined_metrics: list[Path] = []
+    unlogged = [f.path for f in findings if f.kind == "unlogged metric file"]
     for f in findings:
-        if f.kind == "log line":
+        if f.kind in ("log line", "unlogged metric file"):
             continue
         moved += quarantine(layout, [f.path], stamp)
         if f.kind == "catalog":
@@ -258,8 +306,11 @@ def repair(layout: Layout, findings: list[Finding], rebuild: Callable[[], None])
             _restore_experiment(layout, f.path)
         elif f.kind == "FORMAT":
             layout.ensure()
-    if quarantined_metrics:
-        _record_quarantined(layout, quarantined_metrics)
+    records = [{"op": "quarantine", "t": events.now_ms(), "run": p.parent.name,
+                "file": p.name} for p in quarantined_metrics]
+    records += _index_records(unlogged)
+    if records:
+        _append_own(layout, records)
     damaged.forget()
     rebuild()
     return Repair(qdir, moved, rewritten, left)
@@ -311,12 +362,29 @@ def _experiment_files(layout: Layout) -> Iterator[Path]:
                     yield sub / name
 
 
-def _record_quarantined(layout: Layout, paths: list[Path]) -> None:
-    """Tell the catalog (through a log of the doctor's own) to forget quarantined files."""
+def _index_records(paths: list[Path]) -> list[dict]:
+    """``metrics`` records for healthy files no record names, so the catalog lists them
+    again (a run whose ``run_start`` is lost then shows as damaged, see ``fold``)."""
+    import pyarrow.parquet as pq
+
+    from . import metrics
+
+    out = []
+    for p in paths:
+        try:
+            table = pq.read_table(p, page_checksum_verification=True).cast(metrics._schema())
+        except Exception:  # damaged too: left for the next doctor run
+            continue
+        out.append({"op": "metrics", "t": events.now_ms(), "run": p.parent.name,
+                    "file": p.name, "n": table.num_rows, "sum": metrics.summarize(table)})
+    return out
+
+
+def _append_own(layout: Layout, records: list[dict]) -> None:
+    """Append ``records`` to a log of the doctor's own (it writes no runs)."""
     log = events.EventLog(layout)
     try:
-        log.append([{"op": "quarantine", "t": events.now_ms(), "run": p.parent.name,
-                     "file": p.name} for p in paths])
+        log.append(records)
     finally:
         log.close()
         # The doctor is no writer of runs: mark its identity closed so nobody waits on it.

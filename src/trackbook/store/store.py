@@ -47,11 +47,16 @@ class Store:
 
     def experiment_by_name(self, name: str) -> dict[str, Any] | None:
         """Read the name claim directly: no DuckDB needed to find an experiment."""
+        claim = self.layout.experiment_name_claim(name)
         try:
-            data = self.layout.experiment_name_claim(name).read_bytes()
+            data = claim.read_bytes()
         except FileNotFoundError:
             return None
-        record: dict[str, Any] = json.loads(data)
+        try:
+            record: dict[str, Any] = json.loads(data)
+            record["experiment_id"]  # a KeyError means damage too
+        except (ValueError, TypeError, KeyError):
+            return self._damaged_experiment(claim, "name", name)
         by_id = self.layout.experiments_dir / f"{record['experiment_id']}.json"
         if not by_id.exists():
             # The creator died between claiming the name and writing the record by id;
@@ -60,10 +65,40 @@ class Store:
         return record
 
     def experiment_by_id(self, experiment_id: str) -> dict[str, Any] | None:
+        path = self.layout.experiments_dir / f"{experiment_id}.json"
         try:
-            return json.loads((self.layout.experiments_dir / f"{experiment_id}.json").read_text())
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
+        try:
+            record: dict[str, Any] = json.loads(data)
+            record["name"]  # a KeyError means damage too
+            return record
+        except (ValueError, TypeError, KeyError):
+            return self._damaged_experiment(path, "experiment_id", experiment_id)
+
+    def _damaged_experiment(self, path: Path, field: str, value: str) -> dict[str, Any] | None:
+        """A damaged experiment file: warn, and use its healthy twin (the record by id for
+        a name claim, and the other way round) when one holds ``field == value``."""
+        import warnings
+
+        from .._errors import DamagedFileWarning
+
+        warnings.warn(f"experiment file {path} is damaged; `trackbook doctor --repair` "
+                      "quarantines it and restores it from its twin", DamagedFileWarning,
+                      stacklevel=3)
+        for sub in (self.layout.experiments_dir, self.layout.experiments_dir / "names"):
+            for twin in sub.glob("*.json"):
+                if twin == path:
+                    continue
+                try:
+                    record = json.loads(twin.read_bytes())
+                except (OSError, ValueError):
+                    continue
+                if isinstance(record, dict) and str(record.get(field)) == value \
+                        and "name" in record and "experiment_id" in record:
+                    return record
+        return None
 
     def create_experiment(self, name: str, artifact_location: str | None = None,
                           experiment_id: str | None = None) -> tuple[str, bool]:
