@@ -122,12 +122,26 @@ class Catalog:
                 return
             con = self._open(read_only=False)
             try:
-                self._migrate(con)
-                if refresh:
-                    self._refresh(con)
+                try:
+                    self._migrate(con)
+                    if refresh:
+                        self._refresh(con)
+                except Exception as exc:
+                    # A damaged block only shows when read: set the file aside, rebuild.
+                    if not _is_damage_error(exc):
+                        raise
+                    self._close(con)
+                    con = None
+                    if not self._set_aside(exc):
+                        raise
+                    con = self._open(read_only=False)
+                    self._migrate(con)
+                    if refresh:
+                        self._refresh(con)
                 yield con
             finally:
-                self._close(con)
+                if con is not None:
+                    self._close(con)
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:

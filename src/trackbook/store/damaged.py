@@ -6,10 +6,12 @@ by ``(path, size, mtime)``: readers skip what was found damaged, with one
 answers as before. ``trackbook doctor`` (:mod:`trackbook.store.doctor`) lists the damage
 and quarantines it.
 
-Two probes: :func:`structure_error` checks the magic bytes and the footer's length (a
-few bytes read; catches zero-length and truncated files) and is what SQL over the points
-pays per new file; :func:`full_error` reads every page with its CRC checked (pyarrow), for
-readers that decode the pages with pyarrow anyway and for the doctor.
+Probes: :func:`structure_error` checks the magic bytes and the footer's length (a few
+bytes read; catches zero-length and truncated files); :func:`full_error` reads every page
+with its CRC checked (pyarrow). SQL over the points (:func:`usable`, DuckDB: which checks
+no page CRC) fully probes each new file up to ``VERIFY_FULL_BYTES`` once per process, and
+only the structure and footer of bigger ones; :func:`recover` finds the damaged file after
+DuckDB failed on it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAGIC = b"PAR1"
+# Files up to this size get their page CRCs checked (pyarrow) before SQL reads them: one
+# flush's chunk is well below it; a big compacted file gets the footer check only.
+VERIFY_FULL_BYTES = 256 * 1024
 _lock = threading.Lock()
 _damaged: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> why
 _sound: set[tuple[str, int, int]] = set()  # passed the structure probe
@@ -124,7 +129,8 @@ def usable(paths: Sequence[str], con: duckdb.DuckDBPyConnection | None = None) -
         if key is None or key in _sound or key in _damaged:
             continue
         try:
-            why = structure_error(path)
+            # DuckDB checks no page CRC: small files (chunks) are read whole once here.
+            why = full_error(path) if key[1] <= VERIFY_FULL_BYTES else structure_error(path)
         except FileNotFoundError:
             continue
         if why is None:

@@ -137,8 +137,8 @@ def _catalog_error(layout: Layout) -> str | None:
         for table in tables:
             con.execute(f'SELECT * FROM c."{table}"').fetchall()  # noqa: S608 - names from DuckDB
     except duckdb.Error as exc:
-        if "lock" in str(exc).lower():
-            return None  # held by a live process: it opens, so it is not garbage
+        if "lock" in str(exc).lower() or "already attached" in str(exc):
+            return None  # open in a live process (this one, say): so it is not garbage
         return str(exc)
     finally:
         con.close()

@@ -318,6 +318,8 @@ def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
     """
     import duckdb
 
+    from ..store import damaged
+
     if x not in _X_SQL:
         raise InvalidValueError(f"x must be one of {', '.join(X_AXES)}; got {x!r}")
     if buckets < 1:
@@ -331,14 +333,20 @@ def downsample(store: Store, run_ids: Sequence[str], keys: Sequence[str],
             with store.connect() as con:
                 files = metric_files(con, store, run_ids)
         files = local_files(store, files, run_ids)
-        if not files:
-            return _empty()
         cur = _cursor()
+        sound = set(damaged.usable([p for _, p in files], cur))
+        files = [(i, p) for i, p in files if p in sound]
+        if not files:
+            cur.close()
+            return _empty()
         try:
             points = _points(cur, files, run_ids, keys, x, buckets)
             break
         except (OSError, duckdb.Error) as exc:
-            # A writer compacted the run between listing and reading: list again.
+            # A writer compacted the run between listing and reading: list again. A
+            # damaged file DuckDB stumbled on: found, warned about, and left out next time.
+            if attempt < _READ_ATTEMPTS - 1 and damaged.recover(exc, [p for _, p in files]):
+                continue
             if attempt == _READ_ATTEMPTS - 1 or not _vanished(exc):
                 raise
         finally:
