@@ -57,6 +57,7 @@ _attach_lock = threading.RLock()
 _host_con: duckdb.DuckDBPyConnection | None = None
 _host_pid = 0
 _attached: dict[str, int] = {}  # alias -> connections handed out
+_probed: set[tuple[str, bytes]] = set()  # (catalog file, its id) read whole once
 
 
 @atexit.register
@@ -205,6 +206,7 @@ class Catalog:
                         _attached[self.alias] = 0
                     _attached[self.alias] += 1
                     try:
+                        self._probe_once(host)
                         return self.share(host)
                     except BaseException:
                         self._release()
@@ -222,6 +224,24 @@ class Catalog:
 
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
+
+    def _probe_once(self, host: duckdb.DuckDBPyConnection) -> None:
+        """Read every column of every table once per process and catalog (its id changes
+        when it is rebuilt): a damaged block then fails here, where it is set aside and
+        rebuilt, rather than in a user's query (~1 ms at 1,000 runs)."""
+        try:
+            ident = self.layout.catalog_id_file.read_bytes()
+        except FileNotFoundError:
+            ident = b""
+        key = (str(self.layout.catalog_file), ident)
+        if key in _probed:
+            return
+        tables = [r[0] for r in host.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+            [self.alias]).fetchall()]
+        for table in tables:
+            host.execute(f'SELECT max(COLUMNS(*)) FROM {self.alias}."{table}"').fetchall()  # noqa: S608
+        _probed.add(key)
 
     def _set_aside(self, exc: Exception) -> bool:
         """Move a damaged catalog file (and its WAL) into the store's quarantine and warn;

@@ -308,7 +308,7 @@ def repair(layout: Layout, findings: list[Finding], rebuild: Callable[[], None])
             layout.ensure()
     records = [{"op": "quarantine", "t": events.now_ms(), "run": p.parent.name,
                 "file": p.name} for p in quarantined_metrics]
-    records += _index_records(unlogged)
+    records += _index_records(unlogged, _named_all(layout))
     if records:
         _append_own(layout, records)
     damaged.forget()
@@ -362,21 +362,46 @@ def _experiment_files(layout: Layout) -> Iterator[Path]:
                     yield sub / name
 
 
-def _index_records(paths: list[Path]) -> list[dict]:
-    """``metrics`` records for healthy files no record names, so the catalog lists them
-    again (a run whose ``run_start`` is lost then shows as damaged, see ``fold``)."""
+def _named_all(layout: Layout) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for _, path in events.iter_logs(layout):
+        out |= _named_files(path)
+    return out
+
+
+def _index_records(paths: list[Path], named: set[tuple[str, str]]) -> list[dict]:
+    """Records for healthy files no record names, so the catalog lists them again: a
+    chunk gets its ``metrics`` record; a compacted file the ``compact`` record that
+    replaces the files it covers (a run whose ``run_start`` is lost then shows as
+    damaged, see ``fold``)."""
     import pyarrow.parquet as pq
 
     from . import metrics
 
-    out = []
+    out: list[dict] = []
     for p in paths:
+        run = p.parent.name
         try:
             table = pq.read_table(p, page_checksum_verification=True).cast(metrics._schema())
+            covers = metrics._covers(p) if p.name.startswith("m-") else None
         except Exception:  # damaged too: left for the next doctor run
             continue
-        out.append({"op": "metrics", "t": events.now_ms(), "run": p.parent.name,
-                    "file": p.name, "n": table.num_rows, "sum": metrics.summarize(table)})
+        if covers is None:
+            out.append({"op": "metrics", "t": events.now_ms(), "run": run, "file": p.name,
+                        "n": table.num_rows, "sum": metrics.summarize(table)})
+            continue
+        gen = metrics._parse_compact(p.name) or 0
+        replaces = []
+        for r, name in sorted(named):
+            if r != run or name == p.name:
+                continue
+            chunk = metrics._parse_chunk(name)
+            older = metrics._parse_compact(name)
+            if (chunk and chunk[1] <= covers.get(chunk[0], -1)) or (
+                    older is not None and older < gen):
+                replaces.append(name)
+        out.append({"op": "compact", "t": events.now_ms(), "run": run, "file": p.name,
+                    "replaces": replaces, "points": table.num_rows})
     return out
 
 

@@ -219,6 +219,19 @@ def _covers(path: Path | str, filesystem: Any = None) -> dict[str, int]:
     return json.loads(meta.get(COVERS_KEY, b"{}"))
 
 
+def _sound_covers(path: Path) -> dict[str, int]:
+    """``_covers``, or {} (with a warning) when the file is damaged: its reader skips it."""
+    from . import damaged
+
+    try:
+        return _covers(path)
+    except Exception as exc:
+        if not damaged.is_read_error(exc):
+            raise
+        damaged.mark(path, f"{type(exc).__name__}: {exc}")
+        return {}
+
+
 def pick_visible(names: Sequence[str], covers_of: Callable[[str], dict[str, int]]
                  ) -> tuple[str | None, list[str], dict[str, int]]:
     """The reading rule over one run's file ``names``: (newest compacted file, the chunks it
@@ -238,7 +251,7 @@ def visible_files(directory: Path) -> tuple[Path | None, list[Path], dict[str, i
         names = os.listdir(directory)
     except FileNotFoundError:
         return None, [], {}
-    newest, chunks, covers = pick_visible(names, lambda n: _covers(directory / n))
+    newest, chunks, covers = pick_visible(names, lambda n: _sound_covers(directory / n))
     return (directory / newest if newest else None), [directory / n for n in chunks], covers
 
 
