@@ -236,6 +236,17 @@ def _read_new(layout: Layout, writer_id: str, offset: int
     return data, parse_records(data)
 
 
+def _damaged(layout: Layout, rel: str) -> bool:
+    """Whether metric file ``rel`` is damaged (then warned about and not uploaded: the
+    bucket's readers would skip it anyway; ``trackbook doctor`` lists it here)."""
+    if not rel.endswith(".parquet"):
+        return False
+    from . import damaged
+
+    path = str(layout.root / rel)
+    return not damaged.usable([path]) or damaged.is_damaged(path)
+
+
 def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, offset: int,
                  data: bytes, records: list[dict[str, Any]],
                  once: set[str] | None = None) -> tuple[int, int, bytes]:
@@ -256,6 +267,8 @@ def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, off
         log.debug("metric file %s vanished before its upload", rel)
 
     def put_file(rel: str) -> None:
+        if _damaged(layout, rel):
+            return
         try:
             body = (layout.root / rel).read_bytes()
         except FileNotFoundError:  # compacted meanwhile: the compacted file has its points
@@ -266,7 +279,7 @@ def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, off
     # before the segment that names them.
     _parallel(put_file, [rel for rel, how in uploads if how == "put"])
     for rel, how in uploads:
-        if how == "put":
+        if how == "put" or _damaged(layout, rel):
             continue
         try:
             body = (layout.root / rel).read_bytes()
