@@ -192,6 +192,7 @@ def _framed(log: Path) -> bool:
     return hasattr(events, "frame")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", DAMAGES)
 @pytest.mark.parametrize("kind", list(TARGETS))
 def test_damage_stays_local(kind: str, how: str, pristine: Path, baseline: dict[str, Any],

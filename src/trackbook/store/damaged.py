@@ -9,8 +9,8 @@ and quarantines it.
 Probes: :func:`structure_error` checks the magic bytes and the footer's length (a few
 bytes read; catches zero-length and truncated files); :func:`full_error` reads every page
 with its CRC checked (pyarrow). SQL over the points (:func:`usable`, DuckDB: which checks
-no page CRC) fully probes each new file up to ``VERIFY_FULL_BYTES`` once per process, and
-only the structure and footer of bigger ones; :func:`recover` finds the damaged file after
+no page CRC) fully probes each new chunk up to ``VERIFY_FULL_BYTES`` once per process,
+and only the structure and footer of other files; :func:`recover` finds the damaged file after
 DuckDB failed on it.
 """
 
@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAGIC = b"PAR1"
-# Files up to this size get their page CRCs checked (pyarrow) before SQL reads them: one
-# flush's chunk is well below it; a big compacted file gets the footer check only.
+# Chunks up to this size get their page CRCs checked (pyarrow) before SQL reads them: a
+# chunk under 2,000 points is stored uncompressed, where a flipped byte decodes to a wrong
+# value without any error. Compacted files (compressed, possibly millions of points) get
+# the structure and footer check only.
 VERIFY_FULL_BYTES = 256 * 1024
 _lock = threading.Lock()
 _damaged: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> why
@@ -130,7 +132,8 @@ def usable(paths: Sequence[str], con: duckdb.DuckDBPyConnection | None = None) -
             continue
         try:
             # DuckDB checks no page CRC: small files (chunks) are read whole once here.
-            why = full_error(path) if key[1] <= VERIFY_FULL_BYTES else structure_error(path)
+            full = key[1] <= VERIFY_FULL_BYTES and os.path.basename(path).startswith("c-")
+            why = full_error(path) if full else structure_error(path)
         except FileNotFoundError:
             continue
         if why is None:
@@ -141,13 +144,14 @@ def usable(paths: Sequence[str], con: duckdb.DuckDBPyConnection | None = None) -
         try:
             con.execute("SELECT count(*) FROM parquet_file_metadata(?::VARCHAR[])",
                         [[p for p, _ in fresh]]).fetchall()
-        except Exception as exc:  # pyarrow raises OSError, ArrowInvalid, ... alike
-            if not is_read_error(exc):
-                raise
+        except Exception:  # only footers were read: find which one fails, if any
             for path, _ in fresh:
-                why = footer_error(path)
-                if why is not None:
-                    mark(path, why)
+                try:
+                    con.execute("SELECT count(*) FROM parquet_file_metadata(?)",
+                                [path]).fetchall()
+                except Exception as exc:  # as DuckDB fails on it, so would the query
+                    if os.path.exists(path):
+                        mark(path, f"its footer cannot be read: {exc}")
     with _lock:
         _sound.update(k for _, k in fresh if k not in _damaged)
     return [p for p, k in zip(paths, keys, strict=True) if k is None or k not in _damaged]
