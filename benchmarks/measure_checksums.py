@@ -1,39 +1,61 @@
-"""Cost of Parquet page checksums (write, verified read) and of the per-process probe of
-metric files before SQL reads them: `PYTHONPATH=src python benchmarks/measure_checksums.py`."""
-import os, sys, time, tempfile, statistics
-import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+"""Cost of Parquet page checksums (writing, verified reading) and of the once-per-process
+probe of metric files before SQL reads them.
 
-from trackbook.store import metrics, damaged
+Run: ``PYTHONPATH=src python benchmarks/measure_checksums.py`` (best of 5).
+"""
 
-d = tempfile.mkdtemp()
-n = 1000
-def table(rows):
-    return metrics.build_table("r" * 32, [("loss", float(i), i, 1700000000000 + i) for i in range(rows)])
-t_small, t_big = table(1000), table(1_000_000)
-def best(f, k=5):
-    xs = []
-    for _ in range(k):
-        t0 = time.perf_counter(); f(); xs.append(time.perf_counter() - t0)
-    return min(xs)
-# chunk writes: 1000-row chunk, uncompressed (write_chunk's small path), with and without checksums
-for ck in (False, True):
-    w = best(lambda: [pq.write_table(t_small, f"{d}/s{i}.parquet", compression="none", use_dictionary=False, write_page_checksum=ck) for i in range(200)])
-    print(f"write 200 x 1k-row chunks checksum={ck}: {w*1000/200:.3f} ms each")
-    w = best(lambda: pq.write_table(t_big, f"{d}/big{ck}.parquet", write_page_checksum=ck, **{k: v for k, v in metrics._COMPACT_ENCODING.items() if k != 'write_page_checksum'}), 3)
-    print(f"write 1M-row compacted file checksum={ck}: {w*1000:.1f} ms")
-for v in (False, True):
-    r = best(lambda: [pq.ParquetFile(f"{d}/s{i}.parquet", page_checksum_verification=v).read() for i in range(200)])
-    print(f"read 200 x 1k-row chunks verify={v}: {r*1000/200:.3f} ms each")
-    r = best(lambda: pq.ParquetFile(f"{d}/bigTrue.parquet", page_checksum_verification=v).read(), 3)
-    print(f"read 1M-row compacted verify={v}: {r*1000:.1f} ms")
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
 import duckdb
-con = duckdb.connect()
-paths = [f"{d}/s{i}.parquet" for i in range(200)]
-def first():
-    damaged.forget(); damaged.usable(paths, con)
-print(f"usable() first sight, 200 small chunks (full CRC): {best(first)*1000/200:.3f} ms per file")
-print(f"usable() again (cached):  {best(lambda: damaged.usable(paths, con))*1000/200*1000:.1f} us per file")
-def first_big():
-    damaged.forget(); damaged.usable([f"{d}/bigTrue.parquet"], con)
-print(f"usable() first sight, 1M-row compacted file (structure + footer): {best(first_big)*1000:.2f} ms")
-print(f"duckdb scan of the 200 chunks: {best(lambda: con.read_parquet(paths).aggregate('sum(value)').fetchall())*1000/200:.3f} ms per file")
+import pyarrow.parquet as pq
+
+from trackbook.store import damaged, metrics
+
+
+def _best(f: Callable[[], Any], k: int = 5) -> float:
+    times = []
+    for _ in range(k):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    d = tempfile.mkdtemp()
+    small = metrics.build_table("r" * 32, [("loss", float(i), i, 1_700_000_000_000 + i)
+                                           for i in range(1000)])
+    paths = [f"{d}/c-w-{i:06d}.parquet" for i in range(200)]
+    for check in (False, True):
+        def write(check: bool = check) -> None:
+            for p in paths:
+                pq.write_table(small, p, compression="none", use_dictionary=False,
+                               write_page_checksum=check)
+        print(f"write a 1,000-point chunk, checksums {check}: "
+              f"{_best(write) * 1000 / len(paths):.3f} ms")
+    for verify in (False, True):
+        def read(verify: bool = verify) -> None:
+            for p in paths:
+                pq.ParquetFile(p, page_checksum_verification=verify).read()
+        print(f"read a 1,000-point chunk, verified {verify}: "
+              f"{_best(read) * 1000 / len(paths):.3f} ms")
+    con = duckdb.connect()
+
+    def first_sight() -> None:
+        damaged.forget()
+        damaged.usable(paths, con)
+    print(f"probe before SQL, first sight: {_best(first_sight) * 1000 / len(paths):.3f} ms "
+          "per chunk")
+    print(f"probe before SQL, seen before: "
+          f"{_best(lambda: damaged.usable(paths, con)) * 1e6 / len(paths):.1f} us per chunk")
+    scan = _best(lambda: con.read_parquet(paths).aggregate("sum(value)").fetchall())
+    print(f"DuckDB scan, for scale: {scan * 1000 / len(paths):.3f} ms per chunk")
+
+
+if __name__ == "__main__":
+    main()
