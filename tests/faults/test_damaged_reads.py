@@ -146,3 +146,41 @@ def test_doctor_lists_then_repairs(store: Path) -> None:
         _drop_replica(store)
         points = _sql_points()
     assert points[healthy] == (3000, float(sum(range(3000))))
+
+
+def test_damage_inside_a_compacted_page_is_found_when_sql_trips_on_it(store: Path) -> None:
+    """A compacted file is only probed for structure before SQL; when DuckDB then fails
+    inside one of its pages, tb.sql finds the damaged file, warns and answers for the
+    healthy runs."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    ids = []
+    for name in ("healthy", "victim"):
+        with tb.start_run(run_name=name) as run:
+            for k in range(8):  # eight flushes: the run is compacted at its end
+                for s in range(500):
+                    tb.log_metric("loss", float(s * k), step=k * 500 + s)
+                tb.flush()
+        ids.append(run.info.run_id)
+    healthy, victim = ids
+    before = _sql_points()[healthy]
+    (path,) = (store / "runs" / victim).glob("m-*.parquet")
+    column = pq.ParquetFile(path).metadata.row_group(0).column(2)  # value: zstd pages
+    good = path.read_bytes()
+    for offset in range(column.data_page_offset + 40,
+                        column.data_page_offset + column.total_compressed_size, 37):
+        bad = bytearray(good)
+        bad[offset] ^= 0xFF
+        path.write_bytes(bytes(bad))
+        try:
+            duckdb.sql(f"SELECT sum(value) FROM read_parquet('{path}')").fetchall()
+        except duckdb.Error:
+            break
+    else:
+        pytest.fail("no flipped byte in the value pages made DuckDB fail")
+    os.utime(path, (1, 1))  # a new file version for the per-process probe cache
+    with pytest.warns(DamagedFileWarning, match=path.name):
+        points = _sql_points()
+    assert points[healthy] == before
+    assert victim not in points

@@ -224,6 +224,7 @@ def sql(store: Store, text: str, params: Sequence[Any] | None = None,
     """
     import duckdb
 
+    from ..store import damaged
     from . import sqlbox
 
     if not isinstance(text, str):
@@ -249,6 +250,11 @@ def sql(store: Store, text: str, params: Sequence[Any] | None = None,
                     else sqlbox.refusal(exc)
                 if refused is not None:
                     raise refused from None
+                # Damage the first probe missed (a byte inside a compacted file's page, say):
+                # find the damaged files, warn, and read the healthy runs without them.
+                if (attempt < attempts - 1 and _names(text, ("metrics",))
+                        and damaged.recover(exc, store.metric_file_paths(box))):
+                    continue
                 # A live writer compacted files between listing and reading: list again.
                 vanished = isinstance(exc, FileNotFoundError) or any(
                     m in str(exc) for m in ("No such file", "No files found",
