@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _gc
 from .._errors import StoreError, TrackbookWarning
 from .._text import is_storable, storable_record
-from . import events
+from . import events, reconcile
 from .fold import Applier, bulk_upsert
 from .layout import Layout, write_atomic
 from .schema import DDL, SCHEMA_VERSION
@@ -358,13 +358,17 @@ class Catalog:
                            e.get("creation_time"), e.get("creation_time")) for e in new_exps],
                          keep_existing=True)
             self._apply(con, batch, new_offsets)
-            dead = self._dead_writers(con)
+            dead = self._dead_writers(con) | reconcile.unsettled_dead(con, self.layout)
             if dead:
                 # A dead writer's log is final: fold in what it appended after we read it
                 # (its last FINISHED, say) before judging its runs, or a run that ended
                 # cleanly just before its process exited would flash KILLED.
                 more, more_offsets = self._read_logs({**offsets, **new_offsets}, only=dead)
                 self._apply(con, more, more_offsets)
+                settled = {w for (w,) in con.execute(
+                    "SELECT writer_id FROM writers "
+                    "WHERE settled = 1 AND list_contains(?, writer_id)", [sorted(dead)]).fetchall()}
+                reconcile.settle(con, self.layout, dead - settled)
                 self._mark_killed(con, dead)
             con.execute("COMMIT")
         except BaseException:

@@ -101,6 +101,11 @@ class EventLog:
             f = self._open()
             f.write(data)
 
+    @property
+    def opened(self) -> bool:
+        """Whether this process appended to its log."""
+        return self._file is not None
+
     def beat(self, force: bool = False) -> None:
         """Refresh the heartbeat file (cheap; rate-limited unless ``force``)."""
         t = time.monotonic()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import DamagedFileWarning, TrackbookWarning
 from .._text import is_storable, storable_record
-from .metrics import merge_summary
+from .metrics import covered_by, merge_summary, parse_compact
 
 if TYPE_CHECKING:
     import duckdb
@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 # Default experiment and tagged with this, instead of vanishing with all its records.
 DAMAGED_TAG = "trackbook.damaged"
 ORPHAN_EXPERIMENT_ID = "0"
+
+
+# Records after which the writer may have left metric files the catalog must know of.
+_WRITES_FILES = frozenset({"run_start", "resume", "metrics", "compact"})
 
 
 class Applier:
@@ -39,6 +43,12 @@ class Applier:
         self.exp_updates: list[tuple[str, dict[str, Any]]] = []
         self.exp_tags: dict[tuple[str, str], str | None] = {}
         self.purged: set[str] = set()
+        # Runs whose whole file list (and latest metrics) a compaction record replaces.
+        self.run_files: dict[str, set[str]] = {}
+        self.reset_latest: set[str] = set()
+        self.adopted: set[tuple[str, str]] = set()
+        self.writers: dict[str, bool] = {}  # writer -> said goodbye
+        self.writer_runs: set[tuple[str, str]] = set()
 
     def _run(self, run_id: str) -> dict[str, Any]:
         run = self.runs.get(run_id)
@@ -63,7 +73,21 @@ class Applier:
         cols = [d[0] for d in cur.description]
         for row in cur.fetchall():
             self.runs[row[0]] = dict(zip(cols, row, strict=True))
+        compacted = sorted({r["run"] for _, r in batch
+                            if r.get("op") == "compact" and "covers" in r})
+        if compacted:
+            for run_id in compacted:
+                self.run_files[run_id] = set()
+            for run_id, file in self.con.execute(
+                    "SELECT run_id, file FROM metric_files WHERE list_contains(?, run_id)",
+                    [compacted]).fetchall():
+                self.run_files[run_id].add(file)
         if any(r.get("op") == "metrics" for _, r in batch):
+            # Chunks the catalog took from a dead writer's folder before their record came
+            # (judged dead too early, or a replica): their summary is in already.
+            self.adopted.update(self.con.execute(
+                "SELECT a.run_id, a.file FROM adopted_files a JOIN touched USING (run_id)"
+            ).fetchall())
             for row in self.con.execute(
                 "SELECT m.run_id, m.key, m.count, m.min, m.max, m.step, m.timestamp, m.value "
                 "FROM latest_metrics m JOIN touched USING (run_id)"
@@ -73,10 +97,15 @@ class Applier:
     def apply(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         self._prefetch(batch)
         for writer_id, r in batch:
+            if writer_id not in self.writers:
+                self.writers[writer_id] = False
             if r.get("run") in self.purged:
                 continue
             if not is_storable(r):
                 r = _storable(writer_id, r)
+            run_id = r.get("run")
+            if r.get("op") in _WRITES_FILES and isinstance(run_id, str):
+                self.writer_runs.add((writer_id, run_id))
             handler = getattr(self, "_op_" + str(r.get("op")), None)
             if handler is None:
                 log.debug("skipping unknown log op %r", r.get("op"))
@@ -152,6 +181,8 @@ class Applier:
             for k in [k for k in d if k[0] == run_id]:
                 del d[k]
         self.files_add = {k for k in self.files_add if k[0] != run_id}
+        self.run_files.pop(run_id, None)
+        self.reset_latest.discard(run_id)
 
     def _op_params(self, writer_id: str, r: dict[str, Any]) -> None:
         # Params are immutable: the first value logged wins, even across processes.
@@ -169,16 +200,40 @@ class Applier:
     def _op_del_tag(self, writer_id: str, r: dict[str, Any]) -> None:
         self.tags[(r["run"], r["key"])] = (None, r["t"])
 
+    def _op_bye(self, writer_id: str, r: dict[str, Any]) -> None:
+        """The writer exited cleanly: every file it wrote has its record."""
+        self.writers[writer_id] = True
+
     def _op_metrics(self, writer_id: str, r: dict[str, Any]) -> None:
         run_id = r["run"]
-        self.files_add.add((run_id, r["file"]))
+        if (run_id, r["file"]) in self.adopted:
+            return
+        files = self.run_files.get(run_id)
+        if files is not None:
+            files.add(r["file"])
+        else:
+            self.files_add.add((run_id, r["file"]))
         for key, summary in r["sum"].items():
             k = (run_id, key)
             self.metrics[k] = merge_summary(self.metrics.get(k), summary)
 
     def _op_compact(self, writer_id: str, r: dict[str, Any]) -> None:
         run_id = r["run"]
-        for old in r["replaces"]:
+        files = self.run_files.get(run_id)
+        if files is not None:
+            # The reading rule of store/metrics.py: the new file hides every file its covers
+            # cover, whether or not this catalog heard of them; its summary replaces the
+            # run's (it holds every point the run had).
+            files.difference_update(covered_by(sorted(files), parse_compact(r["file"]) or 0,
+                                               r["covers"]))
+            files.add(r["file"])
+            for k in [k for k in self.metrics if k[0] == run_id]:
+                del self.metrics[k]
+            for key, summary in r["sum"].items():
+                self.metrics[(run_id, key)] = list(summary)
+            self.reset_latest.add(run_id)
+            return
+        for old in r["replaces"]:  # a record written before compactions carried covers
             self.files_add.discard((run_id, old))
             self.files_del.add((run_id, old))
         self.files_add.add((run_id, r["file"]))
@@ -215,6 +270,8 @@ class Applier:
             con.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", [run_id, key])
         bulk_upsert(con, "tags", ["run_id", "key", "value", "ts"],
                      [(k[0], k[1], v, ts) for k, (v, ts) in self.tags.items() if v is not None])
+        for run_id in sorted(self.reset_latest - self.purged):
+            con.execute("DELETE FROM latest_metrics WHERE run_id = ?", [run_id])
         bulk_upsert(con, "latest_metrics",
                      ["run_id", "key", "value", "step", "timestamp", "min", "max", "count"],
                      [(k[0], k[1], s[5], s[3], s[4], s[1], s[2], s[0])
@@ -227,6 +284,18 @@ class Applier:
             con.execute("DELETE FROM metric_files m USING gone g "
                         "WHERE m.run_id = g.run_id AND m.file = g.file")
         bulk_upsert(con, "metric_files", ["run_id", "file"], sorted(self.files_add))
+        for run_id, files in sorted(self.run_files.items()):
+            if run_id in self.purged:
+                continue
+            con.execute("DELETE FROM metric_files WHERE run_id = ?", [run_id])
+            bulk_upsert(con, "metric_files", ["run_id", "file"],
+                        [(run_id, f) for f in sorted(files)])
+        bulk_upsert(con, "writers", ["writer_id", "settled"],
+                    [(w, 0) for w, b in self.writers.items() if not b], keep_existing=True)
+        bulk_upsert(con, "writers", ["writer_id", "settled"],
+                    [(w, 1) for w, b in self.writers.items() if b])
+        bulk_upsert(con, "writer_runs", ["writer_id", "run_id"], sorted(self.writer_runs),
+                    keep_existing=True)
         allowed = {"name", "lifecycle_stage", "last_update_time"}
         for exp_id, fields in self.exp_updates:
             for col, value in fields.items():
@@ -259,6 +328,7 @@ def _storable(writer_id: str, r: dict[str, Any]) -> dict[str, Any]:
 # Non-string columns of the tables written in bulk; every other column is a string.
 _INT, _FLOAT = "int64", "float64"
 _COLUMN_TYPES: dict[str, dict[str, str]] = {
+    "writers": {"settled": _INT},
     "experiments": {"creation_time": _INT, "last_update_time": _INT},
     "log_offsets": {"byte_offset": _INT},
     "runs": {"start_time": _INT, "end_time": _INT, "last_update": _INT},

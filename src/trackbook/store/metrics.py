@@ -80,11 +80,14 @@ def _parse_chunk(name: str) -> tuple[str, int] | None:
     return (writer, int(seq)) if writer and seq.isdigit() else None
 
 
-def _parse_compact(name: str) -> int | None:
+def parse_compact(name: str) -> int | None:
     if name.startswith("m-") and name.endswith(".parquet"):
         gen = name[2 : -len(".parquet")]
         return int(gen) if gen.isdigit() else None
     return None
+
+
+_parse_compact = parse_compact  # the name store/pull.py uses
 
 
 def build_table(run_id: str, items: Sequence[tuple[str, float, int, int]]) -> pa.Table:
@@ -236,12 +239,26 @@ def pick_visible(names: Sequence[str], covers_of: Callable[[str], dict[str, int]
                  ) -> tuple[str | None, list[str], dict[str, int]]:
     """The reading rule over one run's file ``names``: (newest compacted file, the chunks it
     does not cover, its covers); ``covers_of(name)`` reads a compacted file's covers."""
-    compacts = sorted((g, n) for n in names if (g := _parse_compact(n)) is not None)
+    compacts = sorted((g, n) for n in names if (g := parse_compact(n)) is not None)
     newest = compacts[-1][1] if compacts else None
     covers = covers_of(newest) if newest is not None else {}
     chunks = [n for n in sorted(names)
               if (parsed := _parse_chunk(n)) is not None and parsed[1] > covers.get(parsed[0], -1)]
     return newest, chunks, covers
+
+
+def covered_by(names: Sequence[str], gen: int, covers: dict[str, int]) -> list[str]:
+    """The ``names`` that a compacted file of generation ``gen`` with ``covers`` makes
+    invisible: older compacted files and the chunks at or below its covers."""
+    out = []
+    for n in sorted(names):
+        g = parse_compact(n)
+        if g is not None:
+            if g < gen:
+                out.append(n)
+        elif (parsed := _parse_chunk(n)) is not None and parsed[1] <= covers.get(parsed[0], -1):
+            out.append(n)
+    return out
 
 
 def visible_files(directory: Path) -> tuple[Path | None, list[Path], dict[str, int]]:
@@ -355,7 +372,7 @@ def compact(directory: Path,
     for c in chunks:
         writer, seq = _parse_chunk(c.name)  # type: ignore[misc]
         new_covers[writer] = max(seq, new_covers.get(writer, -1))
-    gen = (_parse_compact(newest.name) if newest else 0) or 0
+    gen = (parse_compact(newest.name) if newest else 0) or 0
     name = f"m-{gen + 1:08d}.parquet"
     table = table.sort_by([("key", "ascending"), ("step", "ascending"),
                            ("timestamp", "ascending")])
@@ -368,8 +385,11 @@ def compact(directory: Path,
         return None  # another process compacted first; its file covers ours
     finally:
         tmp.unlink(missing_ok=True)
-    replaced = [c.name for c in chunks] + ([newest.name] if newest else [])
-    result = {"file": name, "replaces": replaced, "points": table.num_rows}
+    # Every file the new covers cover goes, not only those read: a compacted file whose
+    # process died before it could delete what it covered left those behind.
+    replaced = covered_by(os.listdir(directory), gen + 1, new_covers)
+    result = {"file": name, "replaces": replaced, "points": table.num_rows,
+              "covers": new_covers, "sum": summarize(table)}
     if before_delete is not None:
         before_delete(result)
     for old in replaced:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -49,6 +49,16 @@ CREATE TABLE IF NOT EXISTS latest_metrics (
 CREATE TABLE IF NOT EXISTS metric_files (
     run_id VARCHAR NOT NULL, file VARCHAR NOT NULL,
     PRIMARY KEY (run_id, file)
+);
+-- Writers whose runs still need checking against their files when found dead (settled:
+-- said goodbye, or checked), the runs each one wrote, and chunk files taken into the
+-- catalog from a folder because their writer died before their record.
+CREATE TABLE IF NOT EXISTS writers (writer_id VARCHAR PRIMARY KEY, settled BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS writer_runs (
+    writer_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, PRIMARY KEY (writer_id, run_id)
+);
+CREATE TABLE IF NOT EXISTS adopted_files (
+    run_id VARCHAR NOT NULL, file VARCHAR NOT NULL, PRIMARY KEY (run_id, file)
 );
 CREATE TABLE IF NOT EXISTS purged_runs (run_id VARCHAR PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS log_offsets (

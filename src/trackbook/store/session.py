@@ -213,8 +213,13 @@ class WriterSession:
     def shutdown(self) -> None:
         self._stop.set()
         self._wake.set()
-        self.flush_all()
+        for buf in list(self.buffers.values()):
+            buf.flush()
+        if self.log.opened:
+            # Every file this process wrote has its record: readers need not check them.
+            self.log.append([{"op": "bye", "t": now_ms()}])
         if self.pusher is not None:
+            self.pusher.push()
             self.pusher.close()
 
 

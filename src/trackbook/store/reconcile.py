@@ -1,0 +1,92 @@
+"""Files are the truth: a dead writer's runs are checked against their metric files.
+
+A writer killed between renaming a chunk and appending its record, or between linking a
+compacted file and recording it, leaves files its log does not describe. Once such a
+writer is found dead (it never said goodbye), the catalog's file list and latest metrics
+of every run it wrote are made to follow the reading rule of :mod:`trackbook.store.metrics`
+over the run's folder. Writers that exited cleanly (a ``bye`` record) are never checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from . import events
+from . import metrics as _metrics
+from .fold import bulk_upsert
+from .layout import Layout
+
+if TYPE_CHECKING:
+    import duckdb
+
+log = logging.getLogger(__name__)
+
+
+def unsettled_dead(con: duckdb.DuckDBPyConnection, layout: Layout) -> set[str]:
+    """Writers that neither said goodbye nor were checked, and whose process is gone."""
+    rows = con.execute("SELECT writer_id FROM writers WHERE settled = 0").fetchall()
+    return {w for (w,) in rows if not events.writer_alive(layout, w)}
+
+
+def settle(con: duckdb.DuckDBPyConnection, layout: Layout, dead: set[str]) -> None:
+    """Check the runs of the ``dead`` writers against their folders, then mark them settled."""
+    if not dead:
+        return
+    runs = sorted({r for (r,) in con.execute(
+        "SELECT DISTINCT run_id FROM writer_runs WHERE list_contains(?, writer_id) "
+        "AND run_id NOT IN (SELECT run_id FROM purged_runs)", [sorted(dead)]).fetchall()})
+    for run_id in runs:
+        reconcile_run(con, layout, run_id)
+    bulk_upsert(con, "writers", ["writer_id", "settled"], [(w, 1) for w in sorted(dead)])
+
+
+def reconcile_run(con: duckdb.DuckDBPyConnection, layout: Layout, run_id: str) -> bool:
+    """Make the catalog's files and latest metrics of ``run_id`` those its folder shows;
+    return whether anything changed.
+
+    Only what the folder proves is changed: a visible file the catalog lacks is added, a
+    listed file that a present compacted file covers is dropped. A listed file that is
+    simply absent (a replica that has not downloaded it) leaves the run as it is.
+    """
+    directory = layout.metrics_dir(run_id)
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        names = []
+    known = {f for (f,) in con.execute(
+        "SELECT file FROM metric_files WHERE run_id = ?", [run_id]).fetchall()}
+    chunk_names = [n for n in names if n.endswith(".parquet") and not n.startswith(".")]
+    if not chunk_names and not known:
+        return False
+    try:
+        newest, chunks, covers = _metrics.pick_visible(
+            chunk_names, lambda n: _metrics._covers(directory / n))
+    except (OSError, ValueError) as exc:  # a damaged footer: leave it to `trackbook doctor`
+        log.warning("cannot read the metric files of run %s: %s", run_id, exc)
+        return False
+    visible = set(chunks) | ({newest} if newest else set())
+    if visible == known:
+        return False
+    hidden = set(_metrics.covered_by(sorted(known), _metrics.parse_compact(newest) or 0,
+                                     covers)) if newest else set()
+    if any(f not in visible and f not in hidden for f in known):
+        return False  # a listed file is missing here: nothing to prove it gone
+    try:
+        table = _metrics.read_metrics(directory)
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read the metric files of run %s: %s", run_id, exc)
+        return False
+    summary = _metrics.summarize(table) if table.num_rows else {}
+    log.info("run %s: the catalog listed %s, its folder shows %s; following the folder",
+             run_id, sorted(known), sorted(visible))
+    con.execute("DELETE FROM metric_files WHERE run_id = ?", [run_id])
+    bulk_upsert(con, "metric_files", ["run_id", "file"], [(run_id, f) for f in sorted(visible)])
+    bulk_upsert(con, "adopted_files", ["run_id", "file"],
+                [(run_id, f) for f in sorted(visible - known)], keep_existing=True)
+    con.execute("DELETE FROM latest_metrics WHERE run_id = ?", [run_id])
+    bulk_upsert(con, "latest_metrics",
+                ["run_id", "key", "value", "step", "timestamp", "min", "max", "count"],
+                [(run_id, k, s[5], s[3], s[4], s[1], s[2], s[0]) for k, s in summary.items()])
+    return True
