@@ -60,6 +60,10 @@ class RunStateError(TrackbookError, RuntimeError):
     """The run is in a state that does not allow the operation (e.g. it has finished)."""
 
 
+class RunInUseError(RunStateError):
+    """Another live process owns the run (one run, one writing process at a time)."""
+
+
 class ArtifactPathError(TrackbookError, ValueError):
     """An artifact path is absolute or escapes the run's artifact folder."""
 

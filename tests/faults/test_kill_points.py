@@ -7,6 +7,8 @@ rebuilt from the files (``trackbook reindex``) agree exactly; both agree with th
 (``get_metric_history``, ``tb.sql``'s ``metrics`` view, ``latest_metrics`` and the file list
 all count every point whose chunk was renamed exactly once, and no other); and the run is
 not RUNNING (its writer is dead: KILLED), FINISHED only if its status record was written.
+The second pass (kill just after step k) runs where the files differ from those of a kill
+just before step k + 1: before a chunk's or a compacted file's temp write, and at the end.
 Each test prints its table of (fault point x outcome); see it with ``pytest -rA``.
 """
 
@@ -170,6 +172,11 @@ def test_kill_during_run_life_then_resume(server: Server, tmp_path: Path, when: 
     rows: list[tuple[str, ...]] = []
     failures: list[str] = []
     for k in range(1, len(steps) + 1):
+        if when == "after" and k < len(steps) and not steps[k].startswith(("replace c-",
+                                                                          "link m-")):
+            # Killed just after step k, the files are those of a kill just before step
+            # k + 1, unless a temp file is written between them (a chunk's, a compaction's)
+            continue
         root = tmp_path / f"k{k}" / "store"
         root.mkdir(parents=True)
         assert server.run(root, "life", k, when) is None, f"step {k} did not kill"

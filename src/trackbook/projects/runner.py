@@ -253,6 +253,9 @@ def create_run(*, client: Client, experiment_id: str, source: Source, entry: Ent
         client.log_batch(run_id, params=list(params.items()))
     except Exception as exc:
         raise start_failed(client, run_id, command, "could not log its params", exc) from exc
+    # The command's process resumes the run: it becomes the run's one writer (store/owner.py)
+    # until it exits; ending the run afterwards takes it back.
+    client.store.session.owners.release(run_id)
     return run_id
 
 

@@ -34,16 +34,23 @@ def settle(con: duckdb.DuckDBPyConnection, layout: Layout, dead: set[str]) -> No
     """Check the runs of the ``dead`` writers against their folders, then mark them settled."""
     if not dead:
         return
-    runs = sorted({r for (r,) in con.execute(
-        "SELECT DISTINCT run_id FROM writer_runs WHERE list_contains(?, writer_id) "
-        "AND run_id NOT IN (SELECT run_id FROM purged_runs)", [sorted(dead)]).fetchall()})
-    for run_id in runs:
-        reconcile_run(con, layout, run_id)
+    known: dict[str, set[str]] = {}
+    for run_id, file in con.execute(
+            "SELECT w.run_id, f.file FROM (SELECT DISTINCT run_id FROM writer_runs "
+            "WHERE list_contains(?, writer_id) AND run_id NOT IN "
+            "(SELECT run_id FROM purged_runs)) w LEFT JOIN metric_files f USING (run_id)",
+            [sorted(dead)]).fetchall():
+        files = known.setdefault(run_id, set())
+        if file is not None:
+            files.add(file)
+    for run_id in sorted(known):
+        reconcile_run(con, layout, run_id, known[run_id])
     bulk_upsert(con, "writers", ["writer_id", "settled"], [(w, 1) for w in sorted(dead)])
 
 
-def reconcile_run(con: duckdb.DuckDBPyConnection, layout: Layout, run_id: str) -> bool:
-    """Make the catalog's files and latest metrics of ``run_id`` those its folder shows;
+def reconcile_run(con: duckdb.DuckDBPyConnection, layout: Layout, run_id: str,
+                  known: set[str] | None = None) -> bool:
+    """Make the catalog's files (``known``: those it lists, when the caller has them) and latest metrics of ``run_id`` those its folder shows;
     return whether anything changed.
 
     Only what the folder proves is changed: a visible file the catalog lacks is added, a
@@ -55,11 +62,14 @@ def reconcile_run(con: duckdb.DuckDBPyConnection, layout: Layout, run_id: str) -
         names = os.listdir(directory)
     except FileNotFoundError:
         names = []
-    known = {f for (f,) in con.execute(
-        "SELECT file FROM metric_files WHERE run_id = ?", [run_id]).fetchall()}
+    if known is None:
+        known = {f for (f,) in con.execute(
+            "SELECT file FROM metric_files WHERE run_id = ?", [run_id]).fetchall()}
     chunk_names = [n for n in names if n.endswith(".parquet") and not n.startswith(".")]
     if not chunk_names and not known:
         return False
+    if set(chunk_names) == known and sum(n.startswith("m-") for n in chunk_names) <= 1:
+        return False  # what the catalog lists is all there is (no covered file lingers)
     try:
         newest, chunks, covers = _metrics.pick_visible(
             chunk_names, lambda n: _metrics._covers(directory / n))

@@ -20,6 +20,7 @@ from .._errors import TrackbookWarning
 from . import metrics as _metrics
 from .events import EventLog, now_ms
 from .layout import Layout
+from .owner import Owners
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class WriterSession:
 
         self.layout = layout
         self.log = EventLog(layout)
+        self.owners = Owners(layout, self.log.writer_id)
         self.buffers: dict[str, RunBuffer] = {}
         self._next_seq: dict[str, int] = {}
         self._lock = threading.Lock()

@@ -149,6 +149,7 @@ class Store:
                   user: str | None, parent_run_id: str | None,
                   run_id: str | None = None) -> str:
         run_id = run_id or uuid.uuid4().hex
+        self.session.owners.claim(run_id)
         self.session.record("run_start", run=run_id, exp=experiment_id, name=run_name,
                             start=start_time, user=user, parent=parent_run_id,
                             artifact_uri=str(self.layout.artifacts_dir(run_id)))

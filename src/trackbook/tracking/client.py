@@ -21,7 +21,7 @@ from . import context, query
 from . import validation as v
 from .entities import Experiment, Metric, Run, RunStatus, ViewType
 from .history import MetricHistory
-from .runstate import RunState, buffer_of, remember, state_of
+from .runstate import RunState, buffer_of, own, reload_params, remember, state_of
 from .uri import get_store
 
 if TYPE_CHECKING:
@@ -162,6 +162,10 @@ class Client:
     def resume_run(self, run_id: str) -> Run:
         """Mark a finished run RUNNING again so this process can log to it."""
         st = state_of(self._store, run_id)
+        owners = self._store.session.owners
+        if not owners.owns(run_id):
+            owners.claim(run_id)  # RunInUseError while another live process writes it
+            reload_params(self._store, st)
         self._store.session.record("resume", run=run_id)
         st.status = RunStatus.RUNNING
         return self.get_run(run_id)
@@ -184,6 +188,9 @@ class Client:
         if status not in RunStatus.ALL:
             raise InvalidValueError(f"status must be one of {RunStatus.ALL}, got {status!r}")
         st = state_of(self._store, run_id)
+        owners = self._store.session.owners
+        if not owners.owns(run_id):
+            owners.claim(run_id)  # only the run's one writer may end it
         self._store.session.close_run(run_id)
         st.buffer = None
         cells = context.executed_cells()
@@ -192,6 +199,7 @@ class Client:
         self._store.session.record("status", run=run_id, status=status,
                                    end=end_time or now_ms())
         st.status = status
+        owners.release(run_id)
 
     def update_run(self, run_id: str, status: str | None = None,
                    name: str | None = None) -> None:
@@ -271,6 +279,9 @@ class Client:
             new_tags[key] = v.tag_value(value, key)
         if points or new_params:
             st.check_writable("metrics" if points else "params")
+        if new_params and not self._store.session.owners.owns(run_id):
+            own(self._store, st)  # the previous writer's params count too
+            return self.log_batch(run_id, metrics, params, tags)
         if new_params:
             self._store.session.record("params", run=run_id, data=new_params)
             st.params.update(new_params)

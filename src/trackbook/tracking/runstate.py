@@ -54,7 +54,26 @@ def state_of(store: Store, run_id: str) -> RunState:
     return remember(store, RunState(run_id, row["experiment_id"], row["status"], params))
 
 
+def reload_params(store: Store, st: RunState) -> None:
+    """Take the run's params from the catalog (another process may have logged some)."""
+    with store.connect() as con:
+        st.params = dict(con.execute("SELECT key, value FROM params WHERE run_id = ?",
+                                     [st.run_id]).fetchall())
+
+
+def own(store: Store, st: RunState) -> None:
+    """Make this process the run's one writer (see ``store/owner.py``), or raise
+    ``RunInUseError``. A run taken over from an ended or dead owner is RUNNING again here."""
+    owners = store.session.owners
+    if owners.owns(st.run_id):
+        return
+    owners.claim(st.run_id)
+    reload_params(store, st)
+    store.session.record("resume", run=st.run_id)
+
+
 def buffer_of(store: Store, st: RunState) -> RunBuffer:
     if st.buffer is None:
+        own(store, st)
         st.buffer = store.session.buffer(st.run_id)
     return st.buffer
