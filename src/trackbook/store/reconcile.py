@@ -50,8 +50,9 @@ def settle(con: duckdb.DuckDBPyConnection, layout: Layout, dead: set[str]) -> No
 
 def reconcile_run(con: duckdb.DuckDBPyConnection, layout: Layout, run_id: str,
                   known: set[str] | None = None) -> bool:
-    """Make the catalog's files (``known``: those it lists, when the caller has them) and latest metrics of ``run_id`` those its folder shows;
-    return whether anything changed.
+    """Make the catalog's files and latest metrics of ``run_id`` those its folder shows
+    (``known``: the files the catalog lists, when the caller has them); return whether
+    anything changed.
 
     Only what the folder proves is changed: a visible file the catalog lacks is added, a
     listed file that a present compacted file covers is dropped. A listed file that is

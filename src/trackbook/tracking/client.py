@@ -281,7 +281,8 @@ class Client:
             st.check_writable("metrics" if points else "params")
         if new_params and not self._store.session.owners.owns(run_id):
             own(self._store, st)  # the previous writer's params count too
-            return self.log_batch(run_id, metrics, params, tags)
+            self.log_batch(run_id, metrics, params, tags)
+            return
         if new_params:
             self._store.session.record("params", run=run_id, data=new_params)
             st.params.update(new_params)
