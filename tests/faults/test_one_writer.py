@@ -27,6 +27,7 @@ OWNER = textwrap.dedent("""
     run = tb.start_run()
     tb.log_param("lr", "0.1")
     tb.log_metric("loss", 1.0, step=0)
+    tb.flush()  # durable before the kill -9 below
     if sys.argv[2] == "end":
         tb.end_run()
     print(run.info.run_id, flush=True)

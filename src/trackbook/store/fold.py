@@ -242,6 +242,9 @@ class Applier:
     def _op_quarantine(self, writer_id: str, r: dict[str, Any]) -> None:
         """``trackbook doctor --repair`` moved a damaged metric file away."""
         self.files_add.discard((r["run"], r["file"]))
+        files = self.run_files.get(r["run"])
+        if files is not None:
+            files.discard(r["file"])
         self.files_del.add((r["run"], r["file"]))
 
     def _op_experiment_update(self, writer_id: str, r: dict[str, Any]) -> None:
