@@ -274,3 +274,41 @@ def file_lock(path: str | os.PathLike[str], timeout: float = -1,
         yield
     finally:
         lock.release()
+
+
+def try_lock(path: str | os.PathLike[str], note: bytes = b"") -> int | None:
+    """Take an exclusive lock on ``path`` without waiting; return its open descriptor (the
+    lock lasts until it is closed or the process dies, kill -9 included), or None when
+    another process holds it. ``note`` (who holds it) replaces the file's content; a
+    process that finds the lock held reads the note with :func:`lock_note`.
+
+    A plain ``flock``: ~30 us where :func:`file_lock`'s library takes ~1 ms, for a lock
+    taken at every run start.
+    """
+    import fcntl
+
+    try:  # no O_TRUNC: the holder's note stays
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    if note:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, note, 0)
+    return fd
+
+
+def lock_note(path: str | os.PathLike[str]) -> bytes:
+    """The note the holder of a :func:`try_lock` lock left in it (empty if none)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""

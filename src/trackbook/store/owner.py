@@ -1,28 +1,26 @@
 """One run, one writer: the process that writes a run holds its owner lock.
 
-A run's owner holds an exclusive lock on ``locks/runs/<run_id>.lock`` (a file lock through
-:func:`trackbook.store.durable.file_lock`, which the kernel drops when the process dies,
-kill -9 included) from ``start_run`` or a resume until the run ends. Beside it,
-``<run_id>.owner`` names the owner for error messages. Another process that resumes or
+A run's owner holds an exclusive lock on ``locks/runs/<run_id>.lock`` (a non-blocking
+``flock`` through :func:`trackbook.store.durable.try_lock`, which the kernel drops when the
+process dies, kill -9 included) from ``start_run`` or a resume until the run ends; the file
+names the owner for error messages. Another process that resumes or
 writes to the run while the owner lives gets :class:`RunInUseError`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
 from pathlib import Path
 
-from .._errors import RunInUseError, StoreError
+from .._errors import RunInUseError
 from . import durable, events
 from .layout import Layout
 
 
-def _paths(layout: Layout, run_id: str) -> tuple[Path, Path]:
-    base = layout.root / "locks" / "runs"
-    return base / f"{run_id}.lock", base / f"{run_id}.owner"
+def _lock_path(layout: Layout, run_id: str) -> Path:
+    return layout.root / "locks" / "runs" / f"{run_id}.lock"
 
 
 class Owners:
@@ -31,7 +29,7 @@ class Owners:
     def __init__(self, layout: Layout, writer_id: str) -> None:
         self.layout = layout
         self.writer_id = writer_id
-        self._held: dict[str, contextlib.ExitStack] = {}
+        self._held: dict[str, int] = {}  # run id -> descriptor holding its lock
         self._lock = threading.Lock()
 
     def owns(self, run_id: str) -> bool:
@@ -42,34 +40,27 @@ class Owners:
         with self._lock:
             if run_id in self._held:
                 return
-            lock_path, owner_path = _paths(self.layout, run_id)
-            stack = contextlib.ExitStack()
-            try:
-                stack.enter_context(durable.file_lock(lock_path, timeout=0))
-            except StoreError:
-                raise RunInUseError(self._in_use(run_id, owner_path)) from None
-            try:
-                durable.write_atomic(owner_path, json.dumps({
-                    "writer_id": self.writer_id, "pid": os.getpid(),
-                    "host": events.host_name()}).encode())
-            except BaseException:
-                stack.close()
-                raise
-            self._held[run_id] = stack
+            path = _lock_path(self.layout, run_id)
+            note = json.dumps({"writer_id": self.writer_id, "pid": os.getpid(),
+                               "host": events.host_name()}).encode()
+            fd = durable.try_lock(path, note)
+            if fd is None:
+                raise RunInUseError(self._in_use(run_id, path))
+            self._held[run_id] = fd
 
     def release(self, run_id: str) -> None:
         """Stop owning ``run_id`` (at run end, or to hand it to a child process)."""
         with self._lock:
-            stack = self._held.pop(run_id, None)
-        if stack is not None:
-            stack.close()
+            fd = self._held.pop(run_id, None)
+        if fd is not None:
+            os.close(fd)
 
     @staticmethod
-    def _in_use(run_id: str, owner_path: Path) -> str:
+    def _in_use(run_id: str, path: Path) -> str:
         try:
-            info = json.loads(owner_path.read_bytes())
+            info = json.loads(durable.lock_note(path))
             who = f"process {info['pid']} on {info['host']} (writer {info['writer_id']})"
-        except (OSError, ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             who = "another live process"
         return (f"run {run_id} is being written by {who}: a run has one writing process at "
                 "a time. Wait for that process to end the run (or to exit), or start a "
