@@ -186,4 +186,63 @@ def w7_import(ctx: Ctx) -> list[Row]:
         print(f"  [7] {tool:9s} import {fmt_value(plain.median(tool), 's')}, "
               f"with API {fmt_value(fluent.median(tool), 's')}, first durable point "
               f"{fmt_value(first.median(tool), 's')}", flush=True)
-    return [plain, fluent, first]
+    return [plain, fluent, first, *_durability(ctx)]
+
+
+_DURABILITY_SNIPPET = """\
+import os, time
+os.environ["TRACKBOOK_DURABILITY"] = {policy!r}
+t0 = time.perf_counter()
+import trackbook as tb
+tb.set_tracking_uri({uri!r})
+tb.set_experiment("bench")
+tb.start_run()
+tb.log_metric("loss", 1.0, step=0)
+tb.end_run()
+t1 = time.perf_counter()
+ends = []
+for r in range({runs}):
+    tb.start_run()
+    tb.log_params({{"lr": 0.1, "depth": r}})
+    for i in range({points}):
+        tb.log_metric("loss", 0.5, step=i)
+    t = time.perf_counter()
+    tb.end_run()
+    ends.append(time.perf_counter() - t)
+print(t1 - t0, sorted(ends)[len(ends) // 2])
+"""
+
+
+def _durability(ctx: Ctx) -> list[Row]:
+    """trackbook alone: the cost of each ``TRACKBOOK_DURABILITY`` policy (store/durable.py)
+    on the first durable point and on ``end_run`` (which fsyncs under ``commit``)."""
+    if "trackbook" not in ctx.tools:
+        return []
+    points = ctx.cfg.log_steps  # 1,000 (quick and full); 20 (smoke)
+    runs = max(2, min(20, points // 50))
+    rows = []
+    for policy in ("off", "commit", "flush"):
+        default = " (default)" if policy == "commit" else ""
+        first = Row("7", f"first durable point, TRACKBOOK_DURABILITY={policy}{default}", "s",
+                    False, None, comparable=False,
+                    note="trackbook only (MLflow has no such setting): fresh interpreter to "
+                    "the first end_run, as above.")
+        end = Row("7", f"end_run latency ({points:,} points buffered, median of "
+                  f"{runs} runs), TRACKBOOK_DURABILITY={policy}{default}", "s",
+                  False, None, comparable=False,
+                  note="trackbook only: flush, fsync (commit, flush) and the final status.")
+        for _rep in range(max(1, ctx.cfg.import_reps // 2)):
+            store = ctx.runner.fresh_store("trackbook", "w7d")
+            out = ctx.runner.python_snippet("trackbook", _DURABILITY_SNIPPET.format(
+                policy=policy, uri=str(store), runs=runs, points=points))
+            t_first, t_end = (float(x) for x in out.split()[-2:])
+            first.add("trackbook", t_first)
+            end.add("trackbook", t_end)
+            ctx.fact(end, "trackbook", "points on disk (durability rows)", 1 + runs * points,
+                     ctx.count("trackbook", store)["points"])
+            ctx.runner.discard(store)
+        print(f"  [7] durability={policy:6s} first durable point "
+              f"{fmt_value(first.median('trackbook'), 's')}, end_run "
+              f"{fmt_value(end.median('trackbook'), 's')}", flush=True)
+        rows += [first, end]
+    return rows

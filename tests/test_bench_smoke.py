@@ -79,6 +79,8 @@ def _check_tool(data: dict[str, Any], tool: str) -> None:
         assert got[("6", "logging errors")] == [0]
     # 7: the first durable point is on disk
     assert got[("7", "points on disk")] == [1]
+    if tool == "trackbook":  # a store per TRACKBOOK_DURABILITY setting: 1 + 2 runs x 20
+        assert got[("7", "points on disk (durability rows)")] == [41, 41, 41]
     # 9: the model server answered every request of a short load with the right prediction
     assert got[("9", "wrong or failed responses")] == [0]
     assert got[("9", "answered some requests")] == [True]

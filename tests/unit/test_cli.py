@@ -295,7 +295,7 @@ def test_gc_removes_deleted_run_for_good(gc_store: tuple[Path, dict[str, str]]) 
     for name in ("alpha", "gamma", "live"):
         assert (path / "runs" / ids[name]).is_dir()
     assert f"not deleting run {ids['live']} 'live': it is still RUNNING" in out.stderr
-    purges = [json.loads(line) for f in (path / "log").iterdir()
+    purges = [json.loads(line.rpartition("\t")[0] or line) for f in (path / "log").iterdir()
               for line in f.read_text().splitlines() if '"purge"' in line]
     assert [(p["op"], p["run"]) for p in purges] == [("purge", ids["beta"])]
     assert isinstance(purges[0]["t"], int)

@@ -108,24 +108,22 @@ def score_batch(model: str | os.PathLike[str] | PyFuncModel, data: Any, *,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ..store import durable
+
     out = Path(output_path)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    writer = None
-    try:
-        for chunk in chunks:
-            table = pa.Table.from_pandas(_score(loaded, chunk, prediction_column),
-                                         preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, write_page_checksum=True)
-            writer.write_table(table)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)  # no half-written output
-        raise
-    if writer is not None:
-        writer.close()
-    if writer is None:
-        raise ModelError(f"{data} has no rows to score")
-    os.replace(tmp, out)
+    # No half-written output: scored into a temp file, renamed into place when whole.
+    with durable.atomic_path(out, what="the scored rows", level=durable.FLUSH) as tmp:
+        writer = None
+        try:
+            for chunk in chunks:
+                table = pa.Table.from_pandas(_score(loaded, chunk, prediction_column),
+                                             preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, write_page_checksum=True)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ModelError(f"{data} has no rows to score")
     return out

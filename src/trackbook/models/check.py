@@ -111,18 +111,10 @@ def _loader_requirements(requirements: list[str], model: Model) -> list[str]:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no lock, builds may race
-            yield
-            return
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    from ..store import durable
+
+    with durable.file_lock(path, poll=0.05):
+        yield
 
 
 def _pip_command(env_python: Path) -> list[str]:

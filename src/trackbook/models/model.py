@@ -126,9 +126,10 @@ class Model:
         target = Path(path)
         if target.is_dir():
             target = target / MLMODEL_FILE
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(self.to_yaml(), encoding="utf-8")
-        os.replace(tmp, target)
+        from ..store import durable
+
+        durable.write_atomic(target, self.to_yaml().encode("utf-8"),
+                             what="the model's MLmodel file")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Model:

@@ -8,10 +8,11 @@ notebooks, a sweep's trials) never build the same clone or environment at once.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from ..store import durable
 
 
 def cache_root() -> Path:
@@ -27,10 +28,5 @@ def cache_root() -> Path:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (a ``.lock`` file) for the ``with`` block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with durable.file_lock(path, poll=0.05):
+        yield

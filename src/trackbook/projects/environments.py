@@ -24,6 +24,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..store import durable
 from .cache import cache_root, locked
 from .errors import EnvironmentCreationError
 from .progress import ProgressCallback, Tracker
@@ -89,10 +90,9 @@ def _python_shim(python: str) -> Path | None:
     link = shim / "python"
     if not link.exists():
         shim.mkdir(parents=True, exist_ok=True)
-        tmp = shim / f".python-{os.getpid()}"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(python)
-        os.replace(tmp, link)
+        with durable.atomic_path(link, what=f"the python shim for {python}",
+                                 level=durable.FLUSH) as tmp:
+            tmp.symlink_to(python)
     return shim
 
 

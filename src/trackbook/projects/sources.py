@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..store import durable
 from ..tracking.context import git_info
 from .cache import cache_root, locked
 from .errors import ProjectSourceError
@@ -121,10 +122,9 @@ def checkout_commit(repo: str, version: str | None) -> tuple[Path, str]:
     with locked(root / "git" / f"{key}.lock"):
         fresh = not mirror.is_dir()
         if fresh:
-            tmp = mirror.with_name(f"{mirror.name}.tmp-{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            _git(["clone", "--quiet", "--mirror", repo, str(tmp)], what=f"clone {repo}")
-            os.replace(tmp, mirror)
+            with durable.atomic_path(mirror, what=f"the clone of {repo}",
+                                     level=durable.FLUSH) as tmp:
+                _git(["clone", "--quiet", "--mirror", repo, str(tmp)], what=f"clone {repo}")
         wanted = version or "HEAD"
         commit = None
         if version and _SHA.match(version):
@@ -139,13 +139,12 @@ def checkout_commit(repo: str, version: str | None) -> tuple[Path, str]:
         checkout = root / "checkouts" / f"{key}-{commit[:12]}"
         if not checkout.is_dir():
             checkout.parent.mkdir(parents=True, exist_ok=True)
-            tmp = checkout.with_name(f"{checkout.name}.tmp-{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            _git(["clone", "--quiet", "--shared", "--no-checkout", str(mirror), str(tmp)],
-                 what=f"check out {repo}")
-            _git(["checkout", "--quiet", "--detach", commit], cwd=tmp,
-                 what=f"check out {commit} of {repo}")
-            os.replace(tmp, checkout)
+            with durable.atomic_path(checkout, what=f"the checkout of {repo}",
+                                     level=durable.FLUSH) as tmp:
+                _git(["clone", "--quiet", "--shared", "--no-checkout", str(mirror), str(tmp)],
+                     what=f"check out {repo}")
+                _git(["checkout", "--quiet", "--detach", commit], cwd=tmp,
+                     what=f"check out {commit} of {repo}")
     return checkout, commit
 
 

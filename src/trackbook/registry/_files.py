@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .._errors import DamagedFileWarning, StoreError
-from ..store.layout import create_exclusive
+from ..store import durable
 from ._fold import ModelState
 from ._names import model_key
 
@@ -68,8 +68,8 @@ class ModelFiles:
         return self.events_dir / f"{seq}.json"
 
     def ensure_dirs(self) -> None:
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
-        self.events_dir.mkdir(parents=True, exist_ok=True)
+        durable.make_dirs(self.versions_dir, what="the registry's folders")
+        durable.make_dirs(self.events_dir, what="the registry's folders")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -161,7 +161,7 @@ class LocalFiles:
     def claim_model(self, key: str, record: dict[str, Any]) -> bool:
         files = self.model_files(key)
         if "home" in record:  # a rename's name pointer: no versions or events of its own
-            files.dir.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(files.dir, what="the registry's folders")
         else:
             files.ensure_dirs()
         return claim(files.model_file, record)
@@ -286,4 +286,5 @@ class FoldCache:
 
 def claim(path: Path, record: dict[str, Any]) -> bool:
     """Create ``path`` with ``record`` unless it exists (exactly one claimer wins)."""
-    return create_exclusive(path, dumps(record))
+    return durable.create_exclusive(path, dumps(record),
+                                    what=f"the registry record {path.parent.name}/{path.name}")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import StoreError
+from ..store import durable
 from ..store.objects import ObjectNotFoundError, Objects
 from ._files import REGISTRY_DIR, ModelFiles, dumps
 from ._fold import ModelState
@@ -111,14 +111,12 @@ class ObjectFiles:
         path = self._copy_path(key)
         if path is None:
             return
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:  # best effort: the bucket stays the truth
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError as exc:
+            durable.write_atomic(path, data, what=f"the local copy of {key}",
+                                 level=durable.FLUSH)
+        except (OSError, durable.DiskWriteError) as exc:
             log.debug("registry: no local copy of %s: %s", key, exc)
-            tmp.unlink(missing_ok=True)
 
     def _fetch(self, key: str) -> dict[str, Any] | None:
         """A file's record: its local copy, else the bucket's (then copied)."""

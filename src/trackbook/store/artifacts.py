@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .._errors import ArtifactPathError, TrackbookWarning
+from . import durable
 from .durable import DiskWriteError, atomic_path
 
 
@@ -54,11 +55,9 @@ def put_file(root: Path, local: str | os.PathLike[str], artifact_path: str | Non
     if not src.is_file():
         raise ArtifactPathError(f"{str(local)!r} is not a file (use log_artifacts for folders)")
     dest_dir = resolve(root, artifact_path)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    _mkdir(dest_dir, src.name)
     dest = dest_dir / src.name
-    tmp = dest_dir / f".{src.name}.{os.getpid()}.tmp"
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    durable.copy_file(src, dest, what=f"the artifact {src.name}", level=durable.FLUSH)
     return dest
 
 
@@ -137,11 +136,13 @@ def put_bytes(root: Path, artifact_file: str, data: bytes) -> Path:
     if not rel:
         raise ArtifactPathError("artifact_file needs a file name, e.g. 'config.json'")
     dest = resolve(root, rel)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
+    _mkdir(dest.parent, rel)
+    durable.write_atomic(dest, data, what=f"the artifact {rel}", level=durable.FLUSH)
     return dest
+
+
+def _mkdir(path: Path, what: str) -> None:
+    durable.make_dirs(path, what=f"the artifact {what}")
 
 
 def list_dir(root: Path, path: str | None = None) -> list[FileInfo]:

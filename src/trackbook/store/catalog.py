@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -18,19 +19,14 @@ import time
 import warnings
 from collections.abc import Iterator
 from operator import itemgetter
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 from typing import TYPE_CHECKING, Any
 
 from .. import _gc
 from .._errors import StoreError, TrackbookWarning
 from .._text import is_storable, storable_record
-from . import events, reconcile
+from . import durable, events, reconcile
 from .fold import Applier, bulk_upsert
-from .layout import Layout, write_atomic
+from .layout import Layout
 from .schema import DDL, SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -153,9 +149,6 @@ class Catalog:
         250 ms): a reader in a tight loop no longer starves the others. Re-entrant within
         a process (threads of one process share DuckDB's instance anyway).
         """
-        if fcntl is None:  # pragma: no cover - Windows: DuckDB's own lock and retry only
-            yield
-            return
         path = str(self.layout.root / "catalog.lock")
         with _process_turn:
             if _held.get(path):
@@ -166,27 +159,14 @@ class Catalog:
                     _held[path] -= 1
                 return
             self.layout.ensure()
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise StoreError(
-                                f"waited {LOCK_TIMEOUT_SECONDS:.0f} s for the catalog of "
-                                f"{self.layout.root}: another process keeps it busy") from None
-                        time.sleep(0.002)
+            with durable.fast_lock(path, LOCK_TIMEOUT_SECONDS, poll=0.002, busy=(
+                    f"waited {LOCK_TIMEOUT_SECONDS:.0f} s for the catalog of "
+                    f"{self.layout.root}: another process keeps it busy")):
                 _held[path] = 1
                 try:
                     yield
                 finally:
                     _held[path] = 0
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         import duckdb
@@ -213,6 +193,10 @@ class Catalog:
                         self._release()
                         raise
             except duckdb.Error as exc:
+                err = self._write_error(exc)
+                if isinstance(err, durable.DiskWriteError):
+                    raise err from exc
+                # (a full disk is not damage: the catalog is kept)
                 if _is_damage_error(exc) and self._set_aside(exc):
                     continue  # the index is disposable: rebuilt from the files next round
                 if not _is_lock_error(exc) or time.monotonic() > deadline:
@@ -292,7 +276,13 @@ class Catalog:
         _attached[self.alias] -= 1
         if not _attached[self.alias]:
             del _attached[self.alias]
-            _host().execute(f"DETACH {self.alias}")
+            try:
+                _host().execute(f"DETACH {self.alias}")
+            except Exception as exc:  # its checkpoint failed (a full disk): the WAL keeps it
+                err = self._write_error(exc)
+                if err is exc:
+                    raise
+                raise err from exc
 
     def refresh_into(self, con: duckdb.DuckDBPyConnection) -> None:
         """Fold new log records into ``con``, a catalog copy (see ``mirror.Mirror``)."""
@@ -307,8 +297,18 @@ class Catalog:
         empty 10-table index weigh ~4 MB, more than many stores' metrics."""
         with _attach_lock:
             host = _host()
-            host.execute(f"ATTACH ? AS {self.alias} (BLOCK_SIZE 16384)",
-                         [str(self.layout.catalog_file)])
+            try:
+                host.execute(f"ATTACH ? AS {self.alias} (BLOCK_SIZE 16384)",
+                             [str(self.layout.catalog_file)])
+            except Exception as exc:
+                # A full disk leaves an empty file that DuckDB would refuse from then on.
+                if isinstance(self._write_error(exc), durable.DiskWriteError):
+                    with contextlib.suppress(OSError):
+                        if self.layout.catalog_file.stat().st_size == 0:
+                            self.layout.catalog_file.unlink()
+                            self.layout.catalog_file.with_name("catalog.duckdb.wal").unlink(
+                                missing_ok=True)
+                raise
             try:
                 con = self.share(host)
                 try:
@@ -318,7 +318,8 @@ class Catalog:
             finally:
                 host.execute(f"DETACH {self.alias}")
         # Replicas in other processes compare this to notice a rebuilt catalog.
-        write_atomic(self.layout.catalog_id_file, os.urandom(8).hex().encode())
+        durable.write_atomic(self.layout.catalog_id_file, os.urandom(8).hex().encode(),
+                             what="the catalog's id", level=durable.FLUSH)
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         row = None
@@ -342,6 +343,22 @@ class Catalog:
     def _refresh(self, con: duckdb.DuckDBPyConnection) -> None:
         with _gc.paused():
             self._refresh_now(con)
+
+    def _write_error(self, exc: BaseException) -> BaseException:
+        """``exc`` as the user should see it: DuckDB's I/O errors (a full disk) become a
+        :class:`~trackbook.store.durable.DiskWriteError` naming the catalog file."""
+        import duckdb
+
+        if not isinstance(exc, duckdb.Error):
+            return exc
+        text = str(exc)
+        code = durable.errno_in(text)
+        if code is None and "no space left" in text.lower():
+            code = errno.ENOSPC
+        if code is None:
+            return StoreError(f"could not update the catalog {self.layout.catalog_file}: {text}")
+        return durable.DiskWriteError(self.layout.catalog_file, "the catalog index",
+                                      OSError(code, text))
 
     def _refresh_now(self, con: duckdb.DuckDBPyConnection) -> None:
         t0 = time.perf_counter()
@@ -371,9 +388,15 @@ class Catalog:
                 reconcile.settle(con, self.layout, dead - settled)
                 self._mark_killed(con, dead)
             con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        except BaseException as exc:
+            # A COMMIT that failed (a full disk) has already ended the transaction: its
+            # ROLLBACK would fail too and hide the real error behind "no transaction".
+            with contextlib.suppress(Exception):
+                con.execute("ROLLBACK")
+            err = self._write_error(exc)
+            if err is exc:
+                raise
+            raise err from exc
         dt = time.perf_counter() - t0
         if dt > SLOW_QUERY_SECONDS:
             log.info("catalog refresh took %.3fs for %d records", dt, len(batch))

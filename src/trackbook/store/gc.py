@@ -227,16 +227,7 @@ def deletion_times(layout: Layout, run_ids: set[str]) -> dict[str, int]:
 
 
 def _decode(lines: list[bytes]) -> list[dict[str, object]]:
-    import json
-
-    out = []
-    for line in lines:
-        if not line.endswith(b"\n"):
-            continue  # a torn tail of a killed writer
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
+    """The records of whole log lines (framed or not; damaged ones are skipped here, the
+    catalog's reader reports them)."""
+    # a torn tail of a killed writer has no newline yet
+    return events.parse_lines(b"".join(ln for ln in lines if ln.endswith(b"\n")), warn=False)

@@ -30,10 +30,10 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from . import durable
 from . import metrics as _metrics
 from .durable import DiskWriteError
 from .events import now_ms
-from .layout import create_exclusive, write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,8 +64,9 @@ def claim_experiment(store: Store, name: str, experiment_id: str | None,
     record = {"experiment_id": experiment_id, "name": name, "artifact_location": None,
               "creation_time": creation_time if creation_time is not None else now_ms()}
     data = json.dumps(record).encode()
-    if create_exclusive(store.layout.experiment_name_claim(name), data):
-        write_atomic(store.layout.experiment_file(experiment_id), data)
+    what = f"the experiment {name!r}"
+    if durable.create_exclusive(store.layout.experiment_name_claim(name), data, what=what):
+        durable.write_atomic(store.layout.experiment_file(experiment_id), data, what=what)
         return experiment_id, True
     for _ in range(100):  # the winner's claim is complete once it exists (hard link)
         existing = store.experiment_by_name(name)

@@ -96,19 +96,8 @@ class Layout:
         """Create the folders and the FORMAT marker (idempotent, race-free)."""
         for d in (self.experiments_dir / "names", self.log_dir, self.writers_dir,
                   self.runs_dir, self.envs_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(d, what="the store's folders")
         if not self.format_file.exists():
             durable.write_atomic(self.format_file, f"trackbook-store {FORMAT_VERSION}\n".encode(),
                                  what="the store's FORMAT marker")
 
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the whole new one
-    (see :func:`trackbook.store.durable.write_atomic`)."""
-    durable.write_atomic(path, data)
-
-
-def create_exclusive(path: Path, data: bytes) -> bool:
-    """Create ``path`` with ``data`` only if it does not exist yet; return whether we did
-    (see :func:`trackbook.store.durable.create_exclusive`)."""
-    return durable.create_exclusive(path, data)

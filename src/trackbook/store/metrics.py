@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import durable
+
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
@@ -190,25 +192,25 @@ def merge_summary(old: list[Any] | None, new: list[Any]) -> list[Any]:
     return [count, min(mins) if mins else None, max(maxs) if maxs else None, *latest[3:6]]
 
 
-def write_chunk(directory: Path, name: str, table: pa.Table) -> Path:
-    """Write ``table`` as ``directory/name`` via a temp file and an atomic rename."""
+def write_chunk(directory: Path, name: str, table: pa.Table, *,
+                level: str = durable.FLUSH) -> Path:
+    """Write ``table`` as ``directory/name`` via a temp file and an atomic rename
+    (:func:`trackbook.store.durable.atomic_path`; fsynced when the policy asks at
+    ``level``). Raises :class:`~trackbook.store.durable.DiskWriteError` on a full disk,
+    leaving no temp file."""
     import pyarrow.parquet as pq
 
     path = os.path.join(directory, name)
-    tmp = os.path.join(directory, f".{name}.tmp")
-    try:
-        sink = _pa().OSFile(tmp, "wb")
-    except FileNotFoundError:
-        os.makedirs(directory, exist_ok=True)
-        sink = _pa().OSFile(tmp, "wb")
-    with sink:
+    if not os.path.isdir(directory):
+        durable.make_dirs(directory, what=f"the metric chunk {name}")
+    with (durable.atomic_path(path, what=f"the metric chunk {name}", level=level) as tmp,
+          _pa().OSFile(str(tmp), "wb") as sink):
         # Small chunks: encoding and compression cost more than they save.
         if table.num_rows < 2000:
             pq.write_table(table, sink, compression="none", use_dictionary=False,
                            write_page_checksum=True)
         else:
             pq.write_table(table, sink, **_COMPACT_ENCODING)
-    os.replace(tmp, path)
     from .damaged import vouch
 
     vouch(path)

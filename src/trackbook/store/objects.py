@@ -68,6 +68,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .._errors import InvalidValueError, StoreError, TrackbookError
+from . import durable
 
 _TMP_DIR = ".trackbook-tmp"  # LocalObjects' temp files: same filesystem, never listed
 
@@ -182,8 +183,7 @@ class LocalObjects(Objects):
 
     def _write_tmp(self, data: bytes) -> Path:
         tmp = self._tmp / f"{os.getpid()}-{os.urandom(6).hex()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
+        durable.write_file(tmp, data, what="an object", level=durable.FLUSH)
         return tmp
 
     def put(self, key: str, data: bytes) -> None:
@@ -191,20 +191,18 @@ class LocalObjects(Objects):
         tmp = self._write_tmp(data)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        durable.move_into(tmp, path, what=f"the object {key}", level=durable.FLUSH)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         tmp = self._write_tmp(data)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            os.link(tmp, path)
-            return True
-        except FileExistsError:
-            return False
+            return durable.link_exclusive(tmp, path, what=f"the object {key}",
+                                          level=durable.FLUSH)
         finally:
             tmp.unlink(missing_ok=True)
 

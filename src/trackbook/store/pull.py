@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import StoreError
-from .layout import Layout, write_atomic
+from . import durable
+from .layout import Layout
 from .objects import ObjectNotFoundError, Objects
 from .sync import download, files_of, own_dir, parse_records, replica_lock, segment_key, sync_dir
 
@@ -118,7 +119,8 @@ class Puller:
             # its size: trust the copy only once fetched 2 s after that mtime.
             st["confirmed"] = (beats.get(w) is not None and w not in gaps
                                and got_at - listing[w][0] > 2.0)
-        write_atomic(self._state_file, json.dumps(state).encode())
+        durable.write_atomic(self._state_file, json.dumps(state).encode(),
+                             what="the pull state", level=durable.FLUSH)
 
     def _get_beat(self, writer_id: str) -> bytes | None:
         try:
@@ -133,10 +135,12 @@ class Puller:
         try:
             info = dict(json.loads(data))
         except ValueError:
-            write_atomic(self.layout.writer_file(writer_id), data)
+            durable.write_atomic(self.layout.writer_file(writer_id), data,
+                                 what="a heartbeat copy", level=durable.FLUSH)
             return None
         local = {k: v for k, v in info.items() if k != "last"}  # liveness reads it often
-        write_atomic(self.layout.writer_file(writer_id), json.dumps(local).encode())
+        durable.write_atomic(self.layout.writer_file(writer_id), json.dumps(local).encode(),
+                             what="a heartbeat copy", level=durable.FLUSH)
         return info
 
     def _get_segment(self, item: tuple[str, int]) -> bytes | None:

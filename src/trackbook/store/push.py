@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import TrackbookWarning
-from . import events
-from .layout import Layout, write_atomic
+from . import durable, events
+from .layout import Layout
 from .objects import Objects
 from .pull import fetch_artifacts, fetch_run_metrics
 from .sync import files_of, own_dir, parse_records, rel_key, replica_lock, segment_key, sync_dir
@@ -149,8 +149,9 @@ class Pusher:
 
     def _save(self) -> None:
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self._state_file, json.dumps(
-            {"offset": self._offset, "seq": self._seq}).encode())
+        durable.write_atomic(self._state_file, json.dumps(
+            {"offset": self._offset, "seq": self._seq}).encode(),
+            what="the push state", level=durable.FLUSH)
 
     def _push(self, all_artifacts: bool = False) -> None:
         with self._lock:
@@ -371,7 +372,8 @@ def recover_dead_writers(layout: Layout, objects: Objects, skip: str) -> None:
             log.info("uploading what dead writer %s left in %s", writer_id, layout.root)
             seq, offset, _ = push_records(layout, objects, writer_id, state["seq"],
                                           state["offset"], data, records)
-            write_atomic(state_file, json.dumps({"offset": offset, "seq": seq}).encode())
+            durable.write_atomic(state_file, json.dumps({"offset": offset, "seq": seq}).encode(),
+                                 what="the push state", level=durable.FLUSH)
             beat = layout.writer_file(writer_id)
             with contextlib.suppress(FileNotFoundError, ValueError):
                 info = json.loads(beat.read_bytes())

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ExperimentNotFoundError, StoreError
+from . import durable, pull, push, sync
 from . import metrics as _metrics
-from . import pull, push, sync
 from .events import now_ms
-from .layout import FORMAT_VERSION, write_atomic
+from .layout import FORMAT_VERSION
 from .objects import ObjectNotFoundError, Objects, S3Objects, parse_s3_url
 from .session import WriterSession, session_for
 from .store import Store
@@ -156,11 +156,13 @@ class S3Store(Store):
         if not checked.exists():  # once per replica: a few requests
             check_conditional_writes(self.objects, self.url)
             checked.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(checked, b"")
+            durable.write_atomic(checked, b"", what="the replica's check mark",
+                                 level=durable.FLUSH)
         remote = self.root / "sync" / "remote.json"
         if not remote.exists():  # lets a process given only the folder find the bucket
             remote.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(remote, json.dumps({"url": self.url}).encode())
+            durable.write_atomic(remote, json.dumps({"url": self.url}).encode(),
+                                 what="the replica's bucket address", level=durable.FLUSH)
         self.puller = pull.Puller(self.layout, self.objects)
         if prefetch is None:
             prefetch = os.environ.get("TRACKBOOK_S3_PREFETCH", "1").lower() not in (
@@ -316,7 +318,8 @@ class S3Store(Store):
     def _cache(self, key: str, data: bytes) -> None:
         path = self.layout.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
+        durable.write_atomic(path, data, what=f"the replica's copy of {key}",
+                             level=durable.FLUSH)
 
     def experiment_by_name(self, name: str) -> dict[str, Any] | None:
         """Ask the bucket (a rename on another machine moves names)."""

@@ -3,7 +3,15 @@
 Logging a metric only appends a tuple to an in-memory buffer; a daemon thread
 flushes buffers to Parquet chunks every ``flush_seconds`` or as soon as one holds
 ``flush_points`` points, and everything is flushed at ``end_run`` and interpreter exit.
-A failed flush warns and keeps the points for the next attempt.
+A failed background flush (a full disk, say) warns and keeps the points for the next
+attempt, so tracking I/O never stops a training loop; the flush at ``end_run`` raises
+instead (:class:`~trackbook.store.durable.DiskWriteError`) and keeps the points too, so
+ending the run again once space is free loses nothing.
+
+Durability (``store/durable.py``): chunks and their records are fsynced at every flush
+only under ``TRACKBOOK_DURABILITY=flush``; under the default ``commit`` a run's end
+fsyncs the chunks it wrote since, its compacted file and the log (the final status
+record), so everything logged before ``end_run`` returned survives a power cut.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import TrackbookWarning
+from . import durable
 from . import metrics as _metrics
 from .events import EventLog, now_ms
 from .layout import Layout
@@ -42,7 +51,7 @@ class RunBuffer:
     """
 
     __slots__ = ("chunks", "directory", "flush_lock", "items", "limit", "run_id", "seq",
-                 "session")
+                 "session", "unsynced")
 
     def __init__(self, session: WriterSession, run_id: str) -> None:
         self.session = session
@@ -54,6 +63,8 @@ class RunBuffer:
         self.chunks = 0
         # Buffer length at which the next writer-side check happens (see ``full``).
         self.limit = FLUSH_POINTS
+        # Chunks written since the last durable point (fsynced at the run's end).
+        self.unsynced: list[str] = []
 
     def add(self, key: str, value: float, step: int, timestamp: int) -> None:
         items = self.items
@@ -72,8 +83,12 @@ class RunBuffer:
         flusher has fallen far behind (bounded memory)."""
         self.flush()
 
-    def flush(self) -> int:
-        """Write buffered points as one chunk; return how many were written."""
+    def flush(self, *, level: str = durable.FLUSH, strict: bool = False) -> int:
+        """Write buffered points as one chunk; return how many were written.
+
+        A failure warns and keeps the points buffered; with ``strict`` it raises (after
+        keeping them). ``level`` is the durability point of the chunk and its record.
+        """
         with self.flush_lock:
             n = len(self.items)
             if not n:
@@ -84,11 +99,16 @@ class RunBuffer:
                 table = self._table(items)
                 if table is not None:
                     name = _metrics.chunk_name(session.log.writer_id, self.seq)
-                    _metrics.write_chunk(self.directory, name, table)
+                    _metrics.write_chunk(self.directory, name, table, level=level)
                     summary = _metrics.summarize(table)
                     session.log.append([{"op": "metrics", "t": now_ms(), "run": self.run_id,
-                                         "file": name, "n": table.num_rows, "sum": summary}])
+                                         "file": name, "n": table.num_rows, "sum": summary}],
+                                       level=level)
+                    if not durable.wants_sync(level):
+                        self.unsynced.append(name)
             except Exception as exc:
+                if strict:
+                    raise
                 warnings.warn(f"trackbook could not flush {len(items)} metric points of run "
                               f"{self.run_id} ({exc}); they stay buffered and are retried",
                               TrackbookWarning, stacklevel=2)
@@ -120,19 +140,48 @@ class RunBuffer:
         self.chunks = 0
         run_id = self.run_id
         log_ = self.session.log
+        directory = self.directory
+
+        def before_delete(result: dict[str, Any]) -> None:
+            # The compacted file and its name are on disk before the record that makes
+            # the chunks it replaces deletable.
+            if durable.wants_sync(durable.COMMIT):
+                durable.sync_file(directory / result["file"])
+                durable.sync_dir(directory)
+            log_.append([{"op": "compact", "t": now_ms(), "run": run_id, **result}],
+                        level=durable.COMMIT)
+
         try:
-            _metrics.compact(self.directory, before_delete=lambda r: log_.append(
-                [{"op": "compact", "t": now_ms(), "run": run_id, **r}]))
+            if _metrics.compact(directory, before_delete=before_delete) is not None:
+                self.unsynced.clear()
         except Exception as exc:  # compaction is an optimisation; never lose the run over it
             log.warning("compaction of run %s failed: %s", run_id, exc)
 
     def close(self) -> None:
-        """Flush everything, and compact when the run left many files (run end)."""
-        self.flush()
+        """Flush everything, and compact when the run left many files (run end); then
+        fsync what the policy wants on disk at a run's end. Raises
+        :class:`~trackbook.store.durable.DiskWriteError` if the last points cannot be
+        written (they stay buffered)."""
+        # The chunk is written unsynced and fsynced below with the others: the run's end
+        # costs one fsync per file it wrote since, one of its folder and one of the log
+        # (the status record, appended by the caller at COMMIT).
+        self.flush(strict=True)
         with self.flush_lock:
             newest, chunks, _ = _metrics.visible_files(self.directory)
             if len(chunks) + (newest is not None) >= COMPACT_AT_END_MIN_FILES:
                 self.compact_locked()
+            if self.unsynced and durable.wants_sync(durable.COMMIT):
+                for name in self.unsynced:
+                    path = self.directory / name
+                    try:
+                        durable.sync_file(path)
+                    except FileNotFoundError:  # compacted away meanwhile
+                        pass
+                    except OSError as exc:
+                        raise durable.DiskWriteError(path, f"the metric chunk {name} of run "
+                                                     f"{self.run_id}", exc) from exc
+                durable.sync_dir(self.directory)
+            self.unsynced.clear()
 
 
 class WriterSession:
@@ -161,9 +210,21 @@ class WriterSession:
         return self.log.writer_id
 
     def record(self, op: str, **fields: Any) -> None:
-        """Append one metadata record (run start, params, tags, status, ...) to the log."""
+        """Append one metadata record (run start, params, tags, status, ...) to the log.
+
+        Raises :class:`~trackbook.store.durable.DiskWriteError` (naming the record) when
+        the disk refuses it: an explicit call must not lose data silently.
+        """
+        self._record(op, fields, durable.FLUSH)
+
+    def commit(self, op: str, **fields: Any) -> None:
+        """Like :meth:`record`, at a durable point (a run's final status): the log is
+        fsynced unless ``TRACKBOOK_DURABILITY=off``."""
+        self._record(op, fields, durable.COMMIT)
+
+    def _record(self, op: str, fields: dict[str, Any], level: str) -> None:
         fields.setdefault("t", now_ms())
-        self.log.append([{"op": op, **fields}])
+        self.log.append([{"op": op, **fields}], level=level)
         if self.pusher is not None:
             self.pusher.recorded(op, fields)
 
@@ -196,20 +257,23 @@ class WriterSession:
             self.flush_all()
             try:
                 self.log.beat()
-            except OSError as exc:
+            except (OSError, durable.DiskWriteError) as exc:
                 log.warning("heartbeat failed: %s", exc)
 
-    def flush_all(self) -> None:
+    def flush_all(self, *, strict: bool = False) -> None:
+        """Flush every run's buffer. A failure warns and keeps the points (the background
+        flusher, reads); with ``strict`` (``tb.flush()``) the first failure raises."""
         for buf in list(self.buffers.values()):
-            buf.flush()
+            buf.flush(strict=strict)
         if self.pusher is not None:
             self.pusher.push()
 
     def close_run(self, run_id: str) -> None:
         """Flush and compact a run's metrics and forget its buffer."""
-        buf = self.buffers.pop(run_id, None)
+        buf = self.buffers.get(run_id)
         if buf is not None:
-            buf.close()
+            buf.close()  # raises on a full disk, keeping the buffer for another try
+            self.buffers.pop(run_id, None)
             self._next_seq[run_id] = buf.seq
 
     def shutdown(self) -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ExperimentNotFoundError
+from . import durable
 from . import metrics as _metrics
 from .catalog import Catalog
 from .events import now_ms
-from .layout import Layout, create_exclusive, write_atomic
+from .layout import Layout
 from .mirror import Mirror
 from .session import WriterSession, session_for
 
@@ -61,7 +62,7 @@ class Store:
         if not by_id.exists():
             # The creator died between claiming the name and writing the record by id;
             # the claim holds the whole record, so finish its work.
-            write_atomic(by_id, data)
+            durable.write_atomic(by_id, data, what=f"the experiment {name!r}")
         return record
 
     def experiment_by_id(self, experiment_id: str) -> dict[str, Any] | None:
@@ -109,8 +110,9 @@ class Store:
                   "artifact_location": artifact_location, "creation_time": now_ms()}
         data = json.dumps(record).encode()
         claim = self.layout.experiment_name_claim(name)
-        if create_exclusive(claim, data):
-            write_atomic(self.layout.experiments_dir / f"{exp_id}.json", data)
+        what = f"the experiment {name!r}"
+        if durable.create_exclusive(claim, data, what=what):
+            durable.write_atomic(self.layout.experiments_dir / f"{exp_id}.json", data, what=what)
             return exp_id, True
         for _ in range(100):  # the winner's claim is complete once it exists (hard link)
             existing = self.experiment_by_name(name)
@@ -133,9 +135,12 @@ class Store:
             raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
         record = dict(old, name=new_name)
         data = json.dumps(record).encode()
-        if not create_exclusive(self.layout.experiment_name_claim(new_name), data):
+        what = f"the experiment name {new_name!r}"
+        if not durable.create_exclusive(self.layout.experiment_name_claim(new_name), data,
+                                        what=what):
             raise ValueError(f"an experiment named {new_name!r} already exists")
-        write_atomic(self.layout.experiments_dir / f"{experiment_id}.json", data)
+        durable.write_atomic(self.layout.experiments_dir / f"{experiment_id}.json", data,
+                             what=what)
         self.session.record("experiment_update", exp=experiment_id,
                             fields={"name": new_name, "last_update_time": now_ms()})
         self.layout.experiment_name_claim(old["name"]).unlink(missing_ok=True)
@@ -163,7 +168,8 @@ class Store:
         path = self.layout.envs_dir / f"{digest}.txt"
         if not path.exists():
             self.layout.ensure()
-            write_atomic(path, text.encode())
+            durable.write_atomic(path, text.encode(), level=durable.FLUSH,
+                                 what="the run's list of installed packages")
         return digest
 
     # -- queries (DuckDB) ------------------------------------------------------------------

@@ -28,19 +28,12 @@ pushing everything it wrote into the replica is pushed by the next process that 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
+from . import durable
 from .layout import Layout
 from .objects import Objects
 
@@ -68,46 +61,28 @@ def rel_key(layout: Layout, path: Path) -> str:
 @contextlib.contextmanager
 def replica_lock(path: Path) -> Iterator[None]:
     """An exclusive lock between the processes sharing a replica (blocking)."""
-    if fcntl is None:  # pragma: no cover
+    with durable.file_lock(path):
         yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 def download(objects: Objects, key: str, path: Path, size: int | None = None) -> None:
     """Copy object ``key`` to ``path`` (whole or not at all: temp file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.dl")
-    try:
-        with open(tmp, "wb") as f:
-            if size is None or size <= _RANGE_BYTES:
-                f.write(objects.get(key))
-            else:  # big artifacts: bounded memory
-                for start in range(0, size, _RANGE_BYTES):
-                    f.write(objects.get_range(key, start, _RANGE_BYTES))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (durable.atomic_path(path, what=f"the copy of {key}", level=durable.FLUSH) as tmp,
+          open(tmp, "wb") as f):
+        if size is None or size <= _RANGE_BYTES:
+            f.write(objects.get(key))
+        else:  # big artifacts: bounded memory
+            for start in range(0, size, _RANGE_BYTES):
+                f.write(objects.get_range(key, start, _RANGE_BYTES))
 
 
 def parse_records(data: bytes) -> list[dict[str, Any]]:
-    try:
-        return list(json.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]"))
-    except ValueError:  # a damaged line (see events.read_records): keep the others
-        out = []
-        for line in data.splitlines():
-            with contextlib.suppress(ValueError):
-                out.append(json.loads(line))
-        return out
+    """The records of complete log lines (see :func:`trackbook.store.events.parse_lines`);
+    a damaged line is skipped silently here: the catalog's reader reports it."""
+    from .events import parse_lines
+
+    return parse_lines(data, warn=False)
 
 
 def files_of(layout: Layout, records: list[dict[str, Any]]

@@ -196,7 +196,7 @@ class Client:
         cells = context.executed_cells()
         if cells and st.status == RunStatus.RUNNING:
             self.log_text(run_id, cells, "notebook/cells.py")
-        self._store.session.record("status", run=run_id, status=status,
+        self._store.session.commit("status", run=run_id, status=status,
                                    end=end_time or now_ms())
         st.status = status
         owners.release(run_id)

@@ -197,9 +197,12 @@ def _end(run: ActiveRun, status: str) -> None:
             # Ending a parent ends its open children first.
             while _stack and _stack[-1] is not run:
                 _end(_stack[-1], status)
-            _stack.remove(run)
         if run._state.status == RunStatus.RUNNING:
+            # Raises DiskWriteError on a full disk: the run stays current (its points stay
+            # buffered), so end_run() once space is free ends it with nothing lost.
             _client().set_terminated(run.info.run_id, status)
+        if run in _stack:
+            _stack.remove(run)
         run.info.status = run._state.status
         run.info.end_time = run.info.end_time or now_ms()
 
@@ -370,8 +373,12 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 
 
 def flush() -> None:
-    """Write all buffered metric points now (normally done in the background)."""
-    get_store().session.flush_all()
+    """Write all buffered metric points now (normally done in the background).
+
+    Raises :class:`~trackbook.store.durable.DiskWriteError` when the disk refuses them;
+    the points stay buffered and the next flush retries them.
+    """
+    get_store().session.flush_all(strict=True)
 
 
 # -- queries ---------------------------------------------------------------------------------
