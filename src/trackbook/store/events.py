@@ -9,7 +9,7 @@ contend for a lock. A record is one line, framed with its checksum::
 A line is only trusted once its newline is on disk, so a process killed mid-write
 leaves at most one torn tail, which is held back until it ends. A line whose checksum
 does not match (a damaged byte, a torn write cut short by a full disk) is skipped with a
-:class:`~trackbook.TrackbookWarning` naming the log and the byte offset; the records
+:class:`~trackbook.DamagedFileWarning` naming the log and the byte offset; the records
 around it are read as usual. Lines without a checksum (stores written before framing)
 are read as plain JSON. Readers remember a byte offset per log and read only what is new.
 
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .._errors import TrackbookWarning
+from .._errors import DamagedFileWarning
 from . import durable
 from .layout import Layout
 
@@ -205,7 +205,7 @@ def describe(records: list[dict[str, Any]]) -> str:
 def read_records(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Read complete records from ``offset``; return them and the offset after the last one.
 
-    A damaged line is skipped with a :class:`~trackbook.TrackbookWarning` naming ``path``
+    A damaged line is skipped with a :class:`~trackbook.DamagedFileWarning` naming ``path``
     and its byte offset.
     """
     try:
@@ -270,7 +270,8 @@ def _parse_slowly(body: bytes, where: str | os.PathLike[str], offset: int, warn:
         # The damage stays on its line: the records before and after it are read.
         if warn:
             warnings.warn(f"trackbook skipped a damaged record in {where} at byte {start} "
-                          f"({len(line)} bytes): {line[:60]!r}", TrackbookWarning, stacklevel=2)
+                          f"({len(line)} bytes): {line[:60]!r}; `trackbook doctor --repair` "
+                          "quarantines it", DamagedFileWarning, stacklevel=2)
     return records
 
 
