@@ -335,10 +335,13 @@ def try_lock(path: str | os.PathLike[str], note: bytes = b"") -> int | None:
     import fcntl
 
     try:  # no O_TRUNC: the holder's note stays
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except FileNotFoundError:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a full disk has no room for the lock file either
+        raise DiskWriteError(path, "a lock file", exc) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -348,8 +351,12 @@ def try_lock(path: str | os.PathLike[str], note: bytes = b"") -> int | None:
         os.close(fd)
         raise
     if note:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, note, 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, note, 0)
+        except OSError as exc:
+            os.close(fd)
+            raise DiskWriteError(path, "a lock file's note", exc) from exc
     return fd
 
 
