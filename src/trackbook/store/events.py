@@ -149,7 +149,7 @@ class EventLog:
     @property
     def opened(self) -> bool:
         """Whether this process appended to its log."""
-        return self._file is not None
+        return self._fd is not None
 
     def beat(self, force: bool = False) -> None:
         """Refresh the heartbeat file (cheap; rate-limited unless ``force``). A heartbeat
