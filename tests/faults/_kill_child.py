@@ -3,7 +3,8 @@
 Started once (imports paid once), it reads lines ``ROOT PHASE KILL_AT WHEN RESULT`` on stdin
 and forks a child per line that runs PHASE in store ROOT (``life``: start a run, params,
 tags, metrics over several flushes with a compaction, end it; ``resume``: resume that run,
-log more, compact, end it) and exits as a script does (exit hooks run). Every
+log more, compact, end it; ``reg_setup``, ``registry``, ``reg_more``: the registry claims of
+``test_kill_points_registry.py``) and exits as a script does (exit hooks run). Every
 ``os.replace``/``rename``/``link``/``unlink``/``write``/``ftruncate`` on a path under ROOT
 is one write step; the child SIGKILLs itself just before (WHEN=before) or just after
 (WHEN=after) step KILL_AT (0: never) and otherwise writes the steps it took to RESULT as
@@ -40,7 +41,21 @@ def _fd_path(fd: int) -> str:
         return ""
 
 
+def _registry_name(path: str) -> str:
+    """``<model slug>/[versions|events/]<file>`` of a registry path; a claim's temp file
+    ``.<n>.json.<pid>.<hex>.tmp`` as ``<n>.json~tmp``."""
+    parts = path.split(os.sep + "registry" + os.sep, 1)[1].split(os.sep)
+    parts[0] = parts[0].rsplit("-", 1)[0]
+    if parts[-1].startswith(".") and parts[-1].endswith(".tmp"):
+        parts[-1] = parts[-1][1:].split(".json.", 1)[0] + ".json~tmp"
+    return "/".join(parts)
+
+
 def _describe(name: str, args: tuple[object, ...]) -> str:
+    path = _fd_path(args[0]) if name in ("write", "ftruncate") else os.fsdecode(  # type: ignore[arg-type]
+        args[-1] if name != "unlink" else args[0])  # type: ignore[arg-type]
+    if os.sep + "registry" + os.sep in path:
+        return f"{name} {_registry_name(path)}"
     if name in ("write", "ftruncate"):
         target = os.path.basename(_fd_path(args[0]))  # type: ignore[arg-type]
         data = bytes(args[1][:200]) if name == "write" else b""  # type: ignore[index]
@@ -148,17 +163,61 @@ def resume() -> None:
     tb.end_run()
 
 
+def _run_id() -> str:
+    with open(os.path.join(ROOT, "..", "run_id")) as f:
+        return f.read()
+
+
+def reg_setup() -> None:
+    """A finished run with a ``model`` artifact to register (never killed)."""
+    run = tb.start_run(run_name="trained")
+    with open(os.path.join(ROOT, "..", "run_id"), "w") as f:
+        f.write(run.info.run_id)
+    tb.log_text("flavor: none\n", "model/MLmodel")
+    tb.end_run()
+
+
+def registry() -> None:
+    """Every kind of registry claim: two models (one by the client, one by
+    ``register_model``), three versions, aliases set and moved, stages moved."""
+    rid = _run_id()
+    client = tb.MlflowClient()
+    client.create_registered_model("m", description="kill points")
+    client.create_model_version("m", f"runs:/{rid}/model", run_id=rid)
+    tb.register_model(f"runs:/{rid}/model", "m")
+    client.set_registered_model_alias("m", "champion", 1)
+    client.transition_model_version_stage("m", 1, "Staging")
+    tb.register_model(f"runs:/{rid}/model", "n")
+    client.transition_model_version_stage("m", 2, "Production", archive_existing_versions=True)
+    client.set_registered_model_alias("m", "champion", 2)
+    client.set_registered_model_alias("m", "challenger", 1)
+    client.transition_model_version_stage("m", 1, "Archived")
+
+
+def reg_more() -> None:
+    """A later registration in a fresh process: the next version, the alias moved to it."""
+    rid = _run_id()
+    mv = tb.register_model(f"runs:/{rid}/model", "m")
+    tb.MlflowClient().set_registered_model_alias("m", "champion", mv.version)
+    extra["version"] = int(mv.version)
+
+
+PHASES = {"life": life, "resume": resume, "reg_setup": reg_setup,
+          "registry": registry, "reg_more": reg_more}
+extra: dict[str, object] = {}
+
+
 def child(result: str) -> None:
     tb.set_tracking_uri(ROOT)
     try:
-        (life if PHASE == "life" else resume)()
+        PHASES[PHASE]()
         atexit._run_exitfuncs()  # what the interpreter does at exit (the final flush, ...)
     except BaseException as exc:
         with open(result, "w") as f:
             json.dump({"error": repr(exc), "steps": steps}, f)
         os._exit(3)
     with open(result, "w") as f:
-        json.dump({"steps": steps}, f)
+        json.dump({"steps": steps, **extra}, f)
     os._exit(0)
 
 
