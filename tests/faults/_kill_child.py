@@ -24,6 +24,7 @@ ROOT, PHASE, KILL_AT, WHEN = "/nonexistent", "", 0, ""
 steps: list[str] = []
 logged = 0  # metric points the script has logged so far (a flush writes all of them)
 _busy = False
+TRACE: int | None = None  # fd of ROOT/../trace in an s3life child
 
 
 def _under_root(path: object) -> bool:
@@ -69,10 +70,22 @@ def _describe(name: str, args: tuple[object, ...]) -> str:
     return text
 
 
-def _step(name: str, args: tuple[object, ...]) -> None:
-    steps.append(_describe(name, args))
+def _trace(text: str) -> None:
+    """The steps so far, outside ROOT, for a child whose step order is not fixed."""
+    if TRACE is not None:
+        os.write(TRACE, (text + "\n").encode())
+
+
+def _step_only(text: str) -> None:
+    steps.append(text)
     if len(steps) == KILL_AT and WHEN == "before":
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _step(name: str, args: tuple[object, ...]) -> None:
+    text = _describe(name, args)
+    _trace(text)
+    _step_only(text)
 
 
 def _after() -> None:
@@ -105,7 +118,8 @@ _wrap("unlink", lambda a: a[0])
 _wrap("write", lambda a: _fd_path(a[0]))  # type: ignore[arg-type]
 _wrap("ftruncate", lambda a: _fd_path(a[0]))  # type: ignore[arg-type]
 
-os.environ.update(TRACKBOOK_FLUSH_POINTS="4", TRACKBOOK_FLUSH_SECONDS="3600")
+os.environ.update(TRACKBOOK_FLUSH_POINTS="4", TRACKBOOK_FLUSH_SECONDS="3600",
+                  TRACKBOOK_S3_PUSH_GAP_SECONDS="3600")  # s3life pushes at flush and exit only
 import atexit  # noqa: E402
 
 import duckdb  # noqa: E402, F401 - imported once, before the forks
@@ -202,12 +216,67 @@ def reg_more() -> None:
     extra["version"] = int(mv.version)
 
 
+def _s3_steps() -> None:
+    """Each PUT and DELETE of the S3 client is a write step too (one at a time: the
+    pusher's parallel PUTs are counted in a definite order)."""
+    import threading
+
+    from trackbook.store.objects import S3Objects
+
+    lock = threading.Lock()
+    real_put, real_delete = S3Objects._put, S3Objects.delete
+
+    def counted(text: str, call: object) -> object:
+        with lock:
+            _trace(text)
+            _step_only(text)
+            out = call()  # type: ignore[operator]
+            _after()
+            return out
+
+    def put(self: S3Objects, full: str, data: bytes, if_none_match: bool = False) -> None:
+        key = full[len(self.prefix) + 1:] if self.prefix else full
+        text = f"put {key}"
+        if key.startswith("log/") or key.endswith(".parquet"):
+            text += f" [{logged} pts]"  # a push flushes first: every point logged so far
+        if key.startswith("log/") and b'"status":"FINISHED"' in data:
+            text += " +end"
+        counted(text, lambda: real_put(self, full, data, if_none_match))
+
+    def delete(self: S3Objects, key: str) -> None:
+        counted(f"delete {key}", lambda: real_delete(self, key))
+
+    S3Objects._put = put  # type: ignore[method-assign]
+    S3Objects.delete = delete  # type: ignore[method-assign]
+
+
+def s3life() -> None:
+    """A run on an ``s3://`` store (ROOT is the writer's replica folder): two explicit
+    pushes (``tb.flush()``) and the one at exit, with a compaction on the way."""
+    with open(os.path.join(ROOT, "..", "s3_url")) as f:
+        tb.set_tracking_uri(f.read())
+    tb.start_run(run_name="pushed")
+    tb.log_param("lr", "0.1")
+    log_points(5, 0)
+    tb.flush()
+    log_points(5, 5)
+    tb.flush()
+    log_points(4, 10)
+    tb.end_run()
+
+
 PHASES = {"life": life, "resume": resume, "reg_setup": reg_setup,
-          "registry": registry, "reg_more": reg_more}
+          "registry": registry, "reg_more": reg_more, "s3life": s3life}
 extra: dict[str, object] = {}
 
 
 def child(result: str) -> None:
+    global TRACE
+    if PHASE == "s3life":
+        os.environ.update(TRACKBOOK_CACHE_DIR=ROOT, TRACKBOOK_HOST="writer-host")
+        TRACE = os.open(os.path.join(ROOT, "..", "trace"),
+                        os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
+        _s3_steps()
     tb.set_tracking_uri(ROOT)
     try:
         PHASES[PHASE]()
