@@ -72,6 +72,13 @@ def client(store: Path):
     return tb.Client()
 
 
+@pytest.fixture
+def forget_store():
+    """The function that drops a store's cached objects, for a test that points trackbook at
+    a store of its own (on a tmpfs, say) and must let go of it before cleaning up."""
+    return _forget_store
+
+
 def _forget_store(root: Path) -> None:
     """Stop the store's background flusher and drop every cached object of it, so
     hundreds of tests do not leave idle threads, open logs and replicas behind."""

@@ -413,7 +413,7 @@ def test_a_failed_chunk_write_shows_no_run_of_its_batch(
     assert tb.sql("SELECT count(*) AS n FROM metrics")["n"].iloc[0] == total
 
 
-def test_a_full_disk_mid_import_leaves_no_half_run(tmp_path: Path) -> None:
+def test_a_full_disk_mid_import_leaves_no_half_run(tmp_path: Path, forget_store: Any) -> None:
     """A real full disk (a tmpfs): the artifact copy fails, the import stops with a
     DiskWriteError, no run of the batch shows and no temp file is left; with space back,
     the same import completes."""
@@ -446,7 +446,5 @@ def test_a_full_disk_mid_import_leaves_no_half_run(tmp_path: Path) -> None:
             == 6 << 20
         assert len(_visible_runs()) == summary.imported["runs"] > 0
     finally:
-        from tests.conftest import _forget_store
-
-        _forget_store(mnt / "store")
+        forget_store(mnt / "store")
         subprocess.run(["umount", "-l", str(mnt)], check=False)

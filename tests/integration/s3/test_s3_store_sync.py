@@ -5,6 +5,7 @@ renames move the name on the bucket."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,10 @@ def test_a_writers_own_log_is_never_pulled_into_its_replica(tmp_path: Path) -> N
     assert log_file.read_bytes() == before
     assert _counts(writer) == {run_id: 10}
     session_for(writer.layout).shutdown()
-    assert Layout.at(tmp_path / "a").log_file(writer.session.writer_id).read_bytes() == before
+    after = Layout.at(tmp_path / "a").log_file(writer.session.writer_id).read_bytes()
+    assert after.startswith(before)  # only the writer's own goodbye follows
+    tail = [json.loads(line.rpartition(b"\t")[0]) for line in after[len(before):].splitlines()]
+    assert [r["op"] for r in tail] == ["bye"]
 
 
 def test_renamed_experiment_moves_its_name_on_the_bucket(
