@@ -58,9 +58,14 @@ def _artifact_files(root: Path) -> list[list[Any]]:
                   for p in root.rglob("*") if p.is_file())
 
 
-def _check_against(truth: dict[str, Any], backend: str, summary: Any) -> None:
+def _check_against(truth: dict[str, Any], backend: str, summary: Any,
+                   dead_importer: bool = False) -> None:
     """Every experiment, run, param, tag, metric point, artifact and registry entry that
-    MLflow's client reported is in trackbook, value for value."""
+    MLflow's client reported is in trackbook, value for value.
+
+    ``dead_importer``: some runs were imported by a process that has exited since, so a run
+    RUNNING in MLflow may show KILLED at that process's end (nobody logs to it any more).
+    """
     client = tb.Client()
     exp_ids = summary.experiment_ids
     for e in truth["experiments"]:
@@ -75,10 +80,14 @@ def _check_against(truth: dict[str, Any], backend: str, summary: Any) -> None:
         info = run.info
         assert info.experiment_id == exp_ids[r["experiment_id"]]
         assert info.run_name == r["run_name"]
-        assert (info.start_time, info.end_time) == (r["start_time"], r["end_time"])
+        killed = (dead_importer and r["status"] == "RUNNING" and info.status == "KILLED"
+                  and info.end_time is not None and info.end_time >= info.start_time)
+        if not killed:
+            assert (info.start_time, info.end_time) == (r["start_time"], r["end_time"])
+            assert info.status == r["status"]
+        assert info.start_time == r["start_time"]
         assert info.lifecycle_stage == r["lifecycle_stage"]
         assert info.user_id == r["user_id"]
-        assert info.status == r["status"]
         assert run.data.params == r["params"]
         assert run.data.tags == r["tags"]
         assert set(run.data.metrics) == set(r["metrics"])
@@ -226,7 +235,8 @@ def test_an_import_killed_midway_loses_and_duplicates_nothing(store: Path,
 
     summary = tb.import_mlflow(path, artifacts, progress=False)
     truth = _truth("sqlite", "base")
-    _check_against(truth, "sqlite", summary)  # histories read from the files: no duplicate
+    # histories read from the files: no duplicate
+    _check_against(truth, "sqlite", summary, dead_importer=True)
     total = sum(len(p) for r in truth["runs"] for p in r["metrics"].values())
     assert tb.sql("SELECT count(*) AS n FROM metrics")["n"].iloc[0] == total
     counted = tb.sql("SELECT sum(count) AS n FROM latest_metrics")["n"].iloc[0]
