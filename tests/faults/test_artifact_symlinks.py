@@ -10,8 +10,7 @@ with a TrackbookWarning; symlinks to files are copied by content. A failed copy 
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,16 +64,9 @@ def test_symlinked_folders_are_not_followed(tmp_path: Path, outside: Path,
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
+def small_disk(tmp_path: Path, tmpfs: Callable[[Path, str], Path]) -> Path:
     """A 3 MB tmpfs where the ``store`` fixture puts its store (so it cleans up as usual)."""
-    mount = tmp_path / "store"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    return tmpfs(tmp_path / "store", "3m")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,24 +261,8 @@ def print_table(capsys: pytest.CaptureFixture[str], title: str,
 # -- (a) a real full disk ------------------------------------------------------------------------
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or proc.returncode})")
-    try:
-        yield mnt
-    finally:
-        from trackbook.store import session
-
-        for root in [r for r in session._sessions if mnt in r.parents]:
-            s = session._sessions.pop(root)  # no flusher left beating on a gone disk
-            s._stop.set()
-            s._wake.set()
-            s.log.close()
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+def small_disk(tmp_path: Path, tmpfs: Callable[[Path, str], Path]) -> Path:
+    return tmpfs(tmp_path / "disk", "2m")
 
 
 def fill(disk: Path, leave: int) -> Path:

@@ -413,38 +413,29 @@ def test_a_failed_chunk_write_shows_no_run_of_its_batch(
     assert tb.sql("SELECT count(*) AS n FROM metrics")["n"].iloc[0] == total
 
 
-def test_a_full_disk_mid_import_leaves_no_half_run(tmp_path: Path, forget_store: Any) -> None:
+def test_a_full_disk_mid_import_leaves_no_half_run(tmp_path: Path, tmpfs: Any) -> None:
     """A real full disk (a tmpfs): the artifact copy fails, the import stops with a
     DiskWriteError, no run of the batch shows and no temp file is left; with space back,
     the same import completes."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
-        mlruns = _file_fixture(tmp_path)
-        run = next(p for p in mlruns.rglob("artifacts") if p.parent.parent.name != "models"
-                   and (p.parent / "meta.yaml").is_file())
-        (run / "big.bin").write_bytes(os.urandom(6 << 20))
-        store = mnt / "store"
-        tb.set_tracking_uri(store)
-        tb.search_runs()  # the store and its catalog exist
-        free = shutil.disk_usage(mnt).free
-        filler = mnt / "filler"
-        filler.write_bytes(b"\0" * (free - (3 << 20)))
-        with pytest.raises(TrackbookError) as info:
-            _import(mlruns, store)
-        assert isinstance(info.value, DiskWriteError), info.value
-        filler.unlink()
-        assert _visible_runs() == set()
-        assert not list(store.rglob("*.tmp"))
-        summary = _import(mlruns, store)
-        assert summary.skipped == []
-        assert (tb.Client().store.artifact_root(run.parent.name) / "big.bin").stat().st_size \
-            == 6 << 20
-        assert len(_visible_runs()) == summary.imported["runs"] > 0
-    finally:
-        forget_store(mnt / "store")
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    mnt = tmpfs(tmp_path / "mnt", "24m")
+    mlruns = _file_fixture(tmp_path)
+    run = next(p for p in mlruns.rglob("artifacts") if p.parent.parent.name != "models"
+               and (p.parent / "meta.yaml").is_file())
+    (run / "big.bin").write_bytes(os.urandom(6 << 20))
+    store = mnt / "store"
+    tb.set_tracking_uri(store)
+    tb.search_runs()  # the store and its catalog exist
+    free = shutil.disk_usage(mnt).free
+    filler = mnt / "filler"
+    filler.write_bytes(b"\0" * (free - (3 << 20)))
+    with pytest.raises(TrackbookError) as info:
+        _import(mlruns, store)
+    assert isinstance(info.value, DiskWriteError), info.value
+    filler.unlink()
+    assert _visible_runs() == set()
+    assert not list(store.rglob("*.tmp"))
+    summary = _import(mlruns, store)
+    assert summary.skipped == []
+    assert (tb.Client().store.artifact_root(run.parent.name) / "big.bin").stat().st_size \
+        == 6 << 20
+    assert len(_visible_runs()) == summary.imported["runs"] > 0
