@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,21 +74,6 @@ def _stamp() -> str:
 
 # -- examination ---------------------------------------------------------------------------
 
-def _line_ok(line: bytes) -> bool:
-    """The rule of ``events.read_records``: a framed line (``json<TAB>crc32``) whose
-    checksum matches, or an unframed one, holding a JSON object."""
-    body, tab, crc = line.rpartition(b"\t")
-    if tab:
-        if crc != b"%08x" % zlib.crc32(body):
-            return False
-    else:
-        body = line
-    try:
-        return type(json.loads(body)) is dict
-    except ValueError:
-        return False
-
-
 def bad_lines(path: Path, final: bool) -> list[tuple[int, bytes, str]]:
     """(offset, line, reason) of the damaged lines of one log; a last line without its
     newline counts only when ``final`` (its writer is dead)."""
@@ -100,7 +84,7 @@ def bad_lines(path: Path, final: bool) -> list[tuple[int, bytes, str]]:
     out = []
     pos = 0
     for line in data.split(b"\n")[:-1]:
-        if line.strip() and not _line_ok(line):
+        if line.strip() and events.parse_line(line) is None:
             out.append((pos, line, "fails its checksum or is not a JSON record"))
         pos += len(line) + 1
     tail = data[pos:]

@@ -148,13 +148,17 @@ def make_dirs(path: str | os.PathLike[str], *, what: str = "a folder") -> None:
 def write_file(path: str | os.PathLike[str], data: bytes, *, what: str = "a file",
                level: str = COMMIT) -> None:
     """Write ``data`` to a new file ``path`` (whole, or raise :class:`DiskWriteError`)."""
+    _write_new(path, data, what, wants_sync(level))
+
+
+def _write_new(path: str | os.PathLike[str], data: bytes, what: str, sync: bool) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     except OSError as exc:
         raise DiskWriteError(path, what, exc) from exc
     try:
         _write_fd(fd, data)
-        if wants_sync(level):
+        if sync:
             sync_fd(fd)
     except OSError as exc:
         raise DiskWriteError(path, what, exc) from exc
@@ -169,7 +173,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, what: str = "a fi
     Raises :class:`DiskWriteError` (and leaves no temp file) when the disk refuses.
     """
     with atomic_path(path, what=what, level=level) as tmp:
-        write_file(tmp, data, what=what, level=level)
+        _write_new(tmp, data, what, sync=False)  # atomic_path fsyncs it before the rename
 
 
 @contextlib.contextmanager
@@ -334,14 +338,7 @@ def try_lock(path: str | os.PathLike[str], note: bytes = b"") -> int | None:
     """
     import fcntl
 
-    try:  # no O_TRUNC: the holder's note stays
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:  # a full disk has no room for the lock file either
-        raise DiskWriteError(path, "a lock file", exc) from exc
+    fd = _open_lock_file(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -358,6 +355,20 @@ def try_lock(path: str | os.PathLike[str], note: bytes = b"") -> int | None:
             os.close(fd)
             raise DiskWriteError(path, "a lock file's note", exc) from exc
     return fd
+
+
+def _open_lock_file(path: str | os.PathLike[str]) -> int:
+    """Open (creating it and its folder if missing) a lock file for ``flock``; no O_TRUNC,
+    so a holder's note stays. A refusal (a full disk has no room for the lock file either)
+    raises :class:`DiskWriteError`."""
+    try:
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise DiskWriteError(path, "a lock file", exc) from exc
 
 
 def lock_note(path: str | os.PathLike[str]) -> bytes:
@@ -384,10 +395,7 @@ def fast_lock(path: str | os.PathLike[str], timeout: float, poll: float = 0.002,
         return
     import time
 
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise DiskWriteError(path, "a lock file", exc) from exc
+    fd = _open_lock_file(path)
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -23,7 +23,6 @@ Record shape: ``{"op": <str>, "t": <ms since epoch>, ...op fields}``.
 from __future__ import annotations
 
 import array
-import contextlib
 import json
 import os
 import sys
@@ -251,6 +250,19 @@ def parse_lines(body: bytes, where: str | os.PathLike[str] = "a log",
     return _parse_slowly(body, where, offset, warn)
 
 
+def parse_line(line: bytes) -> dict[str, Any] | None:
+    """The record of one log line (without its newline): a framed line whose checksum
+    matches, or an unframed one, holding a JSON object; None for a damaged line."""
+    body, tab, crc = line.rpartition(b"\t")
+    if tab and crc != b"%08x" % zlib.crc32(body):
+        return None
+    try:
+        record = json.loads(body if tab else line)
+    except ValueError:
+        return None
+    return record if type(record) is dict else None
+
+
 def _parse_slowly(body: bytes, where: str | os.PathLike[str], offset: int, warn: bool
                   ) -> list[dict[str, Any]]:
     records = []
@@ -259,12 +271,8 @@ def _parse_slowly(body: bytes, where: str | os.PathLike[str], offset: int, warn:
         start, pos = pos, pos + len(line) + 1
         if not line.strip():
             continue
-        j, tab, c = line.rpartition(b"\t")
-        record: Any = None
-        if not tab or c == b"%08x" % zlib.crc32(j):
-            with contextlib.suppress(ValueError):
-                record = json.loads(j if tab else line)
-        if type(record) is dict:
+        record = parse_line(line)
+        if record is not None:
             records.append(record)
             continue
         # The damage stays on its line: the records before and after it are read.
