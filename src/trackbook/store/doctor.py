@@ -374,16 +374,8 @@ def _index_records(paths: list[Path], named: set[tuple[str, str]]) -> list[dict]
             out.append({"op": "metrics", "t": events.now_ms(), "run": run, "file": p.name,
                         "n": table.num_rows, "sum": metrics.summarize(table)})
             continue
-        gen = metrics._parse_compact(p.name) or 0
-        replaces = []
-        for r, name in sorted(named):
-            if r != run or name == p.name:
-                continue
-            chunk = metrics._parse_chunk(name)
-            older = metrics._parse_compact(name)
-            if (chunk and chunk[1] <= covers.get(chunk[0], -1)) or (
-                    older is not None and older < gen):
-                replaces.append(name)
+        replaces = metrics.covered_by([n for r, n in named if r == run and n != p.name],
+                                      metrics.parse_compact(p.name) or 0, covers)
         out.append({"op": "compact", "t": events.now_ms(), "run": run, "file": p.name,
                     "replaces": replaces, "points": table.num_rows})
     return out

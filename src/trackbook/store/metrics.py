@@ -89,7 +89,6 @@ def parse_compact(name: str) -> int | None:
     return None
 
 
-_parse_compact = parse_compact  # the name store/pull.py uses
 
 
 def build_table(run_id: str, items: Sequence[tuple[str, float, int, int]]) -> pa.Table:
@@ -379,12 +378,14 @@ def compact(directory: Path,
     table = table.sort_by([("key", "ascending"), ("step", "ascending"),
                            ("timestamp", "ascending")])
     table = table.replace_schema_metadata({COVERS_KEY: json.dumps(new_covers).encode()})
-    tmp = directory / f".{name}.{os.getpid()}.tmp"
-    _write_by_key(table, tmp)
+    tmp = durable.temp_name(directory / name)
     try:
-        os.link(tmp, directory / name)
-    except FileExistsError:
-        return None  # another process compacted first; its file covers ours
+        _write_by_key(table, tmp)
+        # Created exclusively, and on disk with its name (COMMIT) before the record that
+        # makes the chunks it replaces deletable.
+        if not durable.link_exclusive(tmp, directory / name, level=durable.COMMIT,
+                                      what=f"the compacted metrics {name}"):
+            return None  # another process compacted first; its file covers ours
     finally:
         tmp.unlink(missing_ok=True)
     # Every file the new covers cover goes, not only those read: a compacted file whose

@@ -205,7 +205,7 @@ def fetch_run_metrics(layout: Layout, objects: Objects, run_id: str) -> None:
     directory = layout.metrics_dir(run_id)
     for _ in range(5):
         remote = remote_metric_names(objects, run_id)
-        compacts = sorted((g, n) for n in remote if (g := _metrics._parse_compact(n)) is not None)
+        compacts = sorted((g, n) for n in remote if (g := _metrics.parse_compact(n)) is not None)
         try:
             if compacts and not (directory / compacts[-1][1]).exists():
                 name = compacts[-1][1]

@@ -143,11 +143,6 @@ class RunBuffer:
         directory = self.directory
 
         def before_delete(result: dict[str, Any]) -> None:
-            # The compacted file and its name are on disk before the record that makes
-            # the chunks it replaces deletable.
-            if durable.wants_sync(durable.COMMIT):
-                durable.sync_file(directory / result["file"])
-                durable.sync_dir(directory)
             log_.append([{"op": "compact", "t": now_ms(), "run": run_id, **result}],
                         level=durable.COMMIT)
 
@@ -257,7 +252,7 @@ class WriterSession:
             self.flush_all()
             try:
                 self.log.beat()
-            except (OSError, durable.DiskWriteError) as exc:
+            except OSError as exc:  # DiskWriteError included
                 log.warning("heartbeat failed: %s", exc)
 
     def flush_all(self, *, strict: bool = False) -> None:
