@@ -118,28 +118,27 @@ class Catalog:
                 finally:
                     self._close(con)
                 return
-            con = self._open(read_only=False)
+            con = self._open_current(refresh)
             try:
-                try:
-                    self._migrate(con)
-                    if refresh:
-                        self._refresh(con)
-                except Exception as exc:
-                    # A damaged block only shows when read: set the file aside, rebuild.
-                    if not _is_damage_error(exc):
-                        raise
-                    self._close(con)
-                    con = None
-                    if not self._set_aside(exc):
-                        raise
-                    con = self._open(read_only=False)
-                    self._migrate(con)
-                    if refresh:
-                        self._refresh(con)
                 yield con
             finally:
-                if con is not None:
-                    self._close(con)
+                self._close(con)
+
+    def _open_current(self, refresh: bool) -> duckdb.DuckDBPyConnection:
+        """The catalog opened read-write, migrated and (with ``refresh``) up to date. A
+        damaged block only shows when read: then the file is set aside and rebuilt once."""
+        for rebuilt in (False, True):
+            con = self._open(read_only=False)
+            try:
+                self._migrate(con)
+                if refresh:
+                    self._refresh(con)
+                return con
+            except Exception as exc:
+                self._close(con)
+                if rebuilt or not _is_damage_error(exc) or not self._set_aside(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
