@@ -81,23 +81,22 @@ def steps(led: Ledger, payload: int = 200, reader: bool = True
             tb.end_run()
         led.runs.add(tb.start_run().info.run_id)
 
-    def log_param() -> None:
-        rid, key, value = led.run_id(), f"p{n}", "v" * payload
+    def record(kind: str, log: Callable[[str, str], Any], key: str, value: str,
+               kept: list[tuple[str, str, str]]) -> None:
+        """Log one param or tag; note it as kept, or as failed when the disk refused it."""
+        rid = led.run_id()
         try:
-            tb.log_param(key, value)
+            log(key, value)
         except DiskWriteError:
-            led.failed_records.append(("param", rid, key, value))
+            led.failed_records.append((kind, rid, key, value))
             raise
-        led.params.append((rid, key, value))
+        kept.append((rid, key, value))
+
+    def log_param() -> None:
+        record("param", tb.log_param, f"p{n}", "v" * payload, led.params)
 
     def set_tag() -> None:
-        rid, key, value = led.run_id(), f"t{n}", "w" * payload
-        try:
-            tb.set_tag(key, value)
-        except DiskWriteError:
-            led.failed_records.append(("tag", rid, key, value))
-            raise
-        led.tags.append((rid, key, value))
+        record("tag", tb.set_tag, f"t{n}", "w" * payload, led.tags)
 
     def log_metric_flush() -> None:
         rid = led.run_id()
