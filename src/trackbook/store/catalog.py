@@ -374,7 +374,7 @@ class Catalog:
                            e.get("creation_time"), e.get("creation_time")) for e in new_exps],
                          keep_existing=True)
             self._apply(con, batch, new_offsets)
-            dead = self._dead_writers(con) | reconcile.unsettled_dead(con, self.layout)
+            dead = self._dead_writers(con)
             if dead:
                 # A dead writer's log is final: fold in what it appended after we read it
                 # (its last FINISHED, say) before judging its runs, or a run that ended
@@ -458,9 +458,12 @@ class Catalog:
         return out
 
     def _dead_writers(self, con: duckdb.DuckDBPyConnection) -> set[str]:
-        """Writers of RUNNING runs whose process is gone (design rule 5)."""
+        """Writers whose process is gone, of RUNNING runs (design rule 5) or not yet
+        checked against their runs' files (:mod:`~trackbook.store.reconcile`); each is
+        looked up once."""
         writers = {r[0] for r in con.execute(
             "SELECT DISTINCT writer_id FROM runs WHERE status = 'RUNNING'").fetchall()}
+        writers |= reconcile.unsettled(con)
         return {w for w in writers if not events.writer_alive(self.layout, w)}
 
     def _mark_killed(self, con: duckdb.DuckDBPyConnection, dead: set[str]) -> None:

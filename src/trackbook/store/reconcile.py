@@ -13,7 +13,6 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from . import events
 from . import metrics as _metrics
 from .fold import bulk_upsert
 from .layout import Layout
@@ -24,10 +23,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def unsettled_dead(con: duckdb.DuckDBPyConnection, layout: Layout) -> set[str]:
-    """Writers that neither said goodbye nor were checked, and whose process is gone."""
-    rows = con.execute("SELECT writer_id FROM writers WHERE settled = 0").fetchall()
-    return {w for (w,) in rows if not events.writer_alive(layout, w)}
+def unsettled(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Writers that neither said goodbye nor were checked (those whose process is gone
+    are for :func:`settle`)."""
+    return {w for (w,) in con.execute("SELECT writer_id FROM writers WHERE settled = 0").fetchall()}
 
 
 def settle(con: duckdb.DuckDBPyConnection, layout: Layout, dead: set[str]) -> None:
