@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .._text import first_surrogate
+
 # MLflow 3.17's own formats (mlflow/utils/validation.py: _RUN_ID_REGEX, _EXPERIMENT_ID_REGEX),
 # taken whole-string and ASCII-only: MLflow generates 32 hex digits (runs), integers
 # (experiments) and "m-" + 32 hex digits (logged models), so nothing it writes is refused,
@@ -32,11 +34,7 @@ def shown(value: Any, limit: int = 80) -> str:
 
 def has_surrogates(text: str) -> bool:
     """Whether ``text`` holds lone surrogates (undecodable bytes kept by surrogateescape)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return first_surrogate(text) is not None
 
 
 def run_id_problem(run_id: Any) -> str | None:
