@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -94,8 +93,7 @@ def _copy_tree(src: Path, dest: Path, what: str, merge: bool = False,
     except shutil.Error as exc:  # every file's error, as text: report the first one
         failed = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
         first = failed[0] if failed else ("?", "?", str(exc))
-        code = re.match(r"\[Errno (\d+)\]", str(first[2]))
-        err = OSError(int(code.group(1)) if code else 0,
+        err = OSError(durable.errno_in(str(first[2])) or 0,
                       f"{first[2]} (copying {first[0]}; {len(failed)} entries failed)")
         raise DiskWriteError(shown, what, err) from exc
     except OSError as exc:
