@@ -49,6 +49,10 @@ _LAZY.update({
     "sklearn": ("trackbook.sklearn", ""),  # tb.sklearn.log_model, like mlflow.sklearn
     "pytorch": ("trackbook.pytorch", ""),  # tb.pytorch.log_model (torch imported on use)
 })
+_LAZY.update({  # autologging: tb.autolog() patches each framework when it is imported
+    "autolog": ("trackbook.autologging", "autolog"),
+    "autologging": ("trackbook.autologging", ""),
+})
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
@@ -57,8 +61,9 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:
-    from . import models, projects, pyfunc, pytorch, registry, sklearn
+    from . import autologging, models, projects, pyfunc, pytorch, registry, sklearn
     from ._errors import SqlNotAllowedError, TrackbookError
+    from .autologging import autolog
     from .client import Client
     from .client import Client as MlflowClient
     from .importers import import_mlflow
