@@ -8,9 +8,7 @@ with pip). The test is skipped, saying why, only when pip cannot install MLflow.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import venv
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import trackbook as tb
+from mlflow_env import mlflow_python
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -66,25 +65,7 @@ print("@@" + json.dumps(result))
 
 
 def _mlflow_python() -> Path:
-    bench = ROOT / "benchmarks" / ".mlflow-venv" / "bin" / "python"
-    if bench.exists() and subprocess.run([str(bench), "-c", "import mlflow, sklearn"],
-                                         capture_output=True).returncode == 0:
-        return bench
-    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    env_dir = home / "trackbook-tests" / "mlflow-venv"
-    python = env_dir / "bin" / "python"
-    if not (env_dir / ".ready").exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-        import sklearn
-
-        proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "mlflow",
-                               f"scikit-learn=={sklearn.__version__}"], capture_output=True,
-                              text=True, timeout=1200)
-        if proc.returncode != 0:
-            pytest.skip(f"pip could not install MLflow into {env_dir}: "
-                        f"{proc.stderr.strip().splitlines()[-1:]}")
-        (env_dir / ".ready").write_text("ok\n")
-    return python
+    return mlflow_python(["sklearn", "skops"])
 
 
 def test_models_move_between_trackbook_and_mlflow(tmp_path: Path, monkeypatch) -> None:
