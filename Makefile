@@ -28,7 +28,8 @@ LAB_ARGS ?=
 # user-level "python3" kernelspec points elsewhere.
 export JUPYTER_PREFER_ENV_PATH := 1
 # Tests and the demo choose their own stores; a store exported in the shell must not leak in.
-NO_STORE_ENV := env -u TRACKBOOK_STORE -u TRACKBOOK_EXPERIMENT_NAME -u MLFLOW_EXPERIMENT_NAME
+NO_STORE_ENV := env -u TRACKBOOK_STORE -u TRACKBOOK_EXPERIMENT_NAME -u MLFLOW_EXPERIMENT_NAME \
+	-u MLFLOW_EXPERIMENT_ID -u MLFLOW_TRACKING_URI
 
 .PHONY: help venv install-demo install-test demo lab test lint bench clean distclean
 

@@ -51,7 +51,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root = tmp_path / "store"
     monkeypatch.setenv("TRACKBOOK_STORE", str(root))
     monkeypatch.delenv("TRACKBOOK_EXPERIMENT_NAME", raising=False)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    for name in ("MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
     tb.set_tracking_uri(root)
     yield root
     _end_open_runs()

@@ -49,6 +49,16 @@ _LAZY.update({
     "sklearn": ("trackbook.sklearn", ""),  # tb.sklearn.log_model, like mlflow.sklearn
     "pytorch": ("trackbook.pytorch", ""),  # tb.pytorch.log_model (torch imported on use)
 })
+_LAZY.update({  # MLflow's module layout: mlflow.entities, mlflow.tracking, ... (as_mlflow.py)
+    "entities": ("trackbook.entities", ""),
+    "exceptions": ("trackbook.exceptions", ""),
+    "tracking": ("trackbook.tracking", ""),
+    "MlflowException": ("trackbook._errors", "TrackbookError"),
+    "is_tracking_uri_set": ("trackbook.tracking.uri", "is_tracking_uri_set"),
+    # `%load_ext trackbook`: this kernel's `import mlflow` gives trackbook
+    "load_ipython_extension": ("trackbook.as_mlflow", "load_ipython_extension"),
+    "unload_ipython_extension": ("trackbook.as_mlflow", "unload_ipython_extension"),
+})
 _LAZY.update({  # autologging: tb.autolog() patches each framework when it is imported
     "autolog": ("trackbook.autologging", "autolog"),
     "autologging": ("trackbook.autologging", ""),
@@ -61,8 +71,21 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:
-    from . import autologging, models, projects, pyfunc, pytorch, registry, sklearn
+    from . import (
+        autologging,
+        entities,
+        exceptions,
+        models,
+        projects,
+        pyfunc,
+        pytorch,
+        registry,
+        sklearn,
+        tracking,
+    )
     from ._errors import SqlNotAllowedError, TrackbookError
+    from ._errors import TrackbookError as MlflowException
+    from .as_mlflow import load_ipython_extension, unload_ipython_extension
     from .autologging import autolog
     from .client import Client
     from .client import Client as MlflowClient
@@ -103,5 +126,5 @@ if TYPE_CHECKING:
         sql,
         start_run,
     )
-    from .tracking.uri import get_tracking_uri, set_tracking_uri
+    from .tracking.uri import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
     from .widgets import compare, curves, registry_panel, runs_table

@@ -8,7 +8,36 @@ from __future__ import annotations
 
 
 class TrackbookError(Exception):
-    """Base class of all trackbook errors."""
+    """Base class of all trackbook errors (MLflow code catches it as ``MlflowException``).
+
+    Like ``MlflowException`` it takes an optional ``error_code`` and has ``.message`` and
+    ``.error_code`` (``INVALID_PARAMETER_VALUE`` for bad input, ``RESOURCE_DOES_NOT_EXIST``
+    for a missing run or experiment, else ``INTERNAL_ERROR``).
+    """
+
+    def __init__(self, *args: object, error_code: str | int | None = None,
+                 **details: object) -> None:
+        super().__init__(*args)
+        if error_code is not None:
+            self._error_code = error_code if isinstance(error_code, str) else "INTERNAL_ERROR"
+        self.details = details
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def error_code(self) -> str:
+        code = getattr(self, "_error_code", None)
+        if code is not None:
+            return code
+        if isinstance(self, LookupError):
+            return "RESOURCE_DOES_NOT_EXIST"
+        return "INVALID_PARAMETER_VALUE" if isinstance(self, ValueError) else "INTERNAL_ERROR"
+
+    @classmethod
+    def invalid_parameter_value(cls, message: str, **details: object) -> TrackbookError:
+        return cls(message, error_code="INVALID_PARAMETER_VALUE", **details)
 
 
 class TrackbookWarning(UserWarning):

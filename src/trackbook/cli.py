@@ -131,7 +131,39 @@ def build_parser() -> argparse.ArgumentParser:
     add_registry_parser(sub, store_help)
     from .importers._cli import add_parser as add_import_parser  # argparse only: stays light
     add_import_parser(sub, store_help)
+    p = sub.add_parser(
+        "exec", help="run an unchanged MLflow script on trackbook (mlflow.* imports give "
+                     "trackbook)",
+        description="Run a Python script (or -m module) with `import mlflow` and every "
+                    "`mlflow.*` import mapped onto trackbook for that process only.")
+    p.add_argument("--store", help=store_help)
+    p.add_argument("--experiment", help="experiment for its runs (like $MLFLOW_EXPERIMENT_NAME)")
+    p.add_argument("-m", dest="module", action="store_true",
+                   help="run a module, like python -m")
+    p.add_argument("script", help="the script (or module name with -m)")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+    p.set_defaults(func=cmd_exec)
     return parser
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from .as_mlflow import run_script
+
+    if args.store:
+        os.environ["TRACKBOOK_STORE"] = args.store
+    if args.experiment:
+        os.environ["TRACKBOOK_EXPERIMENT_NAME"] = args.experiment
+    if not args.module and not os.path.isfile(args.script):
+        raise CliUsageError(f"no script {args.script!r}: give the path of a Python file "
+                            "(or -m module.name)")
+    if not args.module:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(args.script)))
+    try:
+        run_script(args.script, list(args.args), module=args.module)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
 
 
 def _plural(n: int, noun: str) -> str:

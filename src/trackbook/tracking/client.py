@@ -390,4 +390,11 @@ class Client:
         return str(dest)
 
 
-MlflowClient = Client
+
+def __getattr__(name: str) -> Any:
+    # `from mlflow.tracking.client import MlflowClient`: the full client, found on first use
+    if name == "MlflowClient":
+        from ..client import Client
+
+        return Client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -89,3 +89,51 @@ class Run:
 
     def to_dictionary(self) -> dict[str, Any]:
         return {"info": vars(self.info), "data": vars(self.data)}
+
+
+class Param(NamedTuple):
+    """A run parameter (``log_batch(params=[Param(key, value)])``)."""
+
+    key: str
+    value: str
+
+
+class RunTag(NamedTuple):
+    """A run tag (``log_batch(tags=[RunTag(key, value)])``)."""
+
+    key: str
+    value: str
+
+
+class ExperimentTag(NamedTuple):
+    """An experiment tag."""
+
+    key: str
+    value: str
+
+
+class LifecycleStage:
+    """Whether an experiment or run is active or deleted (MLflow's names)."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+    @staticmethod
+    def view_type_to_stages(view_type: int = ViewType.ALL) -> list[str]:
+        return {ViewType.ACTIVE_ONLY: ["active"], ViewType.DELETED_ONLY: ["deleted"]}.get(
+            view_type, ["active", "deleted"])
+
+    @staticmethod
+    def is_valid(stage: str) -> bool:
+        return stage in ("active", "deleted")
+
+
+class SourceType:
+    """What started a run (the ``mlflow.source.type`` tag)."""
+
+    NOTEBOOK = "NOTEBOOK"
+    JOB = "JOB"
+    PROJECT = "PROJECT"
+    LOCAL = "LOCAL"
+    UNKNOWN = "UNKNOWN"
+    RECIPE = "RECIPE"

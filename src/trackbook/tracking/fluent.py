@@ -103,8 +103,8 @@ def set_experiment(experiment_name: str | None = None,
 
 
 def current_experiment_id() -> str:
-    """The experiment new runs go to: set_experiment's, $TRACKBOOK_EXPERIMENT_NAME's, or
-    the Default experiment."""
+    """The experiment new runs go to: set_experiment's, $TRACKBOOK_EXPERIMENT_NAME's
+    (or $MLFLOW_EXPERIMENT_NAME's, then $MLFLOW_EXPERIMENT_ID's), or the Default experiment."""
     return _current_experiment_id()
 
 
@@ -114,6 +114,9 @@ def _current_experiment_id() -> str:
     name = os.environ.get("TRACKBOOK_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_NAME")
     if name:
         return set_experiment(name).experiment_id
+    experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    if experiment_id:
+        return set_experiment(experiment_id=experiment_id).experiment_id
     return get_store().ensure_default_experiment()
 
 
@@ -155,6 +158,10 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None,
     ``$MLFLOW_RUN_ID``) when set: that is how launched projects log into their run.
     """
     global _last_run_id
+    if "mlflow" in sys.modules:
+        from ..as_mlflow import warn_if_real_mlflow
+
+        warn_if_real_mlflow()
     with _lock:
         if run_id is None and not _stack and not nested:
             # A launcher (trackbook run, a sweep) hands its run to the code it starts.
