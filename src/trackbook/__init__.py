@@ -63,6 +63,19 @@ _LAZY.update({  # autologging: tb.autolog() patches each framework when it is im
     "autolog": ("trackbook.autologging", "autolog"),
     "autologging": ("trackbook.autologging", ""),
 })
+# issue 14: the rest of MLflow's fluent surface
+_LAZY.update({name: ("trackbook.tracking.fluent", name) for name in (
+    "set_experiment_tag", "set_experiment_tags", "delete_experiment_tag", "restore_run",
+    "restore_experiment", "flush_async_logging", "flush_artifact_async_logging",
+    "log_stream",
+)})
+_LAZY.update({name: ("trackbook.registry.fluent", name) for name in (
+    "search_registered_models", "search_model_versions", "set_model_version_tag",
+    "get_registry_uri", "set_registry_uri",
+)})
+_LAZY.update({
+    "artifacts": ("trackbook.artifacts", ""),  # tb.artifacts.download_artifacts, load_text...
+})
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
@@ -72,6 +85,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 if TYPE_CHECKING:
     from . import (
+        artifacts,
         autologging,
         entities,
         exceptions,
@@ -91,6 +105,13 @@ if TYPE_CHECKING:
     from .client import Client as MlflowClient
     from .importers import import_mlflow
     from .registry.api import register_model
+    from .registry.fluent import (
+        get_registry_uri,
+        search_model_versions,
+        search_registered_models,
+        set_model_version_tag,
+        set_registry_uri,
+    )
     from .tracking.entities import Experiment, Metric, Run, RunData, RunInfo, RunStatus, ViewType
     from .tracking.fluent import (
         ActiveRun,
@@ -98,10 +119,13 @@ if TYPE_CHECKING:
         create_experiment,
         current_experiment_id,
         delete_experiment,
+        delete_experiment_tag,
         delete_run,
         delete_tag,
         end_run,
         flush,
+        flush_artifact_async_logging,
+        flush_async_logging,
         get_artifact_uri,
         get_experiment,
         get_experiment_by_name,
@@ -117,10 +141,15 @@ if TYPE_CHECKING:
         log_metrics,
         log_param,
         log_params,
+        log_stream,
         log_text,
+        restore_experiment,
+        restore_run,
         search_experiments,
         search_runs,
         set_experiment,
+        set_experiment_tag,
+        set_experiment_tags,
         set_tag,
         set_tags,
         sql,

@@ -104,3 +104,7 @@ class SqlNotAllowedError(TrackbookError, PermissionError):
 
 class StoreError(TrackbookError, OSError):
     """The store on disk is unreadable, locked for too long, or from a newer version."""
+
+
+class TagNotFoundError(TrackbookError, LookupError):
+    """A tag to delete does not exist (MLflow raises here too)."""

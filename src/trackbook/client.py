@@ -28,7 +28,11 @@ class Client(RegistryClientMixin, TrackingClient):
     def __init__(self, tracking_uri: str | None = None,
                  registry_uri: str | None = None) -> None:
         super().__init__(tracking_uri)
-        self._registry_uri = registry_uri  # the registry always lives in the tracking store
+        if registry_uri is not None:  # the registry always lives in the tracking store
+            from .registry.fluent import check_registry_uri
+
+            check_registry_uri(registry_uri, self._store.root)
+        self._registry_uri = registry_uri
 
 
 MlflowClient = Client

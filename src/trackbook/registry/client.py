@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from ..tracking.entities import PagedList
 from . import _names as n
 from ._registry import Registry, registry_for
 from .entities import STAGES, ModelVersion, PromotionEntry, RegisteredModel
@@ -263,14 +264,6 @@ def _no_deployment_job(job_id: str | None) -> None:
         raise InvalidRegistryNameError(
             f"deployment_job_id={job_id!r}: deployment jobs are a Databricks feature that "
             "trackbook does not have; leave it None")
-
-
-class PagedList(list[T]):
-    """A page of search results; ``token`` is the ``page_token`` of the next page, or None."""
-
-    def __init__(self, items: list[T], token: str | None) -> None:
-        super().__init__(items)
-        self.token = token
 
 
 def _page(items: list[T], max_results: int | None, page_token: str | None) -> PagedList[T]:

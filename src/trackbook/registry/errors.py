@@ -53,3 +53,8 @@ class RegistryConflictError(RegistryError, RuntimeError):
 
 class RegistryHookWarning(TrackbookWarning):
     """A promotion hook (callable or shell command) failed; the promotion itself stands."""
+
+
+class RegistryUriError(RegistryError, ValueError):
+    """A registry URI other than the tracking store's: trackbook keeps the registry in the
+    tracking store, so there is no separate registry to point at."""

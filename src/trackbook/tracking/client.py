@@ -14,13 +14,15 @@ from .._errors import (
     InvalidValueError,
     ParamConflictError,
     RunNotFoundError,
+    TagNotFoundError,
 )
 from ..store import artifacts as _artifacts
 from ..store.events import now_ms
 from . import context, query
 from . import validation as v
-from .entities import Experiment, Metric, Run, RunStatus, ViewType
+from .entities import Experiment, Metric, PagedList, Run, RunStatus, ViewType
 from .history import MetricHistory
+from .runops import RunOperations, ops_for
 from .runstate import RunState, buffer_of, own, reload_params, remember, state_of
 from .uri import get_store
 
@@ -94,10 +96,17 @@ class Client:
     def search_experiments(self, view_type: int = ViewType.ACTIVE_ONLY,
                            max_results: int | None = None,
                            filter_string: str | None = None,
-                           order_by: list[str] | None = None) -> list[Experiment]:
-        """Experiments, newest first; ``filter_string`` may be ``name = '...'`` or
-        ``name LIKE '...'``."""
-        return query.experiments(self._store, view_type, max_results, filter_string)
+                           order_by: list[str] | None = None,
+                           page_token: str | None = None) -> PagedList[Experiment]:
+        """Experiments, newest first unless ``order_by`` (``name``, ``experiment_id``,
+        ``creation_time``, ``last_update_time``, each optionally ``ASC``/``DESC``);
+        ``filter_string`` may be ``name = '...'`` or ``name LIKE '...'``. With
+        ``max_results``, ``.token`` of the result is the ``page_token`` of the next page."""
+        start = _page_start(page_token)
+        limit = None if max_results is None else _page_size(max_results) + 1
+        found = query.experiments(self._store, view_type, limit, filter_string, order_by,
+                                  offset=start)
+        return _paged(found, start, max_results)
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         v.check_name("tag", key)
@@ -111,7 +120,12 @@ class Client:
                                            "last_update_time": now_ms()})
 
     def restore_experiment(self, experiment_id: str) -> None:
-        self.get_experiment(experiment_id)
+        """Undo :meth:`delete_experiment`; an experiment that is not deleted raises, as in
+        MLflow."""
+        exp = self.get_experiment(experiment_id)
+        if exp.lifecycle_stage != "deleted":
+            raise InvalidValueError(f"experiment {experiment_id!r} ({exp.name!r}) is not "
+                                    "deleted; only a deleted experiment can be restored")
         self._store.session.record("experiment_update", exp=str(experiment_id),
                                    fields={"lifecycle_stage": "active",
                                            "last_update_time": now_ms()})
@@ -234,12 +248,14 @@ class Client:
                                        now_ms() if timestamp is None
                                        else v.timestamp_value(timestamp))
 
-    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+    def log_param(self, run_id: str, key: str, value: Any,
+                  synchronous: bool | None = None) -> Any:
         self.log_batch(run_id, params=[(key, value)])
         return value
 
-    def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self.log_batch(run_id, tags=[(key, value)])
+    def set_tag(self, run_id: str, key: str, value: Any,
+                synchronous: bool | None = None) -> RunOperations | None:
+        return self.log_batch(run_id, tags=[(key, value)], synchronous=synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         state_of(self._store, run_id)
@@ -247,9 +263,13 @@ class Client:
         self._store.session.record("del_tag", run=run_id, key=key)
 
     def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Any] = (),
-                  tags: Sequence[Any] = ()) -> None:
+                  tags: Sequence[Any] = (), synchronous: bool | None = None
+                  ) -> RunOperations | None:
         """Log many metrics (``Metric``), params and tags (objects with key/value, or
-        tuples) at once. Everything is validated before anything is written."""
+        tuples) at once. Everything is validated before anything is written.
+
+        With ``synchronous=False`` returns a ``RunOperations`` (``.wait()``), as MLflow;
+        ``True`` writes the metric points before returning."""
         st = state_of(self._store, run_id)
         points = []
         for m in metrics:
@@ -281,8 +301,7 @@ class Client:
             st.check_writable("metrics" if points else "params")
         if new_params and not self._store.session.owners.owns(run_id):
             own(self._store, st)  # the previous writer's params count too
-            self.log_batch(run_id, metrics, params, tags)
-            return
+            return self.log_batch(run_id, metrics, params, tags, synchronous)
         if new_params:
             self._store.session.record("params", run=run_id, data=new_params)
             st.params.update(new_params)
@@ -290,6 +309,7 @@ class Client:
             self._store.session.record("tags", run=run_id, data=new_tags)
         if points:
             buffer_of(self._store, st).extend(points)
+        return ops_for(self._store, synchronous)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         """Every point of one metric, ordered by step then timestamp.
@@ -319,12 +339,16 @@ class Client:
     def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "",
                     run_view_type: int = ViewType.ACTIVE_ONLY,
                     max_results: int | None = None, order_by: list[str] | None = None,
-                    ) -> list[Run]:
-        """Runs matching the filter, as ``Run`` objects (no cap unless ``max_results``)."""
+                    page_token: str | None = None) -> PagedList[Run]:
+        """Runs matching the filter, as ``Run`` objects (no cap unless ``max_results``;
+        then ``.token`` of the result is the ``page_token`` of the next page)."""
         self._store.session.flush_all()
         ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
-        return query.search_run_objects(self._store, ids, filter_string, run_view_type,
-                                        max_results, order_by)
+        start = _page_start(page_token)
+        limit = None if max_results is None else start + _page_size(max_results) + 1
+        found = query.search_run_objects(self._store, ids, filter_string, run_view_type,
+                                         limit, order_by)
+        return _paged(found[start:], start, max_results)
 
     # -- artifacts -------------------------------------------------------------------------
 
@@ -381,7 +405,9 @@ class Client:
             raise FileNotFoundError(f"run {run_id} has no artifact {path!r}")
         if dst_path is None:
             return str(src)
-        dest = Path(dst_path) / (src.name if path else "artifacts")
+        # As MLflow: the whole run's artifacts land in dst_path itself, a sub-path in
+        # dst_path/<its last part>.
+        dest = Path(dst_path) / src.name if path.strip("/") else Path(dst_path)
         if src.is_dir():
             shutil.copytree(src, dest, dirs_exist_ok=True)
         else:
@@ -389,6 +415,66 @@ class Client:
             shutil.copy2(src, dest)
         return str(dest)
 
+    # -- the rest of MLflow's MlflowClient surface (issue 14) ------------------------------
+
+    def set_experiment_tags(self, experiment_id: str, tags: dict[str, Any]) -> None:
+        """Set several tags of an experiment at once (values stored as strings)."""
+        self.get_experiment(experiment_id)
+        data = {}
+        for k, val in tags.items():
+            v.check_name("tag", k)
+            data[k] = v.experiment_tag_value(val, k)
+        if data:
+            self._store.session.record("experiment_tags", exp=str(experiment_id), data=data)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Delete a tag of an experiment.
+
+        Raises
+        ------
+        ExperimentNotFoundError
+            No experiment has this id.
+        TagNotFoundError
+            The experiment has no tag ``key`` (as MLflow, which raises
+            "No tag with name: ... in experiment with id ...").
+        """
+        exp = self.get_experiment(experiment_id)
+        if key not in exp.tags:
+            raise TagNotFoundError(f"no tag named {key!r} in experiment {experiment_id!r} "
+                                   f"(its tags: {sorted(exp.tags)})")
+        self._store.session.record("experiment_tags", exp=str(experiment_id),
+                                   data={key: None})  # None deletes (store/fold.py)
+
+    def log_stream(self, run_id: str, stream: Any, artifact_file: str) -> None:
+        """Save the bytes read from a binary file-like ``stream`` as ``artifact_file``."""
+        data = stream.read()
+        if isinstance(data, str):
+            raise InvalidValueError(f"log_stream needs a binary stream (open(..., 'rb'), "
+                                    f"io.BytesIO), got a text stream {type(stream).__name__}")
+        _artifacts.put_bytes(self._artifact_root(run_id), artifact_file, bytes(data))
+
+
+def _page_start(page_token: str | None) -> int:
+    if not page_token:
+        return 0
+    if not (isinstance(page_token, str) and page_token.isdigit()):
+        raise InvalidValueError(f"page_token must be the .token of an earlier page, got "
+                                f"{page_token!r}")
+    return int(page_token)
+
+
+def _page_size(max_results: Any) -> int:
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+        raise InvalidValueError(f"max_results must be a positive integer or None, got "
+                                f"{max_results!r}")
+    return max_results
+
+
+def _paged(items: list[Any], start: int, max_results: int | None) -> PagedList[Any]:
+    """The page of ``items`` (fetched one past the page: that one proves a next page)."""
+    if max_results is None or len(items) <= max_results:
+        return PagedList(items, None)
+    return PagedList(items[:max_results], str(start + max_results))
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 
 class RunStatus:
@@ -137,3 +139,12 @@ class SourceType:
     LOCAL = "LOCAL"
     UNKNOWN = "UNKNOWN"
     RECIPE = "RECIPE"
+
+
+class PagedList(list[T]):
+    """A page of search results; ``token`` is the ``page_token`` of the next page, or None
+    (MLflow's ``PagedList``)."""
+
+    def __init__(self, items: list[T], token: str | None) -> None:
+        super().__init__(items)
+        self.token = token

@@ -403,12 +403,18 @@ def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str 
     store = get_store()
     store.session.flush_all()
     ids: list[str] | None
+    if experiment_ids and experiment_names:
+        raise InvalidValueError("search_runs takes experiment_ids or experiment_names, not "
+                                f"both (got {experiment_ids!r} and {experiment_names!r})")
     if experiment_names:
         ids = []
         for name in experiment_names:
             rec = store.experiment_by_name(name)
             if rec is None:
-                raise ExperimentNotFoundError(f"no experiment named {name!r}")
+                # As MLflow: a name that does not exist (yet) warns and matches nothing, so
+                # a notebook polling a sweep that has not started sees an empty result.
+                log.warning("Cannot retrieve experiment by name %s", name)
+                continue
             ids.append(rec["experiment_id"])
     elif experiment_ids is not None:
         ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
@@ -417,11 +423,15 @@ def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str 
     else:
         ids = [_current_experiment_id()]
     if output_format == "list":
+        if ids == []:
+            return []
         return query.search_run_objects(store, ids, filter_string, run_view_type,
                                         max_results, order_by)
     if output_format != "pandas":
         raise InvalidValueError(f"output_format must be 'pandas' or 'list', got "
                                 f"{output_format!r}")
+    if ids == []:
+        return _empty_runs_frame()
     return query.search_frame(store, ids, filter_string, run_view_type, max_results, order_by)
 
 
@@ -439,6 +449,66 @@ def sql(text: str, params: Sequence[Any] | None = None, *,
     store = get_store()
     store.session.flush_all()
     return query.sql(store, text, params, unsafe=unsafe)
+
+
+def _empty_runs_frame() -> pd.DataFrame:
+    """What MLflow's search_runs returns when no experiment matched: no rows, its six
+    run columns."""
+    import pandas as pd
+
+    return pd.DataFrame(columns=["run_id", "experiment_id", "status", "artifact_uri",
+                                 "start_time", "end_time"])
+
+
+# -- the rest of MLflow's fluent surface (issue 14) ------------------------------------------
+
+def set_experiment_tag(key: str, value: Any) -> None:
+    """Set a tag on the current experiment (see :func:`current_experiment_id`).
+
+    Examples
+    --------
+    >>> tb.set_experiment("churn")                                          # doctest: +SKIP
+    >>> tb.set_experiment_tag("team", "growth")
+    """
+    _client().set_experiment_tag(_current_experiment_id(), key, value)
+
+
+def set_experiment_tags(tags: dict[str, Any]) -> None:
+    """Set several tags on the current experiment (values are stored as strings)."""
+    _client().set_experiment_tags(_current_experiment_id(), tags)
+
+
+def delete_experiment_tag(key: str) -> None:
+    """Delete a tag of the current experiment; raises ``TagNotFoundError`` if it has none
+    named ``key`` (as MLflow)."""
+    _client().delete_experiment_tag(_current_experiment_id(), key)
+
+
+def restore_run(run_id: str) -> None:
+    """Undo :func:`delete_run`: the run shows in searches again."""
+    _client().restore_run(run_id)
+
+
+def restore_experiment(experiment_id: str) -> None:
+    """Undo :func:`delete_experiment`; an experiment that is not deleted raises."""
+    _client().restore_experiment(experiment_id)
+
+
+def flush_async_logging() -> None:
+    """Write every buffered metric point now (MLflow's name for :func:`flush`)."""
+    flush()
+
+
+def flush_artifact_async_logging() -> None:
+    """Artifacts are written when logged, so there is nothing to wait for; kept so MLflow
+    code runs. Buffered metric points are written too."""
+    flush()
+
+
+def log_stream(stream: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Save the bytes of a binary stream (``open(..., "rb")``, ``io.BytesIO``) as an
+    artifact of the current run (or of ``run_id``)."""
+    _client().log_stream(run_id or _current().info.run_id, stream, artifact_file)
 
 
 # -- process exit ----------------------------------------------------------------------------

@@ -49,7 +49,8 @@ def experiment(store: Store, experiment_id: str | None = None,
 
 def experiments(store: Store, view_type: int = ViewType.ACTIVE_ONLY,
                 max_results: int | None = None,
-                filter_string: str | None = None) -> list[Experiment]:
+                filter_string: str | None = None, order_by: Sequence[str] | None = None,
+                offset: int = 0) -> list[Experiment]:
     where, params = ["lifecycle_stage IN (SELECT unnest(?))"], [_STAGES[view_type]]
     if filter_string:
         parts = check_filter_text(filter_string).strip().split(None, 2)
@@ -66,12 +67,39 @@ def experiments(store: Store, view_type: int = ViewType.ACTIVE_ONLY,
         where.append(f"name {op} ?")
         params.append(value[1:-1])
     sql = (f"SELECT * FROM experiments WHERE {' AND '.join(where)} "  # noqa: S608
-           "ORDER BY creation_time DESC, experiment_id")
+           f"ORDER BY {_experiment_order(order_by)}")
     if max_results is not None:
         sql += " LIMIT ?"
         params.append(int(max_results))
+    if offset:
+        sql += " OFFSET ?"
+        params.append(int(offset))
     with store.connect() as con:
         return [_experiment_from(con, r) for r in con.execute(sql, params).fetchall()]
+
+
+_EXPERIMENT_ORDER = ("experiment_id", "name", "creation_time", "last_update_time")
+
+
+def _experiment_order(order_by: Sequence[str] | None) -> str:
+    """The ORDER BY of an experiment search: MLflow's keys only (the column names come
+    from the whitelist, never from the text), newest first by default."""
+    out = []
+    for clause in order_by or []:
+        parts = str(clause).split()
+        key = parts[0] if parts else ""
+        if key not in _EXPERIMENT_ORDER:
+            raise InvalidValueError(f"cannot order experiments by {clause!r}; valid keys: "
+                                    f"{', '.join(_EXPERIMENT_ORDER)}")
+        if len(parts) > 2 or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC")):
+            raise InvalidValueError(f"invalid ordering {clause!r}: use '<key>', '<key> ASC' "
+                                    "or '<key> DESC'")
+        direction = parts[1].upper() if len(parts) == 2 else "ASC"
+        if key == "experiment_id":  # numeric ids in number order
+            out.append(f"TRY_CAST(experiment_id AS BIGINT) {direction}")
+        out.append(f"{key} {direction}")
+    out += ["creation_time DESC", "experiment_id"]
+    return ", ".join(out)
 
 
 def get_run(store: Store, run_id: str) -> Run | None:

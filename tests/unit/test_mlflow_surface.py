@@ -1,0 +1,296 @@
+"""The rest of MLflow's fluent and client surface (issue 14 item 7).
+
+Every expected value here was checked against MLflow 3.17.2 (benchmarks/.mlflow-venv, a
+sqlite store): return values, what is stored, and what raises.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+import trackbook as tb
+from trackbook._errors import (
+    ArtifactPathError,
+    ExperimentNotFoundError,
+    InvalidValueError,
+    RunNotFoundError,
+    TagNotFoundError,
+)
+from trackbook.registry.errors import RegistryUriError
+
+pytestmark = pytest.mark.usefixtures("tb_store")
+
+
+# -- experiment tags -------------------------------------------------------------------------
+
+def test_experiment_tags_set_many_and_delete_like_mlflow() -> None:
+    exp = tb.set_experiment("e1")
+    # MLflow 3.17.2: set_experiment_tag returns None and stores str(value).
+    assert tb.set_experiment_tag("k", 1) is None
+    assert tb.get_experiment(exp.experiment_id).tags == {"k": "1"}
+    tb.set_experiment_tags({"a": "b", "c": 2})
+    assert tb.get_experiment(exp.experiment_id).tags == {"k": "1", "a": "b", "c": "2"}
+    assert tb.delete_experiment_tag("a") is None
+    assert tb.get_experiment(exp.experiment_id).tags == {"k": "1", "c": "2"}
+    # MLflow: "No tag with name: nope in experiment with id 1"
+    with pytest.raises(TagNotFoundError, match="nope"):
+        tb.delete_experiment_tag("nope")
+    # MLflow: "No Experiment with id=99999 exists"
+    with pytest.raises(ExperimentNotFoundError):
+        tb.Client().delete_experiment_tag("99999", "x")
+
+
+def test_experiment_tag_without_set_experiment_goes_to_default() -> None:
+    # MLflow 3.17.2: with no experiment set, the tag lands on the Default experiment "0".
+    tb.set_experiment_tag("nokey", "v")
+    assert tb.get_experiment("0").tags == {"nokey": "v"}
+
+
+def test_deleted_tag_stays_deleted_after_reindex(tb_store: Path) -> None:
+    exp = tb.set_experiment("e2")
+    tb.set_experiment_tags({"x": "1", "y": "2"})
+    tb.delete_experiment_tag("x")
+    from trackbook.store.catalog import Catalog
+    from trackbook.tracking.uri import get_store
+
+    Catalog(get_store().layout).rebuild()  # the catalog is rebuilt from the files alone
+    assert tb.get_experiment(exp.experiment_id).tags == {"y": "2"}
+
+
+# -- restore ---------------------------------------------------------------------------------
+
+def test_restore_run_and_experiment() -> None:
+    with tb.start_run() as run:
+        pass
+    rid = run.info.run_id
+    # MLflow: delete_run and restore_run return None; the run is active again.
+    assert tb.delete_run(rid) is None
+    assert tb.restore_run(rid) is None
+    assert tb.get_run(rid).info.lifecycle_stage == "active"
+    tb.restore_run(rid)  # MLflow: restoring an active run does not raise
+    with pytest.raises(RunNotFoundError):  # MLflow: "Run with id=000... not found"
+        tb.restore_run("0" * 32)
+    exp_id = tb.create_experiment("gone")
+    tb.delete_experiment(exp_id)
+    tb.restore_experiment(exp_id)
+    assert tb.get_experiment(exp_id).lifecycle_stage == "active"
+    with pytest.raises(InvalidValueError, match="not deleted"):  # MLflow raises too
+        tb.restore_experiment(exp_id)
+
+
+# -- flushing, async handles -------------------------------------------------------------------
+
+def test_flush_async_logging_writes_buffered_points() -> None:
+    with tb.start_run() as run:
+        tb.log_metric("loss", 0.5)
+        # MLflow 3.17.2: both return None.
+        assert tb.flush_async_logging() is None
+        assert tb.flush_artifact_async_logging() is None
+        files = list(Path(tb.get_tracking_uri()[len("file://"):]).rglob("*.parquet"))
+        assert files, "the point must be on disk after flush_async_logging"
+    assert tb.get_run(run.info.run_id).data.metrics == {"loss": 0.5}
+
+
+def test_log_batch_synchronous_false_returns_run_operations() -> None:
+    with tb.start_run() as run:
+        c = tb.Client()
+        # MLflow 3.17.2: synchronous=False returns RunOperations with .wait(); None otherwise.
+        ops = c.log_batch(run.info.run_id, metrics=[tb.Metric("m", 1.0, 0, 0)],
+                          synchronous=False)
+        assert type(ops).__name__ == "RunOperations"
+        assert ops.wait() is None
+        assert c.set_tag(run.info.run_id, "t", "v") is None
+        assert c.log_param(run.info.run_id, "p", 3, synchronous=True) == 3
+    assert tb.get_run(run.info.run_id).data.tags["t"] == "v"
+
+
+def test_log_stream() -> None:
+    with tb.start_run() as run:
+        tb.log_stream(io.BytesIO(b"\x00\x01bytes"), "raw/blob.bin")
+        with pytest.raises(InvalidValueError, match="binary"):
+            tb.log_stream(io.StringIO("text"), "raw/t.txt")
+    path = tb.Client().download_artifacts(run.info.run_id, "raw/blob.bin")
+    assert Path(path).read_bytes() == b"\x00\x01bytes"
+
+
+# -- registry URI and fluent registry searches -------------------------------------------------
+
+def test_registry_uri_is_the_tracking_uri(tb_store: Path) -> None:
+    # MLflow 3.17.2: get_registry_uri() is the tracking URI when none was set.
+    assert tb.get_registry_uri() == tb.get_tracking_uri()
+    tb.set_registry_uri(None)
+    tb.set_registry_uri(str(tb_store))
+    tb.set_registry_uri(tb_store.as_uri())
+    with pytest.raises(RegistryUriError, match="inside the tracking store"):
+        tb.set_registry_uri("/somewhere/else")
+    with pytest.raises(RegistryUriError):
+        tb.set_registry_uri("databricks-uc")
+    with pytest.raises(RegistryUriError):
+        tb.Client(registry_uri="sqlite:///other.db")
+    tb.Client(registry_uri=str(tb_store))
+
+
+def test_fluent_registry_search_and_version_tag() -> None:
+    # MLflow 3.17.2: with nothing registered both return [] (a plain list).
+    assert tb.search_registered_models() == []
+    assert tb.search_model_versions() == []
+    with tb.start_run() as run:
+        tb.log_text("x", "model/MLmodel")
+    for name in ("churn", "fraud"):
+        tb.register_model(f"runs:/{run.info.run_id}/model", name)
+    tb.register_model(f"runs:/{run.info.run_id}/model", "churn")
+    models = tb.search_registered_models(filter_string="name LIKE 'ch%'")
+    assert type(models) is list
+    assert [m.name for m in models] == ["churn"]
+    assert [m.name for m in tb.search_registered_models(order_by=["name DESC"])] == \
+        ["fraud", "churn"]
+    versions = tb.search_model_versions(filter_string="name = 'churn'")
+    assert sorted(v.version for v in versions) == [1, 2]
+    assert len(tb.search_model_versions(max_results=1)) == 1
+    assert tb.set_model_version_tag("churn", "2", "validated", True) is None
+    assert tb.Client().get_model_version("churn", 2).tags == {"validated": "True"}
+
+
+def test_is_tracking_uri_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert tb.is_tracking_uri_set() is True  # the fixture set it
+    import trackbook.tracking.uri as uri
+
+    monkeypatch.setattr(uri, "_uri", None)
+    monkeypatch.delenv("TRACKBOOK_STORE")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tb.is_tracking_uri_set() is False
+
+
+# -- paging and ordering -----------------------------------------------------------------------
+
+def test_search_experiments_order_by_and_pages() -> None:
+    c = tb.Client()
+    for name in ("b", "a", "c"):
+        c.create_experiment(name)
+    c.create_run("0")  # makes the Default experiment
+    # MLflow 3.17.2 (same creations): default newest first ['c', 'a', 'b', 'Default'];
+    # order_by=["name"] -> ['Default', 'a', 'b', 'c']; ["name DESC"] reversed.
+    assert [e.name for e in c.search_experiments(order_by=["name"])] == ["Default", "a", "b", "c"]
+    assert [e.name for e in c.search_experiments(order_by=["name DESC"])] == \
+        ["c", "b", "a", "Default"]
+    page = c.search_experiments(max_results=2, order_by=["name"])
+    assert [e.name for e in page] == ["Default", "a"]
+    assert page.token is not None
+    page2 = c.search_experiments(max_results=2, order_by=["name"], page_token=page.token)
+    assert [e.name for e in page2] == ["b", "c"]
+    assert page2.token is None
+    # MLflow: "Invalid attribute key 'nope' specified. Valid keys are ..."
+    with pytest.raises(InvalidValueError, match="nope"):
+        c.search_experiments(order_by=["nope"])
+    with pytest.raises(InvalidValueError):  # MLflow: "Invalid ordering key ..."
+        c.search_experiments(order_by=["name sideways"])
+
+
+def test_client_search_runs_pages() -> None:
+    c = tb.Client()
+    exp = c.create_experiment("paged")
+    ids = set()
+    for _ in range(5):
+        r = c.create_run(exp)
+        c.set_terminated(r.info.run_id)
+        ids.add(r.info.run_id)
+    seen, token, pages = set(), None, 0
+    while True:
+        page = c.search_runs([exp], max_results=2, page_token=token)
+        seen |= {r.info.run_id for r in page}
+        pages += 1
+        token = page.token
+        if token is None:
+            break
+    assert seen == ids
+    assert pages == 3
+    # MLflow 3.17.2: one page with room to spare has token None.
+    assert c.search_runs([exp], max_results=10).token is None
+
+
+# -- search_runs by experiment name ------------------------------------------------------------
+
+def test_search_runs_missing_experiment_name_warns_and_is_empty(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with tb.start_run():
+        pass
+    with caplog.at_level(logging.WARNING):
+        df = tb.search_runs(experiment_names=["nope"])
+    # MLflow 3.17.2: WARNING "Cannot retrieve experiment by name nope", then an empty
+    # DataFrame with exactly these columns.
+    assert "Cannot retrieve experiment by name nope" in caplog.text
+    assert df.shape == (0, 6)
+    assert list(df.columns) == ["run_id", "experiment_id", "status", "artifact_uri",
+                                "start_time", "end_time"]
+    assert len(tb.search_runs(experiment_names=["nope", "Default"])) == 1
+    assert tb.search_runs(experiment_names=["nope"], output_format="list") == []
+    # MLflow: "Only experiment_ids or experiment_names can be used, but not both"
+    with pytest.raises(InvalidValueError, match="not both"):
+        tb.search_runs(experiment_ids=["0"], experiment_names=["Default"])
+    # MLflow: "Unsupported output format: x. Supported string values are 'pandas' or 'list'"
+    with pytest.raises(InvalidValueError, match="pandas"):
+        tb.search_runs(output_format="x")
+
+
+# -- tb.artifacts ------------------------------------------------------------------------------
+
+def test_artifacts_module_like_mlflow_artifacts(tmp_path: Path) -> None:
+    with tb.start_run() as run:
+        tb.log_text("hello", "d/t.txt")
+        tb.log_dict({"a": 1}, "d/x.json")
+        tb.log_text("not json", "bad.json")
+    rid = run.info.run_id
+    A = tb.artifacts
+    # MLflow 3.17.2 list_artifacts: [bad.json (8 bytes), d (dir, size None)]
+    top = A.list_artifacts(run_id=rid)
+    assert [(f.path, f.is_dir, f.file_size) for f in top] == \
+        [("bad.json", False, 8), ("d", True, None)]
+    inside = [(f.path, f.file_size) for f in A.list_artifacts(run_id=rid, artifact_path="d")]
+    assert inside == [("d/t.txt", 5), ("d/x.json", 12)]
+    assert [f.path for f in A.list_artifacts(artifact_uri=f"runs:/{rid}/d")] == \
+        ["d/t.txt", "d/x.json"]
+    assert A.list_artifacts(artifact_uri=f"runs:/{rid}/nonexist") == []
+    assert A.load_text(f"runs:/{rid}/d/t.txt") == "hello"
+    assert A.load_dict(f"runs:/{rid}/d/x.json") == {"a": 1}
+    with pytest.raises(InvalidValueError, match="JSON"):
+        A.load_dict(f"runs:/{rid}/bad.json")
+    with pytest.raises(ArtifactPathError):
+        A.load_text(f"runs:/{rid}/missing.txt")
+    # MLflow: "Exactly one of `run_id` or `artifact_uri` must be specified"
+    for bad in (lambda: A.download_artifacts(artifact_uri=f"runs:/{rid}/d", run_id=rid),
+                lambda: A.download_artifacts(),
+                lambda: A.download_artifacts(artifact_uri=f"runs:/{rid}", artifact_path="d")):
+        with pytest.raises(InvalidValueError):
+            bad()
+    # MLflow: a file keeps its name in dst, a folder too, a whole run lands in dst.
+    dl = tmp_path / "dl"
+    assert A.download_artifacts(run_id=rid, artifact_path="d/t.txt", dst_path=str(dl)) == \
+        str(dl / "t.txt")
+    d = A.download_artifacts(run_id=rid, artifact_path="d", dst_path=str(dl))
+    assert d == str(dl / "d")
+    assert sorted(p.name for p in Path(d).iterdir()) == \
+        ["t.txt", "x.json"]
+    whole = A.download_artifacts(run_id=rid, dst_path=str(tmp_path / "dl2"))
+    assert whole == str(tmp_path / "dl2")
+    assert sorted(p.name for p in Path(whole).iterdir()) == ["bad.json", "d"]
+    # Without dst_path: a copy in a new temporary folder, never the store's own file.
+    tmp_copy = Path(A.download_artifacts(f"runs:/{rid}/d/t.txt"))
+    assert tmp_copy.name == "t.txt"
+    assert tmp_copy.read_text() == "hello"
+    assert str(tb.get_tracking_uri()[len("file://"):]) not in str(tmp_copy)
+    assert json.loads(Path(A.download_artifacts(f"runs:/{rid}/d/x.json")).read_text()) == \
+        {"a": 1}
+
+
+def test_load_image(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("PIL")
+    with tb.start_run() as run:
+        tb.log_image(np.zeros((4, 6, 3), dtype=np.uint8), "img.png")
+    image = tb.artifacts.load_image(f"runs:/{run.info.run_id}/img.png")
+    assert image.size == (6, 4)
