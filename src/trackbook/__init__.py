@@ -67,7 +67,7 @@ _LAZY.update({  # autologging: tb.autolog() patches each framework when it is im
 _LAZY.update({name: ("trackbook.tracking.fluent", name) for name in (
     "set_experiment_tag", "set_experiment_tags", "delete_experiment_tag", "restore_run",
     "restore_experiment", "flush_async_logging", "flush_artifact_async_logging",
-    "log_stream",
+    "log_stream", "log_table", "load_table",
 )})
 _LAZY.update({name: ("trackbook.registry.fluent", name) for name in (
     "search_registered_models", "search_model_versions", "set_model_version_tag",

@@ -294,3 +294,53 @@ def test_load_image(tmp_path: Path) -> None:
         tb.log_image(np.zeros((4, 6, 3), dtype=np.uint8), "img.png")
     image = tb.artifacts.load_image(f"runs:/{run.info.run_id}/img.png")
     assert image.size == (6, 4)
+
+
+# -- log_table / load_table --------------------------------------------------------------------
+
+def test_log_table_format_appends_and_tags_like_mlflow() -> None:
+    import numpy as np
+    import pandas as pd
+
+    with tb.start_run() as r1:
+        tb.log_table({"a": [1, 2], "b": ["x", "y"]}, "t.json")
+        tb.log_table(pd.DataFrame({"a": [3], "b": ["z"]}), "t.json")
+        tb.log_table(pd.DataFrame({"f": [1.5, np.nan], "n": [None, "q"]}), "dir/u.json")
+        # MLflow: ValueError "Invalid artifact file path 't.csv'. ... '.json' or '.parquet'"
+        with pytest.raises(ValueError, match="parquet"):
+            tb.log_table({"a": [1]}, "t.csv")
+        # MLflow: "data must be a pandas.DataFrame or a dictionary"
+        with pytest.raises(InvalidValueError, match="DataFrame or a dictionary"):
+            tb.log_table([1, 2], "v.json")
+    with tb.start_run() as r2:
+        tb.log_table({"a": [9], "c": [1]}, "t.json")
+    rid = r1.info.run_id
+    # MLflow 3.17.2 wrote exactly these bytes and this tag.
+    assert tb.get_run(rid).data.tags["mlflow.loggedArtifacts"] == \
+        '[{"path": "t.json", "type": "table"}, {"path": "dir/u.json", "type": "table"}]'
+    assert tb.artifacts.load_text(f"runs:/{rid}/t.json") == \
+        '{"columns":["a","b"],"data":[[1,"x"],[2,"y"],[3,"z"]]}'
+    assert tb.artifacts.load_text(f"runs:/{rid}/dir/u.json") == \
+        '{"columns":["f","n"],"data":[[1.5,null],[null,"q"]]}'
+    # MLflow 3.17.2 load_table: newest run first, columns a, c, b.
+    df = tb.load_table("t.json")
+    assert list(df.columns) == ["a", "c", "b"]
+    assert df["a"].tolist() == [9, 1, 2, 3]
+    both = tb.load_table("t.json", run_ids=[rid, r2.info.run_id], extra_columns=["run_id"])
+    assert list(both.columns) == ["a", "c", "run_id", "b"]
+    assert both["run_id"].tolist() == [r2.info.run_id, rid, rid, rid]
+    # MLflow: "No runs found with the corresponding table artifact."
+    with pytest.raises(RunNotFoundError):
+        tb.load_table("nope.json")
+    with pytest.raises(KeyError):  # MLflow: KeyError 'bogus'
+        tb.load_table("t.json", extra_columns=["bogus"])
+    u = tb.Client().load_table("0", "dir/u.json")
+    assert u["f"].dtype == "float64"
+    assert u["n"].tolist()[1] == "q"
+
+
+def test_log_table_parquet_round_trip() -> None:
+    with tb.start_run():
+        tb.log_table({"x": [1.0, 2.0]}, "p.parquet")
+        tb.log_table({"x": [3.0]}, "p.parquet")
+    assert tb.load_table("p.parquet")["x"].tolist() == [1.0, 2.0, 3.0]

@@ -452,6 +452,25 @@ class Client:
             raise InvalidValueError(f"log_stream needs a binary stream (open(..., 'rb'), "
                                     f"io.BytesIO), got a text stream {type(stream).__name__}")
         _artifacts.put_bytes(self._artifact_root(run_id), artifact_file, bytes(data))
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Save a DataFrame or dict as a table artifact (``.json`` or ``.parquet``), as
+        MLflow: logging again to the same file appends rows; the run's tag
+        ``mlflow.loggedArtifacts`` lists its tables."""
+        from . import tables
+
+        tables.log_table(self, run_id, data, artifact_file)
+
+    def load_table(self, experiment_id: str, artifact_file: str,
+                   run_ids: list[str] | None = None,
+                   extra_columns: list[str] | None = None) -> pd.DataFrame:
+        """The table ``artifact_file`` of every run of ``experiment_id`` that logged it
+        (or of ``run_ids``), newest run first; ``extra_columns`` adds search_runs columns
+        (e.g. ``"run_id"``) to each run's rows. Raises ``RunNotFoundError`` when no run
+        has the table."""
+        from . import tables
+
+        return tables.load_table(self, experiment_id, artifact_file, run_ids, extra_columns)
+
 
 
 def _page_start(page_token: str | None) -> int:

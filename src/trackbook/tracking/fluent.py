@@ -511,6 +511,28 @@ def log_stream(stream: Any, artifact_file: str, run_id: str | None = None) -> No
     _client().log_stream(run_id or _current().info.run_id, stream, artifact_file)
 
 
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Save a DataFrame or dict as a table artifact of the current run (or ``run_id``).
+
+    ``artifact_file`` ends in ``.json`` (MLflow's ``{"columns": [...], "data": [...]}``) or
+    ``.parquet``; logging to it again appends rows.
+
+    Examples
+    --------
+    >>> tb.log_table({"input": ["a", "b"], "score": [0.1, 0.9]}, "eval.json")  # doctest: +SKIP
+    """
+    _client().log_table(run_id or _current().info.run_id, data, artifact_file)
+
+
+def load_table(artifact_file: str, run_ids: list[str] | None = None,
+               extra_columns: list[str] | None = None) -> pd.DataFrame:
+    """The table ``artifact_file`` of every run of the current experiment that logged it
+    (or of ``run_ids``), concatenated; ``extra_columns=["run_id"]`` says which run each
+    row came from."""
+    return _client().load_table(_current_experiment_id(), artifact_file, run_ids,
+                                extra_columns)
+
+
 # -- process exit ----------------------------------------------------------------------------
 
 def _end_all_at_exit() -> None:
