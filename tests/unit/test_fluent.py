@@ -420,7 +420,8 @@ def test_log_figure_and_image(tmp_path: Path) -> None:
     assert g.shape == (4, 5)
     assert g[0, 0] == 0
     assert g[-1, -1] == 255
-    assert (root / "images" / "sample" / "step_000003.png").is_file()
+    # MLflow 3's scheme: images/<key>+step+<step>+timestamp+<ms>+<uuid>.png
+    assert len(list((root / "images").glob("sample+step+3+timestamp+*.png"))) == 1
 
 
 # -- MLflow compatibility --------------------------------------------------------------------

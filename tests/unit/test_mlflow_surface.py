@@ -344,3 +344,69 @@ def test_log_table_parquet_round_trip() -> None:
         tb.log_table({"x": [1.0, 2.0]}, "p.parquet")
         tb.log_table({"x": [3.0]}, "p.parquet")
     assert tb.load_table("p.parquet")["x"].tolist() == [1.0, 2.0, 3.0]
+
+
+# -- log_image(key=, step=) --------------------------------------------------------------------
+
+def test_log_image_series_like_mlflow_3(tb_store: Path) -> None:
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    from trackbook.tracking.images import ImageArgumentsError, list_images
+
+    img = np.zeros((8, 10, 3), dtype=np.uint8)
+    with tb.start_run() as run:
+        tb.log_image(img, key="sample/a", step=3, timestamp=1234)
+        tb.log_image(img, key="sample/a", step=4)
+        tb.log_image(img, key="b")
+        tb.log_image(img, "plain.png")  # the static form still works
+        # MLflow 3.17.2: TypeError "Please specify exactly one of `artifact_file` or `key`"
+        with pytest.raises(TypeError):
+            tb.log_image(img)
+        # MLflow: TypeError "`artifact_file` ... cannot be used in conjunction with `key`..."
+        with pytest.raises(ImageArgumentsError):
+            tb.log_image(img, artifact_file="x.png", key="k")
+        with pytest.raises(TypeError):
+            tb.log_image(img, artifact_file="x.png", step=1)
+        # MLflow: ValueError "The `key` parameter may only contain alphanumerics, ..."
+        with pytest.raises(ValueError, match="only contain"):
+            tb.log_image(img, key="bad key!")
+    rid = run.info.run_id
+    # MLflow 3.17.2 tags the run mlflow.loggedImages = "True" and logs no metric.
+    data = tb.get_run(rid).data
+    assert data.tags["mlflow.loggedImages"] == "True"
+    assert data.metrics == {}
+    names = sorted(p.name for p in (tb_store / "runs").rglob("images/*"))
+    # MLflow 3.17.2 wrote (uuid4 and "now" vary):
+    # images/sample~a+step+3+timestamp+1234+2b399a7e-...-e9b82a72ae9c.png
+    # images/sample~a+step+3+timestamp+1234+2b399a7e-...-e9b82a72ae9c+compressed.webp
+    uuid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    assert len(names) == 6
+    assert sum(bool(re.fullmatch(rf"sample~a\+step\+3\+timestamp\+1234\+{uuid}\.png", n))
+               for n in names) == 1
+    assert sum(bool(re.fullmatch(
+        rf"sample~a\+step\+3\+timestamp\+1234\+{uuid}\+compressed\.webp", n))
+        for n in names) == 1
+    assert sum(n.startswith("b+step+0+timestamp+") for n in names) == 2
+    entries = list_images(rid)
+    assert [(e.key, e.step) for e in entries] == [("b", 0), ("sample/a", 3), ("sample/a", 4)]
+    assert entries[1].timestamp == 1234
+    assert [e.step for e in list_images(rid, key="sample/a")] == [3, 4]
+    full = tb.artifacts.load_image(f"runs:/{rid}/{entries[1].path}")
+    assert full.size == (10, 8)
+    thumb = Image.open(tb.artifacts.download_artifacts(f"runs:/{rid}/{entries[1].compressed_path}"))
+    # MLflow scales to fit 256x256 keeping the aspect ratio: 10x8 -> 256x204.
+    assert thumb.format == "WEBP"
+    assert thumb.size == (256, 204)
+
+
+def test_list_images_reads_older_mlflow_names(tb_store: Path) -> None:
+    from trackbook.tracking.images import list_images
+
+    with tb.start_run() as run:
+        tb.log_text("x", "images/val#img%step%7%timestamp%99%0b1c2d3e-aaaa-bbbb-cccc-"
+                         "000011112222.png")
+    [entry] = list_images(run.info.run_id)
+    assert (entry.key, entry.step, entry.timestamp) == ("val/img", 7, 99)

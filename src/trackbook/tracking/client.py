@@ -385,12 +385,29 @@ class Client:
         _artifacts.put_bytes(self._artifact_root(run_id), artifact_file,
                              figure_bytes(figure, artifact_file, save_kwargs or {}))
 
-    def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
-        """Save a numpy array or PIL image as PNG (or the file's extension)."""
+    def log_image(self, run_id: str, image: Any, artifact_file: str | None = None,
+                  key: str | None = None, step: int | None = None,
+                  timestamp: int | None = None, synchronous: bool | None = None) -> None:
+        """Save a numpy array or PIL image: as ``artifact_file`` (PNG, or the file's
+        extension), or, with ``key`` (and ``step``, ``timestamp``), as MLflow 3's image
+        series under ``images/`` (see :mod:`trackbook.tracking.images`)."""
+        from . import images
         from .artifact_formats import image_bytes
 
-        _artifacts.put_bytes(self._artifact_root(run_id), artifact_file,
-                             image_bytes(image, artifact_file))
+        images.check_arguments(artifact_file, key, step, timestamp)
+        root = self._artifact_root(run_id)
+        if artifact_file is not None:
+            _artifacts.put_bytes(root, artifact_file, image_bytes(image, artifact_file))
+            return
+        assert key is not None
+        png_path, thumb_path = images.keyed_paths(
+            key, v.step_value(step), now_ms() if not timestamp else v.timestamp_value(timestamp))
+        png = images.image_png(image)
+        _artifacts.put_bytes(root, png_path, png)
+        thumb = images.thumbnail_bytes(png)
+        if thumb is not None:
+            _artifacts.put_bytes(root, thumb_path, thumb)
+        self.set_tag(run_id, images.LOGGED_IMAGES_TAG, True)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[Any]:
         return _artifacts.list_dir(self._artifact_root(run_id), path)

@@ -364,12 +364,18 @@ def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] |
 
 
 def log_image(image: Any, artifact_file: str | None = None, key: str | None = None,
-              step: int | None = None, run_id: str | None = None, **_: Any) -> None:
-    if artifact_file is None:
-        if key is None:
-            raise InvalidValueError("log_image needs artifact_file (or key and step)")
-        artifact_file = f"images/{key}/step_{v.step_value(step):06d}.png"
-    _client().log_image(run_id or _current().info.run_id, image, artifact_file)
+              step: int | None = None, timestamp: int | None = None,
+              synchronous: bool | None = False, run_id: str | None = None) -> None:
+    """Log an image (numpy array or PIL image) to the current run.
+
+    Either as one file, ``artifact_file`` (e.g. ``"plots/cm.png"``), or as a series under
+    ``key`` with ``step`` (default 0) and ``timestamp`` (default now), stored as MLflow 3
+    stores it (``images/<key>+step+<step>+timestamp+<ms>+<uuid>.png`` plus a 256-pixel
+    ``.webp`` thumbnail; tag ``mlflow.loggedImages``).
+    :func:`trackbook.tracking.images.list_images` lists a run's series by key and step.
+    """
+    _client().log_image(run_id or _current().info.run_id, image, artifact_file, key, step,
+                        timestamp, synchronous)
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
