@@ -73,6 +73,11 @@ _LAZY.update({name: ("trackbook.registry.fluent", name) for name in (
     "search_registered_models", "search_model_versions", "set_model_version_tag",
     "get_registry_uri", "set_registry_uri",
 )})
+_LAZY.update({name: ("trackbook.tracking.system_metrics", name) for name in (
+    "enable_system_metrics_logging", "disable_system_metrics_logging",
+    "set_system_metrics_sampling_interval", "set_system_metrics_samples_before_logging",
+    "set_system_metrics_node_id",
+)})
 _LAZY.update({
     "artifacts": ("trackbook.artifacts", ""),  # tb.artifacts.download_artifacts, load_text...
 })
@@ -154,6 +159,13 @@ if TYPE_CHECKING:
         set_tags,
         sql,
         start_run,
+    )
+    from .tracking.system_metrics import (
+        disable_system_metrics_logging,
+        enable_system_metrics_logging,
+        set_system_metrics_node_id,
+        set_system_metrics_samples_before_logging,
+        set_system_metrics_sampling_interval,
     )
     from .tracking.uri import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
     from .widgets import compare, curves, registry_panel, runs_table

@@ -410,3 +410,96 @@ def test_list_images_reads_older_mlflow_names(tb_store: Path) -> None:
                          "000011112222.png")
     [entry] = list_images(run.info.run_id)
     assert (entry.key, entry.step, entry.timestamp) == ("val/img", 7, 99)
+
+
+# -- system metrics ----------------------------------------------------------------------------
+
+# MLflow 3.17.2 (psutil present, sampling interval 1 s, 2 samples per step) logged exactly
+# these keys; with set_system_metrics_node_id("n1") each became system/n1/<name>.
+MLFLOW_SYSTEM_METRICS = [
+    "cpu_utilization_percentage", "disk_available_megabytes", "disk_usage_megabytes",
+    "disk_usage_percentage", "network_receive_megabytes", "network_transmit_megabytes",
+    "system_memory_usage_megabytes", "system_memory_usage_percentage"]
+
+
+@pytest.fixture
+def fast_system_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "MLFLOW_SYSTEM_METRICS_NODE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.05")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "2")
+
+
+def _wait_steps(run: tb.ActiveRun, n: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        monitor = run._system_monitor
+        if monitor is not None and monitor.step >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError("system metrics were not logged in time")
+
+
+@pytest.mark.usefixtures("fast_system_metrics")
+def test_log_system_metrics_names_steps_and_stop() -> None:
+    with tb.start_run(log_system_metrics=True) as run:
+        _wait_steps(run, 3)
+        monitor = run._system_monitor
+    assert not monitor._thread.is_alive()  # stopped at end_run
+    data = tb.get_run(run.info.run_id).data
+    assert sorted(data.metrics) == [f"system/{m}" for m in MLFLOW_SYSTEM_METRICS]
+    history = tb.Client().get_metric_history(run.info.run_id,
+                                             "system/cpu_utilization_percentage")
+    steps = [m.step for m in history]
+    assert steps[:3] == [0, 1, 2]
+    assert all(0.0 <= m.value <= 100.0 for m in history)
+    assert data.metrics["system/system_memory_usage_megabytes"] > 0
+    assert 0 < data.metrics["system/disk_usage_percentage"] < 100
+    # averaged values are rounded to one decimal, as MLflow's
+    assert data.metrics["system/disk_usage_megabytes"] == \
+        round(data.metrics["system/disk_usage_megabytes"], 1)
+    # resuming continues the steps (MLflow: last system step + 1)
+    with tb.start_run(run_id=run.info.run_id, log_system_metrics=True) as again:
+        first = again._system_monitor.step
+        _wait_steps(again, first + 1)
+    assert first == max(steps) + 1
+
+
+@pytest.mark.usefixtures("fast_system_metrics")
+def test_system_metrics_switches_and_node_id() -> None:
+    with tb.start_run() as off:  # MLflow: off unless asked
+        assert off._system_monitor is None
+    tb.enable_system_metrics_logging()
+    tb.set_system_metrics_node_id("n1")
+    try:
+        with tb.start_run() as on:
+            _wait_steps(on, 1)
+        with tb.start_run(log_system_metrics=False) as explicit_off:
+            assert explicit_off._system_monitor is None
+    finally:
+        tb.disable_system_metrics_logging()
+        tb.set_system_metrics_node_id(None)
+    assert sorted(tb.get_run(on.info.run_id).data.metrics) == \
+        [f"system/n1/{m}" for m in MLFLOW_SYSTEM_METRICS]
+    with tb.start_run() as off_again:
+        assert off_again._system_monitor is None
+    with pytest.raises(InvalidValueError):
+        tb.set_system_metrics_sampling_interval(0)
+    with pytest.raises(InvalidValueError):
+        tb.set_system_metrics_samples_before_logging(0)
+
+
+def test_proc_fallback_reads_the_same_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from trackbook.tracking import system_metrics as sm
+
+    monkeypatch.setitem(sys.modules, "psutil", None)  # as if psutil were not installed
+    sampler = sm._Sampler()
+    averaged, latest = sampler.sample()
+    names = sorted([*averaged, *latest])
+    assert names == MLFLOW_SYSTEM_METRICS
+    assert 0 <= averaged["cpu_utilization_percentage"] <= 100
+    assert 0 < averaged["system_memory_usage_percentage"] < 100

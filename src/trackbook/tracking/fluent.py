@@ -45,6 +45,7 @@ class ActiveRun(Run):
         self._state = state_of(store, run.info.run_id)
         self._buffer = buffer_of(store, self._state)
         self._items = self._buffer.items
+        self._system_monitor: Any = None  # tracking/system_metrics.py, when enabled
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -193,6 +194,12 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None,
             run = client.create_run(exp, tags=tags, run_name=run_name,
                                     parent_run_id=parent_run_id)
         active = ActiveRun(run)
+        if log_system_metrics or (log_system_metrics is None
+                                  and os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING")):
+            from . import system_metrics
+
+            active._system_monitor = system_metrics.start_for(active, run_id is not None,
+                                                              log_system_metrics)
         _stack.append(active)
         _last_run_id = run.info.run_id
         return active
@@ -204,6 +211,9 @@ def _end(run: ActiveRun, status: str) -> None:
             # Ending a parent ends its open children first.
             while _stack and _stack[-1] is not run:
                 _end(_stack[-1], status)
+        if run._system_monitor is not None:
+            run._system_monitor.stop()
+            run._system_monitor = None
         if run._state.status == RunStatus.RUNNING:
             # Raises DiskWriteError on a full disk: the run stays current (its points stay
             # buffered), so end_run() once space is free ends it with nothing lost.
