@@ -126,3 +126,73 @@ def test_catalog_rebuilt_from_files_has_the_models(tb_store: Path) -> None:
     lm = logged.get(fresh, info.model_id)
     assert lm.params["a"] == "1"
     assert lm.status == tb.LoggedModelStatus.READY
+
+
+def test_metrics_logged_with_model_id_or_while_active_are_the_models(tb_store: Path) -> None:
+    model, _ = _fit()
+    with tb.start_run() as run:
+        info = tb.sklearn.log_model(model, name="model")
+        tb.log_metric("acc", 0.9, model_id=info.model_id)
+        tb.log_metrics({"f1": 0.8, "auc": 0.7}, step=2, model_id=info.model_id)
+        tb.log_metric("loss", 0.5)  # not linked: no model id, no active model
+        with tb.set_active_model(model_id=info.model_id):
+            assert tb.get_active_model_id() == info.model_id
+            tb.log_metric("active", 1.0, step=4)
+        assert tb.get_active_model_id() is None
+    got = {(m.key, m.value, m.step, m.model_id, m.run_id)
+           for m in tb.get_logged_model(info.model_id).metrics}
+    rid, mid = run.info.run_id, info.model_id
+    assert got == {("acc", 0.9, 0, mid, rid), ("f1", 0.8, 2, mid, rid),
+                   ("auc", 0.7, 2, mid, rid), ("active", 1.0, 4, mid, rid)}
+    # they are the run's metrics too, as in MLflow
+    assert set(tb.get_run(rid).data.metrics) == {"acc", "f1", "auc", "loss", "active"}
+
+
+def test_search_logged_models_filters_with_parameterized_sql(tb_store: Path) -> None:
+    model, _ = _fit()
+    with tb.start_run():
+        a = tb.sklearn.log_model(model, name="a", model_type="lr", params={"C": "1"})
+        b = tb.sklearn.log_model(model, name="b", model_type="tree", params={"C": "2"})
+        tb.log_metric("acc", 0.9, model_id=a.model_id)
+        tb.log_metric("acc", 0.5, model_id=b.model_id)
+    ids = lambda f: [m.model_id for m in tb.search_logged_models(  # noqa: E731
+        filter_string=f, output_format="list")]
+    assert ids(None) == [b.model_id, a.model_id]  # newest first
+    assert ids("name = 'a'") == [a.model_id]
+    assert ids("metrics.acc > 0.6") == [a.model_id]
+    assert ids("params.C = '2' AND model_type = 'tree'") == [b.model_id]
+    assert ids("tags.`mlflow.user` LIKE '%'") == [b.model_id, a.model_id]
+    assert ids("name = 'x'' OR 1=1 --'") == []  # a value, never SQL
+    ordered = tb.search_logged_models(order_by=[{"field_name": "name", "ascending": True}],
+                                      output_format="list")
+    assert [m.name for m in ordered] == ["a", "b"]
+    frame = tb.search_logged_models()
+    assert list(frame["model_id"]) == [b.model_id, a.model_id]
+    with pytest.raises(tb.TrackbookError, match="unknown attribute"):
+        tb.search_logged_models(filter_string="nope = 1")
+    with pytest.raises(tb.TrackbookError, match="output_format"):
+        tb.search_logged_models(output_format="arrow")
+
+
+def test_initialize_finalize_tags_params_and_external_models(tb_store: Path) -> None:
+    model, _ = _fit()
+    pending = tb.initialize_logged_model(name="later", model_type="lr", params={"p": "1"})
+    assert pending.status == tb.LoggedModelStatus.PENDING
+    assert tb.get_logged_model(pending.model_id).status == tb.LoggedModelStatus.PENDING
+    info = tb.sklearn.log_model(model, name="later", model_id=pending.model_id)
+    assert info.model_id == pending.model_id
+    assert tb.get_logged_model(pending.model_id).status == tb.LoggedModelStatus.READY
+    tb.set_logged_model_tags(pending.model_id, {"k": "v", "gone": "x"})
+    tb.delete_logged_model_tag(pending.model_id, "gone")
+    tb.log_model_params({"q": 2}, model_id=pending.model_id)
+    lm = tb.get_logged_model(pending.model_id)
+    assert lm.tags["k"] == "v"
+    assert "gone" not in lm.tags
+    assert lm.params == {"p": "1", "q": "2"}
+    ext = tb.create_external_model(name="agent", model_type="agent")
+    assert ext.status == tb.LoggedModelStatus.READY
+    assert tb.get_logged_model(ext.model_id).tags["mlflow.model.isExternal"] == "true"
+    failed = tb.finalize_logged_model(tb.initialize_logged_model(name="f").model_id, "FAILED")
+    assert failed.status == tb.LoggedModelStatus.FAILED
+    with pytest.raises(tb.TrackbookError, match="READY or FAILED"):
+        tb.finalize_logged_model(ext.model_id, "PENDING")

@@ -85,6 +85,14 @@ def _check_run_source(store: Any, model_uri: str, run_id: str) -> None:
     path = model_uri[len("runs:"):].lstrip("/").partition("/")[2].strip("/")
     if not store.layout.run_dir(run_id).is_dir():
         state_of(store, run_id)  # raises RunNotFoundError
-    if path and not artifacts.resolve(store.artifact_root(run_id), path).exists():
+    if path and not artifacts.resolve(store.artifact_root(run_id), path).exists() \
+            and not _run_has_logged_model(store, run_id, path):
         raise InvalidRegistryNameError(
             f"cannot register {model_uri!r}: run {run_id} has no artifact {path!r}")
+
+
+def _run_has_logged_model(store: Any, run_id: str, name: str) -> bool:
+    """MLflow 3: ``runs:/<run>/<name>`` may name the run's logged model ``name``."""
+    from ..models.uri import _run_logged_model
+
+    return _run_logged_model(store, run_id, name) is not None
