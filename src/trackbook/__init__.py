@@ -81,6 +81,15 @@ _LAZY.update({name: ("trackbook.tracking.system_metrics", name) for name in (
 _LAZY.update({
     "artifacts": ("trackbook.artifacts", ""),  # tb.artifacts.download_artifacts, load_text...
 })
+# MLflow 3's logged models (issue 14 item 5)
+_LAZY.update({name: ("trackbook.models.logged_fluent", name) for name in (
+    "get_logged_model", "last_logged_model", "search_logged_models",
+    "initialize_logged_model", "create_external_model", "finalize_logged_model",
+    "set_logged_model_tags", "delete_logged_model_tag", "log_model_params",
+    "set_active_model", "get_active_model_id", "clear_active_model")})
+_LAZY.update({name: ("trackbook.models.logged_model", name) for name in (
+    "LoggedModel", "LoggedModelStatus", "LoggedModelTag", "LoggedModelParameter",
+    "LoggedModelInput", "LoggedModelOutput")})
 
 __all__ = ["__version__", *sorted(_LAZY)]
 

@@ -19,6 +19,9 @@ _LAZY.update({
     "FileInfo": ("trackbook.store.artifacts", "FileInfo"),
     "model_registry": ("trackbook.registry.entities", ""),
 })
+_LAZY.update({name: ("trackbook.models.logged_model", name) for name in (  # MLflow 3 models
+    "LoggedModel", "LoggedModelInput", "LoggedModelOutput", "LoggedModelParameter",
+    "LoggedModelStatus", "LoggedModelTag")})
 
 __all__ = sorted(_LAZY)
 

@@ -1,6 +1,5 @@
-"""Logging a model records it in the run's ``mlflow.log-model.history`` tag, in MLflow's
-format (a JSON list of ``Model.get_tags_dict()`` entries), so tools that read MLflow runs
-see which models a run logged."""
+"""The run tag ``mlflow.log-model.history``: MLflow 2 listed a run's models in it (a JSON
+list of ``Model.get_tags_dict()`` entries); MLflow 3 does not write it."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import json
 from pathlib import Path
 
 from models_helpers import training_data
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression
 
 import trackbook as tb
 from trackbook.models.model import Model
@@ -21,30 +20,13 @@ def _history(run_id: str) -> list[dict]:
     return json.loads(tb.Client().get_run(run_id).data.tags[TAG])
 
 
-def test_each_logged_model_is_appended_in_mlflows_format(tb_store: Path) -> None:
+def test_mlflow3_log_model_sets_no_history_tag(tb_store: Path) -> None:
+    """MLflow 3.17 no longer writes the tag (checked in its venv): a run's models are its
+    ``outputs`` and the store's logged models, so trackbook writes it no more either."""
     X, y = training_data()
     with tb.start_run() as run:
-        first = tb.sklearn.log_model(LogisticRegression().fit(X, y), name="model")
-        assert [e["model_uuid"] for e in _history(run.info.run_id)] == [first.model_uuid]
-        second = tb.sklearn.log_model(Ridge().fit(X, y), name="candidates/ridge",
-                                      input_example=X[:3])
-    with tb.start_run() as other:
-        third = tb.sklearn.log_model(Ridge().fit(X, y), name="model")
-
-    history = _history(run.info.run_id)
-    assert [e["artifact_path"] for e in history] == ["model", "candidates/ridge"]
-    for entry, info in zip(history, [first, second], strict=True):
-        assert set(entry) == KEYS
-        assert entry["run_id"] == run.info.run_id
-        assert entry["model_uuid"] == info.model_uuid
-        assert entry["utc_time_created"] == info.utc_time_created
-        # the flavors exactly as the MLmodel file has them (MLflow drops only "config")
-        manifest = Model.load(Path(tb.Client().download_artifacts(run.info.run_id,
-                                                                  entry["artifact_path"])))
-        assert entry["flavors"] == manifest.flavors
-        assert entry["flavors"]["python_function"]["loader_module"] == "mlflow.sklearn"
-        assert "sklearn_version" in entry["flavors"]["sklearn"]
-    assert [e["model_uuid"] for e in _history(other.info.run_id)] == [third.model_uuid]
+        tb.sklearn.log_model(LogisticRegression().fit(X, y), name="model")
+    assert TAG not in tb.Client().get_run(run.info.run_id).data.tags
 
 
 def test_the_entry_drops_flavor_config_like_mlflow() -> None:

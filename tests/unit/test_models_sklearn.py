@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from models_helpers import training_data
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -90,33 +90,37 @@ def test_bad_arguments_are_refused(fitted, tmp_path: Path) -> None:
         tb.models.save_model(object(), tmp_path / "d")
 
 
-def test_log_model_returns_a_runs_uri_that_loads(tb_store, fitted) -> None:
+def test_log_model_returns_a_logged_model_uri_that_loads(tb_store, fitted) -> None:
     model, X = fitted
     with tb.start_run() as run:
         info = tsk.log_model(model, name="model", input_example=X[:5])
     assert isinstance(info, ModelInfo)
-    assert info.model_uri == f"runs:/{run.info.run_id}/model"
+    assert info.model_uri == f"models:/{info.model_id}"  # MLflow 3
     assert info.run_id == run.info.run_id
-    assert info.artifact_path == "model"
+    where = tb_store / "models" / info.model_id / "artifacts"
+    assert info.artifact_path == str(where)
     assert "scikit-learn==" in " ".join(info.requirements)
-    meta = Model.load(tb_store / "runs" / run.info.run_id / "artifacts" / "model")
+    meta = Model.load(where)
     assert meta.run_id == run.info.run_id
-    assert meta.artifact_path == "model"
+    assert meta.artifact_path == str(where)
     assert np.array_equal(load_model(info.model_uri).predict(X), model.predict(X))
-    names = [f.path for f in tb.Client().list_artifacts(run.info.run_id, "model")]
-    assert "model/MLmodel" in names
+    assert np.array_equal(load_model(f"runs:/{run.info.run_id}/model").predict(X),
+                          model.predict(X))
 
 
 def test_log_model_twice_under_one_name_and_unknown_uris(tb_store, fitted) -> None:
-    model, _ = fitted
+    model, X = fitted
     with tb.start_run() as run:
-        tsk.log_model(model, name="m")
-        with pytest.raises(ModelError, match="already has a model at 'm'"):
-            tsk.log_model(model, name="m")
+        first = tsk.log_model(model, name="m")
+        # MLflow 3: two logged models; runs:/<run>/m is the newer one
+        second = tsk.log_model(Ridge().fit(X, np.arange(len(X))), name="m")
+        assert first.model_id != second.model_id
         # The registry plugs in on demand: registered_model_name registers, models:/ loads.
-        tsk.log_model(model, name="m2", registered_model_name="churn")
-    assert tb.Client().get_model_version("churn", 1).source == f"runs:/{run.info.run_id}/m2"
+        third = tsk.log_model(model, name="m2", registered_model_name="churn")
+    assert tb.Client().get_model_version("churn", 1).source == third.model_uri
     assert isinstance(load_model("models:/churn/1"), tb.pyfunc.PyFuncModel)
+    newest = load_model(f"runs:/{run.info.run_id}/m")
+    assert newest.metadata.extra["model_id"] == second.model_id
     with pytest.raises(ModelLoadError, match=f"run {run.info.run_id} has no artifact 'nope'"):
         load_model(f"runs:/{run.info.run_id}/nope")
     with pytest.raises(ModelLoadError, match="unsupported model URI scheme 's3'"):

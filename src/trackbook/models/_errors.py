@@ -63,3 +63,11 @@ class DependencyWarning(TrackbookWarning):
 
 class ModelWarning(TrackbookWarning):
     """Something about a saved model deserves attention (e.g. no signature could be inferred)."""
+
+
+class LoggedModelNotFoundError(ModelError, LookupError):
+    """No logged model (``models:/m-<id>``) with that id in the store."""
+
+
+class UnsupportedArgumentError(ModelError, ValueError):
+    """An argument MLflow accepts, with a value trackbook does not support (yet)."""

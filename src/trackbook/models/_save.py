@@ -8,7 +8,6 @@ project), ``requirements.txt`` / ``python_env.yaml`` / ``conda.yaml`` and, last,
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -23,12 +22,11 @@ from typing import Any
 from . import env as _env
 from ._errors import ModelError, ModelRegistryUnavailableError, ModelWarning
 from .example import normalize_example, save_example
-from .model import MLMODEL_FILE, PYFUNC, Model, ModelInfo, directory_size, trackbook_section
+from .model import PYFUNC, Model, ModelInfo, directory_size, trackbook_section
 from .signature import ModelSignature, infer_schema
 
 log = logging.getLogger(__name__)
 CODE_DIR = "code"
-HISTORY_TAG = "mlflow.log-model.history"  # MLflow's run tag listing the models logged in it
 
 
 @dataclass
@@ -159,75 +157,94 @@ def _infer_from_example(example: Any, predict: Callable[[Any], Any] | None) -> A
 
 def log_model(save_fn: Callable[..., tuple[Model, _env.Capture]], obj: Any, name: str | None, *,
               artifact_path: str | None = None, registered_model_name: str | None = None,
-              **kwargs: Any) -> ModelInfo:
-    """Save ``obj`` with ``save_fn(path, obj, ...)`` into a temp folder and log it as
-    artifacts of the active run (starting one if none is active, as MLflow does)."""
+              params: dict[str, Any] | None = None, step: int = 0,
+              model_type: str | None = None, tags: dict[str, Any] | None = None,
+              model_id: str | None = None, **kwargs: Any) -> ModelInfo:
+    """Save ``obj`` with ``save_fn(path, obj, ...)`` and log it as an MLflow 3 logged model.
+
+    As MLflow 3 does: a :class:`~trackbook.models.logged_model.LoggedModel` (``m-<id>``) is
+    created in the active run's experiment (or the current one when no run is active: no
+    run is started), with ``params`` plus the run's params, ``tags`` plus the source tags,
+    and ``model_type``; its files go to ``<store>/models/<model_id>/artifacts``; the run
+    gets it as an output at ``step``; it is READY once its files are in place (FAILED if
+    saving raised). ``model_id`` logs into an existing (e.g. initialized) logged model.
+    ``models:/<model_id>`` and ``runs:/<run_id>/<name>`` both load it.
+    """
     from ..store.artifacts import safe_relpath
-    from ..tracking import fluent
-    from ..tracking.client import Client
+    from ..tracking import active_model, fluent
+    from ..tracking.runstate import state_of
+    from ..tracking.uri import get_store
+    from . import logged
+    from .logged_model import LoggedModelStatus
 
     name = safe_relpath(name or artifact_path or "model")
     if not name:
         raise ModelError("log_model needs a non-empty name, e.g. name='model'")
+    step = _step(step)
     if registered_model_name is not None:
         _check_registry()
-    run = fluent.active_run() or fluent.start_run()
-    run_id = run.info.run_id
-    client = Client()
-    if any(f.path == f"{name}/MLmodel" for f in client.list_artifacts(run_id, name)):
-        raise ModelError(f"run {run_id} already has a model at {name!r}; log this one under "
-                         "another name")
-    with tempfile.TemporaryDirectory(prefix="trackbook-model-") as tmp:
-        local = Path(tmp) / "model"
-        model, cap = save_fn(local, obj, run_id=run_id, artifact_path=name, **kwargs)
-        client.log_artifacts(run_id, str(local), name)
-    _record_history(client, run_id, model)
-    info = ModelInfo.from_model(model, f"runs:/{run_id}/{name}", cap.requirements)
+    store = get_store()
+    active = fluent.active_run()
+    run_id = active.info.run_id if active is not None else None
+    if model_id is not None:
+        lm = logged.get(store, model_id)
+    else:
+        merged = dict(params or {})
+        if run_id is not None:
+            merged.update(state_of(store, run_id).params)  # MLflow: the run's params win
+        experiment_id = (active.info.experiment_id if active is not None
+                         else fluent.current_experiment_id())
+        lm = logged.create(store, experiment_id=experiment_id, name=name,
+                           source_run_id=run_id, model_type=model_type,
+                           params={k: str(val) for k, val in merged.items()},
+                           tags={**logged.context_tags(),
+                                 **{k: str(val) for k, val in (tags or {}).items()}})
+    active_model.set_last_logged_model_id(lm.model_id)
+    try:
+        if run_id is not None:
+            logged.log_output(store, run_id, lm.model_id, step)
+        with tempfile.TemporaryDirectory(prefix="trackbook-model-") as tmp:
+            local = Path(tmp) / "model"
+            model, cap = save_fn(local, obj, run_id=run_id, artifact_path=name, **kwargs)
+            # MLflow 3's manifest names the logged model and its artifact location
+            model.artifact_path = lm.artifact_location
+            model.model_uuid = lm.model_id
+            model.extra["model_id"] = lm.model_id
+            model.save(local)
+            put_dir(store.layout.logged_model_artifacts(lm.model_id).parent, local,
+                    "artifacts")
+    except BaseException:
+        logged.finalize(store, lm.model_id, LoggedModelStatus.FAILED)
+        raise
+    logged.finalize(store, lm.model_id, LoggedModelStatus.READY)
+    if lm.tags.get(logged.IS_EXTERNAL_TAG, "false").lower() == "true":
+        logged.delete_tag(store, lm.model_id, logged.IS_EXTERNAL_TAG)
+    info = ModelInfo.from_model(model, lm.model_uri, cap.requirements)
+    info.model_id, info.name = lm.model_id, lm.name
+    info.params, info.tags = dict(lm.params), dict(lm.tags)
+    info.creation_timestamp = lm.creation_timestamp
     log.info("logged model %s (%s)", info.model_uri, ", ".join(model.flavors))
     if registered_model_name is not None:
-        _registry_hook(info, registered_model_name)
+        info.registered_model_version = _registry_hook(info, registered_model_name, tags)
     return info
 
 
-def logged_models(artifact_root: Path, run_id: str) -> list[Model]:
-    """The models logged in a run: every ``MLmodel`` under its artifacts that names the
-    run, oldest first (folders inside a model are not searched)."""
-    found = []
-    for dirpath, dirs, files in os.walk(artifact_root):
-        if MLMODEL_FILE in files:
-            dirs.clear()
-            try:
-                model = Model.load(Path(dirpath))
-            except (ModelError, OSError, ValueError):
-                log.warning("skipping unreadable %s", Path(dirpath) / MLMODEL_FILE)
-                continue
-            if model.run_id == run_id:
-                found.append(model)
-    return sorted(found, key=lambda m: (str(m.utc_time_created), m.artifact_path or ""))
+def put_dir(root: Path, local: Path, folder: str) -> None:
+    from ..store.artifacts import put_dir as _put
+
+    _put(root, local, folder)
 
 
-def _record_history(client: Any, run_id: str, model: Model) -> None:
-    """Set the run's ``mlflow.log-model.history`` tag (MLflow's JSON list of logged models).
+def _step(step: Any) -> int:
+    from ..tracking import validation as v
 
-    The list is rebuilt from the run's MLmodel files rather than read back from the tag, so
-    a training process never queries the catalog; models logged into the run by other
-    processes are in it too. The model is logged by then: a failure here only warns.
-    """
-    try:
-        root = Path(client.download_artifacts(run_id, ""))
-        entries = [m.history_entry() for m in logged_models(root, run_id)]
-        if model.model_uuid not in {e["model_uuid"] for e in entries}:
-            entries.append(model.history_entry())
-        client.set_tag(run_id, HISTORY_TAG, json.dumps(entries))
-    except Exception as exc:  # the model itself is safely logged
-        warnings.warn(f"model logged, but the run's {HISTORY_TAG} tag was not updated "
-                      f"({type(exc).__name__}: {exc})", ModelWarning, stacklevel=3)
+    return 0 if step is None else v.step_value(step)
 
 
-_register: Callable[[ModelInfo, str], Any] | None = None
+_register: Callable[..., Any] | None = None
 
 
-def set_registry_hook(fn: Callable[[ModelInfo, str], Any]) -> None:
+def set_registry_hook(fn: Callable[..., Any]) -> None:
     """Called by the model registry so ``log_model(registered_model_name=...)`` registers."""
     global _register
     _register = fn
@@ -244,6 +261,10 @@ def _check_registry() -> None:
             "version of trackbook; log without it and keep ModelInfo.model_uri")
 
 
-def _registry_hook(info: ModelInfo, name: str) -> None:
+def _registry_hook(info: ModelInfo, name: str,
+                   tags: dict[str, Any] | None = None) -> int | None:
+    """Register ``info`` as a new version of ``name`` (with ``tags``); return its number."""
     assert _register is not None
-    _register(info, name)
+    mv = _register(info, name, tags) if tags else _register(info, name)
+    version = getattr(mv, "version", None)
+    return int(version) if version is not None else None

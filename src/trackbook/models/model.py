@@ -186,6 +186,16 @@ class ModelInfo:
     model_size_bytes: int | None
     metadata: dict[str, Any] | None = None
     requirements: list[str] = field(default_factory=list)
+    # MLflow 3's logged model: models:/<model_id> (None for a model saved to a path)
+    model_id: str | None = None
+    name: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: list[Any] = field(default_factory=list)
+    creation_timestamp: int | None = None
+    registered_model_version: int | None = None
+    env_vars: list[str] | None = None
+    prompts: list[str] | None = None
 
     @property
     def signature_dict(self) -> dict[str, Any] | None:

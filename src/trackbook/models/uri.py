@@ -1,6 +1,7 @@
 """Model URIs -> local model directories.
 
 - ``runs:/<run_id>/<path>``: the artifact folder ``<path>`` of a run in the current store
+- ``models:/m-<32 hex>``: an MLflow 3 logged model's artifacts (``<store>/models/<id>/artifacts``)
 - ``models:/<name>/<version>`` (or ``@alias``): resolved by the model registry, which plugs in
   with :func:`register_resolver`; until one is registered such URIs raise a clear error
 - ``file:///abs/path`` and plain paths
@@ -9,12 +10,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ._errors import ModelLoadError, ModelRegistryUnavailableError
 
+_LOGGED_RE = re.compile(r"m-[0-9a-f]{32}")
 Resolver = Callable[[str], "str | os.PathLike[str]"]
 _resolvers: dict[str, Resolver] = {}
 
@@ -46,6 +50,8 @@ def local_model_path(model_uri: str | os.PathLike[str]) -> Path:
     scheme = uri.split(":", 1)[0] if ":" in uri and not _is_windows_drive(uri) else ""
     if scheme == "runs":
         return _existing(_run_artifact(uri), uri)
+    if scheme == "models" and _LOGGED_RE.fullmatch(uri[len("models:"):].lstrip("/")):
+        return _logged_model_dir(uri[len("models:"):].lstrip("/"), uri)
     if scheme == "models" and scheme not in _resolvers:
         _load_registry()
     if scheme in _resolvers:
@@ -93,6 +99,19 @@ def _is_windows_drive(uri: str) -> bool:
     return len(uri) > 2 and uri[1] == ":" and uri[0].isalpha() and uri[2] in "\\/"
 
 
+def _logged_model_dir(model_id: str, uri: str) -> Path:
+    from ..tracking.uri import get_store
+
+    store = get_store()
+    path = store.layout.logged_model_artifacts(model_id)
+    if not path.is_dir():
+        from ._errors import LoggedModelNotFoundError
+
+        raise LoggedModelNotFoundError(
+            f"no logged model at {uri!r}: {path} does not exist in store {store.root}")
+    return path
+
+
 def _run_artifact(uri: str) -> Path:
     from ..tracking.client import Client
 
@@ -101,10 +120,30 @@ def _run_artifact(uri: str) -> Path:
     try:
         return Path(client.download_artifacts(run_id, path))
     except FileNotFoundError:
+        # MLflow 3: runs:/<run>/<name> is the run's newest logged model of that name
+        found = _run_logged_model(client.store, run_id, path)
+        if found is not None:
+            return found
         names = [f.path for f in client.list_artifacts(run_id)]
         raise ModelLoadError(
             f"run {run_id} has no artifact {path!r}; its top-level artifacts are "
             f"{names or 'none'}") from None
+
+
+def _run_logged_model(store: Any, run_id: str, name: str) -> Path | None:
+    """The artifacts of ``run_id``'s newest READY logged model named ``name``, if any."""
+    if not name:
+        return None
+    with store.connect() as con:
+        row = con.execute(
+            "SELECT model_id FROM logged_models WHERE source_run_id = ? AND name = ? "
+            "AND deleted = 0 AND status = 'READY' "
+            "ORDER BY creation_timestamp DESC, model_id DESC LIMIT 1",
+            [run_id, name]).fetchone()
+    if row is None:
+        return None
+    path = store.layout.logged_model_artifacts(row[0])
+    return path if path.is_dir() else None
 
 
 def _existing(path: Path, uri: str) -> Path:

@@ -30,13 +30,15 @@ class VersionState:
     stage: str = "None"
     deleted: bool = False
     updated: int = 0
+    model_id: str | None = None  # the MLflow 3 logged model it was registered from
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> VersionState:
         return cls(version=int(r["version"]), source=r["source"], run_id=r.get("run_id"),
                    created=int(r["creation_timestamp"]), user=r.get("user_id"),
                    description=r.get("description"), tags=dict(r.get("tags") or {}),
-                   run_link=r.get("run_link"), updated=int(r["creation_timestamp"]))
+                   run_link=r.get("run_link"), updated=int(r["creation_timestamp"]),
+                   model_id=r.get("model_id"))
 
 
 @dataclass
@@ -77,7 +79,7 @@ class ModelState:
                             last_updated_timestamp=v.updated, description=v.description,
                             user_id=v.user, current_stage=v.stage, source=v.source,
                             run_id=v.run_id, tags=dict(v.tags), run_link=v.run_link,
-                            aliases=self.aliases_of(v.version))
+                            aliases=self.aliases_of(v.version), model_id=v.model_id)
 
     def latest_in(self, stage: str) -> VersionState | None:
         found = [v for v in self.live_versions() if v.stage == stage]

@@ -199,7 +199,8 @@ class Registry:
 
     def create_version(self, name: str, source: str, run_id: str | None = None,
                        tags: dict[str, Any] | None = None, description: str | None = None,
-                       run_link: str | None = None) -> ModelVersion:
+                       run_link: str | None = None,
+                       model_id: str | None = None) -> ModelVersion:
         """Add a version: claim ``versions/<max+1>.json``, on a clash the next number."""
         st = self.state(name)
         home = self._home(name)
@@ -212,6 +213,8 @@ class Registry:
             record = {"name": name, "version": num, "source": source, "run_id": run_id,
                       "description": description, "tags": tags, "run_link": run_link,
                       "creation_timestamp": now_ms(), "user_id": _user()}
+            if model_id is not None:
+                record["model_id"] = model_id
             if self.io.claim_version(home, num, record):
                 break
             num += 1

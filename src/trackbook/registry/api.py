@@ -49,15 +49,31 @@ def register_model_in_store(store: Any, model_uri: str, name: str,
                             tags: dict[str, Any] | None = None, *,
                             description: str | None = None) -> ModelVersion:
     """:func:`register_model` into the registry of ``store`` (a ``trackbook`` store object,
-    e.g. the one a run table shows) rather than the current tracking URI's."""
+    e.g. the one a run table shows) rather than the current tracking URI's.
+
+    A ``models:/m-<id>`` URI (an MLflow 3 logged model) records the model's id and its
+    source run on the version, as MLflow does."""
     if not isinstance(model_uri, str) or not model_uri:
         raise InvalidRegistryNameError(f"model_uri must be a non-empty string, got {model_uri!r}")
     run_id = run_id_of(model_uri)
+    model_id = None
     if run_id is not None:
         _check_run_source(store, model_uri, run_id)
+    elif (lm := _logged_model_of(store, model_uri)) is not None:
+        model_id, run_id = lm.model_id, lm.source_run_id
     reg = registry_for(store.root)
     reg.create_model(name, exist_ok=True)
-    return reg.create_version(name, model_uri, run_id, tags, description)
+    return reg.create_version(name, model_uri, run_id, tags, description, model_id=model_id)
+
+
+def _logged_model_of(store: Any, model_uri: str) -> Any:
+    """The logged model a ``models:/m-<id>`` URI names (None for other URIs)."""
+    from ..models import logged
+
+    rest = model_uri[len("models:"):].lstrip("/") if model_uri.startswith("models:") else ""
+    if not logged.MODEL_ID_RE.fullmatch(rest):
+        return None
+    return logged.get(store, rest)
 
 
 def _check_run_source(store: Any, model_uri: str, run_id: str) -> None:
@@ -69,6 +85,14 @@ def _check_run_source(store: Any, model_uri: str, run_id: str) -> None:
     path = model_uri[len("runs:"):].lstrip("/").partition("/")[2].strip("/")
     if not store.layout.run_dir(run_id).is_dir():
         state_of(store, run_id)  # raises RunNotFoundError
-    if path and not artifacts.resolve(store.artifact_root(run_id), path).exists():
+    if path and not artifacts.resolve(store.artifact_root(run_id), path).exists() \
+            and not _run_has_logged_model(store, run_id, path):
         raise InvalidRegistryNameError(
             f"cannot register {model_uri!r}: run {run_id} has no artifact {path!r}")
+
+
+def _run_has_logged_model(store: Any, run_id: str, name: str) -> bool:
+    """MLflow 3: ``runs:/<run>/<name>`` may name the run's logged model ``name``."""
+    from ..models.uri import _run_logged_model
+
+    return _run_logged_model(store, run_id, name) is not None

@@ -32,6 +32,7 @@ class ModelVersion:
     tags: dict[str, str] = field(default_factory=dict)
     run_link: str | None = None
     aliases: list[str] = field(default_factory=list)
+    model_id: str | None = None  # the MLflow 3 logged model (models:/m-<id>) behind it
 
 
 @dataclass(frozen=True)

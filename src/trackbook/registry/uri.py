@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -16,6 +17,8 @@ from .entities import ModelVersion
 from .errors import InvalidRegistryNameError
 
 _MAX_DEPTH = 10
+# models:/m-<32 hex>: an MLflow 3 logged model, not a registered one
+_LOGGED_MODEL_RE = re.compile(r"models:/*m-[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def resolve_model_uri(uri: str, tracking_uri: str | None = None) -> str:
     source = uri
     for _ in range(_MAX_DEPTH):  # a version may be registered from another models:/ URI
         source = resolve_version(source, tracking_uri).source
-        if not source.startswith("models:"):
+        if not source.startswith("models:") or _LOGGED_MODEL_RE.fullmatch(source):
             return source
     raise InvalidRegistryNameError(f"{uri!r} resolves through more than {_MAX_DEPTH} "
                                    "models:/ URIs (a cycle?)")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import DamagedFileWarning, TrackbookWarning
 from .._text import is_storable, storable_record
+from .fold_models import MODEL_OPS, LoggedModelsFold
 from .metrics import covered_by, merge_summary, parse_compact
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class Applier:
         self.adopted: set[tuple[str, str]] = set()
         self.writers: dict[str, bool] = {}  # writer -> said goodbye
         self.writer_runs: set[tuple[str, str]] = set()
+        self.logged_models = LoggedModelsFold()
 
     def _run(self, run_id: str) -> dict[str, Any]:
         run = self.runs.get(run_id)
@@ -106,6 +108,9 @@ class Applier:
             run_id = r.get("run")
             if r.get("op") in _WRITES_FILES and isinstance(run_id, str):
                 self.writer_runs.add((writer_id, run_id))
+            if r.get("op") in MODEL_OPS:
+                self.logged_models.apply(writer_id, r)
+                continue
             handler = getattr(self, "_op_" + str(r.get("op")), None)
             if handler is None:
                 log.debug("skipping unknown log op %r", r.get("op"))
@@ -256,6 +261,7 @@ class Applier:
 
     def _flush(self) -> None:
         con = self.con
+        self.logged_models.flush(con)
         for run_id in self.purged:
             for table in ("runs", "params", "tags", "latest_metrics", "metric_files"):
                 con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])  # noqa: S608
@@ -336,6 +342,10 @@ _COLUMN_TYPES: dict[str, dict[str, str]] = {
     "log_offsets": {"byte_offset": _INT},
     "runs": {"start_time": _INT, "end_time": _INT, "last_update": _INT},
     "tags": {"ts": _INT},
+    "logged_models": {"creation_timestamp": _INT, "last_updated_timestamp": _INT,
+                      "deleted": _INT},
+    "run_model_outputs": {"step": _INT},
+    "logged_model_metrics": {"value": _FLOAT, "step": _INT, "timestamp": _INT},
     "latest_metrics": {"value": _FLOAT, "step": _INT, "timestamp": _INT, "min": _FLOAT,
                        "max": _FLOAT, "count": _INT},
 }

@@ -11,6 +11,7 @@
       runs/<run_id>/c-<writer>-<seq>.parquet   metric chunks (one per flush)
       runs/<run_id>/m-<gen>.parquet            compacted metrics (replaces older files)
       runs/<run_id>/artifacts/                 artifact files
+      models/m-<32 hex>/artifacts/    files of an MLflow 3 logged model (models:/m-<id>)
       envs/<sha1>.txt                 installed-packages snapshots, content-addressed
       catalog.duckdb                  the DuckDB index (deletable, rebuilt from the files)
 """
@@ -79,6 +80,13 @@ class Layout:
 
     def artifacts_dir(self, run_id: str) -> Path:
         return self.run_dir(run_id) / "artifacts"
+
+    @property
+    def logged_models_dir(self) -> Path:
+        return self.root / "models"
+
+    def logged_model_artifacts(self, model_id: str) -> Path:
+        return self.logged_models_dir / model_id / "artifacts"
 
     @property
     def envs_dir(self) -> Path:

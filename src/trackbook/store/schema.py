@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -61,6 +61,39 @@ CREATE TABLE IF NOT EXISTS adopted_files (
     run_id VARCHAR NOT NULL, file VARCHAR NOT NULL, PRIMARY KEY (run_id, file)
 );
 CREATE TABLE IF NOT EXISTS purged_runs (run_id VARCHAR PRIMARY KEY);
+-- MLflow 3 logged models (models:/m-<id>), folded from the model_* log records.
+CREATE TABLE IF NOT EXISTS logged_models (
+    model_id VARCHAR PRIMARY KEY,
+    experiment_id VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    source_run_id VARCHAR,
+    artifact_location VARCHAR,
+    model_type VARCHAR,
+    status VARCHAR NOT NULL,
+    status_message VARCHAR,
+    creation_timestamp BIGINT,
+    last_updated_timestamp BIGINT,
+    deleted BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS logged_model_tags (
+    model_id VARCHAR NOT NULL, key VARCHAR NOT NULL, value VARCHAR,
+    PRIMARY KEY (model_id, key)
+);
+CREATE TABLE IF NOT EXISTS logged_model_params (
+    model_id VARCHAR NOT NULL, key VARCHAR NOT NULL, value VARCHAR,
+    PRIMARY KEY (model_id, key)
+);
+-- Points logged with model_id= (also in the run's own metric files).
+CREATE TABLE IF NOT EXISTS logged_model_metrics (
+    model_id VARCHAR NOT NULL, key VARCHAR NOT NULL, value DOUBLE, step BIGINT,
+    timestamp BIGINT, run_id VARCHAR, dataset_name VARCHAR, dataset_digest VARCHAR,
+    seq VARCHAR NOT NULL, PRIMARY KEY (model_id, seq)
+);
+-- A run's model outputs (MLflow's LoggedModelOutput): run metrics at that step link too.
+CREATE TABLE IF NOT EXISTS run_model_outputs (
+    run_id VARCHAR NOT NULL, model_id VARCHAR NOT NULL, step BIGINT NOT NULL,
+    PRIMARY KEY (run_id, model_id)
+);
 CREATE TABLE IF NOT EXISTS log_offsets (
     writer_id VARCHAR PRIMARY KEY, byte_offset BIGINT NOT NULL
 );

@@ -33,12 +33,17 @@ class ViewType:
 
 
 class Metric(NamedTuple):
-    """One metric point."""
+    """One metric point (MLflow's ``Metric``; the last four fields say which run, model
+    and dataset a model's metric belongs to, and default to None)."""
 
     key: str
     value: float
     timestamp: int
     step: int
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    run_id: str | None = None
+    model_id: str | None = None
 
 
 @dataclass

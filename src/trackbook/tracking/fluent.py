@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ExperimentNotFoundError, InvalidValueError, RunStateError
 from ..store.events import now_ms
+from . import active_model as _active_model
 from . import query
 from . import validation as v
 from .client import Client
@@ -272,7 +273,7 @@ def log_metric(key: str, value: float, step: int | None = None,
     ``step`` defaults to 0 and ``timestamp`` to now (ms), as in MLflow. NaN and inf are
     accepted. Points are written to disk in the background, at ``end_run`` and at exit.
     """
-    if run_id is None and _stack:
+    if run_id is None and _stack and model_id is None and _active_model._active[0] is None:
         run = _stack[-1]
         if (run._state.status is _RUNNING and type(key) is str and key in _valid_names
                 and type(value) is float
@@ -285,7 +286,21 @@ def log_metric(key: str, value: float, step: int | None = None,
             if len(items) >= run._buffer.limit:
                 run._buffer.full()
             return
+    model_id = model_id or _active_model._active[0]
+    if model_id is not None and timestamp is None:
+        timestamp = _time_ns() // 1_000_000  # the run's point and the model's are one
     _log_metric_checked(key, value, step, timestamp, run_id)
+    if model_id is not None:
+        _link_model_metrics(model_id, run_id, [(key, v.metric_value(key, value),
+                                                v.step_value(step), timestamp)])
+
+
+def _link_model_metrics(model_id: str, run_id: str | None,
+                        points: list[tuple[str, float, int, int]]) -> None:
+    """MLflow 3: metrics logged with ``model_id`` (or while a model is active) are the
+    logged model's metrics too."""
+    run_id = run_id or _current().info.run_id
+    _active_model.link_metrics(get_store(), model_id, run_id, points)
 
 
 def _log_metric_checked(key: str, value: Any, step: Any, timestamp: int | None,
@@ -310,6 +325,10 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
         raise InvalidValueError(f"log_metrics needs a dict, got {type(metrics).__name__}")
     ts = _time_ns() // 1_000_000 if timestamp is None else v.timestamp_value(timestamp)
     st = v.step_value(step)
+    model_id = model_id or _active_model._active[0]
+    if model_id is not None:
+        _log_metrics_of_model(metrics, st, ts, run_id, model_id)
+        return
     if run_id is not None:
         _client().log_batch(run_id, metrics=[Metric(k, val, ts, st)
                                              for k, val in metrics.items()])
@@ -325,6 +344,16 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
     items.extend(points)
     if len(items) >= run._buffer.limit:
         run._buffer.full()
+
+
+def _log_metrics_of_model(metrics: dict[str, Any], st: int, ts: int, run_id: str | None,
+                          model_id: str) -> None:
+    run_id = run_id or _current().info.run_id
+    points = [Metric(v.check_name("metric", k), v.metric_value(k, val), ts, st)
+              for k, val in metrics.items()]
+    _client().log_batch(run_id, metrics=points)
+    _link_model_metrics(model_id, run_id, [(p.key, p.value, p.step, p.timestamp)
+                                           for p in points])
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:

@@ -64,8 +64,9 @@ class MetricHistory(Sequence[Metric]):
     def to_list(self) -> list[Metric]:
         """All points as ``Metric`` tuples (built directly: ~0.5 us each)."""
         new = tuple.__new__
-        cols = zip(repeat(self.key, len(self)), self.values.tolist(), self.timestamps.tolist(),
-                   self.steps.tolist(), strict=True)
+        n = len(self)
+        cols = zip(repeat(self.key, n), self.values.tolist(), self.timestamps.tolist(),
+                   self.steps.tolist(), *(repeat(None, n) for _ in range(4)), strict=False)
         return [new(Metric, p) for p in cols]
 
     def to_pandas(self) -> pd.DataFrame:

@@ -60,6 +60,19 @@ _PREFIXES = {
     "attributes": "attr", "attribute": "attr", "run": "attr",
 }  # fmt: skip
 _TABLES = {"metric": ("latest_metrics", "m"), "param": ("params", "p"), "tag": ("tags", "t")}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a filter searches: its attributes (-> "compares numerically"), the tables of
+    its metrics/params/tags (-> (table, alias)) and the id column joining them."""
+
+    attributes: dict[str, bool]
+    tables: dict[str, tuple[str, str]]
+    id_column: str
+
+
+RUNS = Target(ATTRIBUTES, _TABLES, "run_id")
 _CMP_OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _ORDERED = {"<", "<=", ">", ">="}
 _KEYWORDS = {"AND", "OR", "NOT", "LIKE", "ILIKE", "IN", "IS", "NULL", "ASC", "DESC"}
@@ -201,19 +214,20 @@ def _check_alias(run_alias: str) -> str:
     return run_alias
 
 
-def _subquery(kind: str, alias: str, select_value: bool) -> str:
+def _subquery(kind: str, alias: str, select_value: bool, target: Target = RUNS) -> str:
     """Open ``(SELECT ... WHERE same run AND key = ?`` on the table of a metric/param/tag."""
-    table, t = _TABLES[kind]
+    table, t = target.tables[kind]
     select = f"{t}.value" if select_value else "1"
-    where = f"{t}.run_id = {alias}.run_id AND {t}.key = ?"
+    i = target.id_column
+    where = f"{t}.{i} = {alias}.{i} AND {t}.key = ?"
     return f"(SELECT {select} FROM {table} {t} WHERE {where}"  # noqa: S608 - whitelisted only
 
 
 class _Parser:
     """Recursive-descent parser that emits SQL text and collects ``?`` params in order."""
 
-    def __init__(self, text: str, alias: str) -> None:
-        self.text, self.alias = text, alias
+    def __init__(self, text: str, alias: str, target: Target = RUNS) -> None:
+        self.text, self.alias, self.target = text, alias, target
         self.toks = _tokenize(text)
         self.i = 0
         self.params: list[object] = []
@@ -307,9 +321,11 @@ class _Parser:
         raise self.expected(f"{what}{context}", tok)
 
     def attribute(self, name: str, tok: _Tok) -> str:
-        if name.lower() in ATTRIBUTES:
+        attributes = self.target.attributes
+        if name.lower() in attributes:
             return name.lower()
-        raise self.fail(f"unknown attribute {name!r}: expected one of {', '.join(ATTRIBUTES)}", tok)
+        raise self.fail(f"unknown attribute {name!r}: expected one of {', '.join(attributes)}",
+                        tok)
 
     def operator(self, subject: str) -> tuple[str, _Tok]:
         tok = self.next()
@@ -383,12 +399,13 @@ class _Parser:
         a = self.alias
         if kind == "attr" and op in ("IS NULL", "IS NOT NULL"):
             return f"({a}.{name} {op})"
-        exists = "" if kind == "attr" else f"EXISTS {_subquery(kind, a, select_value=False)}"
+        exists = ("" if kind == "attr"
+                  else f"EXISTS {_subquery(kind, a, select_value=False, target=self.target)}")
         if op in ("IS NULL", "IS NOT NULL"):
             self.params.append(name)
             return f"{exists})" if op == "IS NOT NULL" else f"(NOT {exists}))"
-        t = _TABLES[kind][1] if kind != "attr" else ""
-        numeric = kind == "metric" or (kind == "attr" and ATTRIBUTES[name])
+        t = self.target.tables[kind][1] if kind != "attr" else ""
+        numeric = kind == "metric" or (kind == "attr" and self.target.attributes[name])
         if numeric:
             if "LIKE" in op:
                 raise self.fail(
@@ -425,7 +442,8 @@ class _Parser:
         return f"{exists} AND {predicate})"
 
 
-def compile_filter(filter_string: str | None, run_alias: str = "r") -> tuple[str, list[object]]:
+def compile_filter(filter_string: str | None, run_alias: str = "r",
+                   target: Target = RUNS) -> tuple[str, list[object]]:
     """Compile an MLflow ``search_runs`` filter string to a DuckDB boolean expression.
 
     Parameters
@@ -452,7 +470,7 @@ def compile_filter(filter_string: str | None, run_alias: str = "r") -> tuple[str
     alias = _check_alias(run_alias)
     if filter_string is None or not check_filter_text(filter_string).strip():
         return "TRUE", []
-    parser = _Parser(filter_string, alias)
+    parser = _Parser(filter_string, alias, target)
     sql = parser.parse_filter()
     return sql, parser.params
 
