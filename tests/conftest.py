@@ -31,6 +31,23 @@ def _end_open_runs() -> None:
         uri._uri = None
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under pytest-xdist (``make test`` runs ``-n``): tests spread one by one, except that
+    a notebook's cells run in order on one worker and the browser tests share one worker
+    (and its JupyterLab server)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if ".ipynb" in nodeid or "::ipynb::" in nodeid:
+                return nodeid.split("::Cell")[0]
+            if nodeid.startswith("tests/browser/"):
+                return "tests/browser"
+            return nodeid
+
+    return Scheduling(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _reset_trackbook_state() -> Iterator[None]:
     """Every test starts with no active run, no current experiment and no tracking URI."""

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 # import name -> distribution to pin; torch's CPU wheel lies on this machine's disk
@@ -55,16 +56,18 @@ def mlflow_python(extra: Sequence[str] = ("sklearn",)) -> Path:
     home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     env_dir = home / "trackbook-tests" / "mlflow-venv"
     python = env_dir / "bin" / "python"
-    if not python.exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-    if _has(python, modules):
-        return python
-    wanted = ["mlflow"] + [_pin(m) for m in modules]
-    proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *wanted],
-                          capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0 or not _has(python, modules):
-        pytest.skip(f"pip could not install {wanted} into {env_dir}: "
-                    f"{proc.stderr.strip().splitlines()[-1:]}")
+    env_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(env_dir) + ".lock"):  # parallel test workers build it once
+        if not python.exists():
+            venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+        if _has(python, modules):
+            return python
+        wanted = ["mlflow"] + [_pin(m) for m in modules]
+        proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *wanted],
+                              capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0 or not _has(python, modules):
+            pytest.skip(f"pip could not install {wanted} into {env_dir}: "
+                        f"{proc.stderr.strip().splitlines()[-1:]}")
     return python
 
 
