@@ -26,13 +26,9 @@ from typing import Any
 
 from . import _code
 from ._errors import ModelError, ModelLoadError, UnsupportedModelError
-from ._save import Flavor
-from ._save import log_model as _log_model
-from ._save import save as _save
-from .loading import add_code_path, inside
-from .model import PYFUNC, Model, ModelInfo
+from .flavor import FlavorSpec
+from .model import Model, ModelInfo
 from .signature import ModelSignature
-from .uri import local_model_copy
 
 FLAVOR_NAME = "pytorch"
 DATA_DIR = "data"
@@ -83,23 +79,20 @@ def _save_impl(path: str | os.PathLike[str], pytorch_model: Any, **kwargs: Any) 
         raise ModelError(f"pytorch_model must be a torch.nn.Module, got "
                          f"{type(pytorch_model).__name__}")
 
-    def write(dest: Path, cap: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    def write(dest: Path, cap: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         data = dest / DATA_DIR
         data.mkdir()
         redirects = cap.main_code.redirects if cap.main_code else {}
         (data / PICKLE_INFO_FILE).write_text(PICKLE_MODULE_NAME)
         torch.save(pytorch_model, data / MODEL_FILE, pickle_module=_pickle_module(redirects))
-        pyfunc_conf = {"loader_module": "mlflow.pytorch", "data": DATA_DIR,
-                       "pickle_module_name": PICKLE_MODULE_NAME}
-        return pyfunc_conf, {FLAVOR_NAME: {"model_data": DATA_DIR,
-                                           "pytorch_version": str(torch.__version__)}}
+        pyfunc_conf = {"data": DATA_DIR, "pickle_module_name": PICKLE_MODULE_NAME}
+        return pyfunc_conf, {"model_data": DATA_DIR, "pytorch_version": str(torch.__version__)}
 
     def predict(example: Any) -> Any:
         return _TorchWrapper(pytorch_model).predict(example)
 
-    flavor = Flavor(pytorch_model, write, "cloudpickle", extra_modules=["torch"],
-                    predict=predict)
-    return _save(path, flavor, **kwargs)
+    return SPEC.save(path, pytorch_model, write, serialization_format="cloudpickle",
+                     predict=predict, **kwargs)
 
 
 def _pickle_module(redirects: dict[int, tuple[str, str]]) -> Any:
@@ -128,8 +121,8 @@ def log_model(pytorch_model: Any, name: str | None = None, *,
               **kwargs: Any) -> ModelInfo:
     """Log a ``torch.nn.Module`` to the active run (starting one if needed); takes
     :func:`save_model`'s arguments and returns a ``ModelInfo`` (``runs:/<run_id>/<name>``)."""
-    return _log_model(_save_impl, pytorch_model, name, artifact_path=artifact_path,
-                      registered_model_name=registered_model_name, **kwargs)
+    return SPEC.log(_save_impl, pytorch_model, name, artifact_path=artifact_path,
+                    registered_model_name=registered_model_name, **kwargs)
 
 
 def _load_dir(data_dir: Path) -> Any:
@@ -154,15 +147,7 @@ def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None) -
        loading a pickled model executes code from its files, and its ``code/`` is
        imported. Only load models you trust.
     """
-    local = local_model_copy(model_uri, dst_path)
-    meta = Model.load(local)
-    conf = meta.flavors.get(FLAVOR_NAME)
-    if conf is None:
-        raise UnsupportedModelError(f"the model at {local} has no pytorch flavor (it has "
-                                    f"{sorted(meta.flavors)}); use tb.pyfunc.load_model")
-    add_code_path(local, conf)
-    add_code_path(local, meta.flavors.get(PYFUNC, {}))
-    return _load_dir(inside(local, conf.get("model_data", DATA_DIR)))
+    return SPEC.load(model_uri, dst_path)
 
 
 class _TorchWrapper:
@@ -191,7 +176,15 @@ class _TorchWrapper:
         return pd.DataFrame(result if result.ndim > 1 else {0: result}) if frame else result
 
 
+SPEC = FlavorSpec(FLAVOR_NAME, loader_module="mlflow.pytorch", modules=("torch",),
+                  data_key="model_data", default_data=DATA_DIR,
+                  read=lambda path, conf, meta: _load_dir(path),
+                  wrap=lambda model, ctx: _TorchWrapper(model), extra_pip=("cloudpickle",))
+get_default_pip_requirements = SPEC.get_default_pip_requirements
+get_default_conda_env = SPEC.get_default_conda_env
+
+
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _TorchWrapper:
     """The python_function loader (MLmodel names it ``mlflow.pytorch``); ``path`` is the
     model's ``data`` folder."""
-    return _TorchWrapper(_load_dir(Path(path)))
+    return SPEC.load_pyfunc(path, model_config)
