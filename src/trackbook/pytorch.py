@@ -10,6 +10,9 @@ torch is optional: this module imports it only when a model is saved or loaded.
 from __future__ import annotations
 
 from .models.pytorch import (
+    SERIALIZATION_FORMAT_PICKLE,
+    SERIALIZATION_FORMAT_PT2,
+    SUPPORTED_SERIALIZATION_FORMATS,
     get_default_conda_env,
     get_default_pip_requirements,
     load_model,
@@ -17,5 +20,6 @@ from .models.pytorch import (
     save_model,
 )
 
-__all__ = ["get_default_conda_env", "get_default_pip_requirements", "load_model", "log_model",
-           "save_model"]
+__all__ = ["SERIALIZATION_FORMAT_PICKLE", "SERIALIZATION_FORMAT_PT2",
+           "SUPPORTED_SERIALIZATION_FORMATS", "get_default_conda_env",
+           "get_default_pip_requirements", "load_model", "log_model", "save_model"]
