@@ -63,6 +63,9 @@ _LAZY.update({  # autologging: tb.autolog() patches each framework when it is im
     "autolog": ("trackbook.autologging", "autolog"),
     "autologging": ("trackbook.autologging", ""),
 })
+_LAZY.update({  # flavors on models/flavor.py (frameworks imported on use)
+    "onnx": ("trackbook.onnx", ""),
+})
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
@@ -76,6 +79,7 @@ if TYPE_CHECKING:
         entities,
         exceptions,
         models,
+        onnx,
         projects,
         pyfunc,
         pytorch,

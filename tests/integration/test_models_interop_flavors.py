@@ -83,3 +83,38 @@ def test_pytorch_formats_move_between_trackbook_and_mlflow(tmp_path: Path) -> No
         np.testing.assert_allclose(tb.pyfunc.load_model(tmp_path / name).predict(X),
                                    theirs["ml"], rtol=1e-5, err_msg=name)
     assert isinstance(tb.pytorch.load_model(tmp_path / "ml_script"), torch.jit.ScriptModule)
+
+
+ONNX_SIDE = r"""
+import json, sys
+import numpy as np, onnx, mlflow.onnx, mlflow.pyfunc
+from sklearn.linear_model import LinearRegression
+from skl2onnx import to_onnx
+out = sys.argv[1]
+X = np.random.default_rng(0).random((6, 4)).astype(np.float32)
+res = {"tb_proto_inputs": [i.name for i in mlflow.onnx.load_model(f"{out}/tb_onnx").graph.input]}
+res["tb"] = np.asarray(mlflow.pyfunc.load_model(f"{out}/tb_onnx").predict(X)["variable"]).tolist()
+sk = LinearRegression().fit(X, X.sum(axis=1))
+mlflow.onnx.save_model(to_onnx(sk, X[:1], target_opset=17), f"{out}/ml_onnx", input_example=X[:2],
+                       onnx_session_options={"intra_op_num_threads": 1})
+res["ml"] = sk.predict(X).tolist()
+print("@@" + json.dumps(res))
+"""
+
+
+def test_onnx_models_move_between_trackbook_and_mlflow(tmp_path: Path) -> None:
+    pytest.importorskip("skl2onnx")
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
+
+    sk = LinearRegression().fit(X, X @ np.arange(4, dtype=np.float32))
+    tb.onnx.save_model(to_onnx(sk, X[:1], target_opset=17), tmp_path / "tb_onnx",
+                       input_example=X[:2])
+    theirs = _run_mlflow(ONNX_SIDE, tmp_path)
+    assert theirs["tb_proto_inputs"] == ["X"]
+    np.testing.assert_allclose(np.ravel(theirs["tb"]), sk.predict(X), rtol=1e-5)
+    assert tb.onnx.load_model(tmp_path / "ml_onnx").graph.input[0].name == "X"
+    loaded = tb.pyfunc.load_model(tmp_path / "ml_onnx")
+    assert loaded.metadata.flavors["onnx"]["onnx_session_options"] == {
+        "intra_op_num_threads": 1}
+    np.testing.assert_allclose(loaded.predict(X)["variable"].ravel(), theirs["ml"], rtol=1e-5)
