@@ -65,6 +65,7 @@ _LAZY.update({  # autologging: tb.autolog() patches each framework when it is im
 })
 _LAZY.update({  # flavors on models/flavor.py (frameworks imported on use)
     "onnx": ("trackbook.onnx", ""),
+    "keras": ("trackbook.keras", ""),
 })
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
         autologging,
         entities,
         exceptions,
+        keras,
         models,
         onnx,
         projects,

@@ -118,3 +118,34 @@ def test_onnx_models_move_between_trackbook_and_mlflow(tmp_path: Path) -> None:
     assert loaded.metadata.flavors["onnx"]["onnx_session_options"] == {
         "intra_op_num_threads": 1}
     np.testing.assert_allclose(loaded.predict(X)["variable"].ravel(), theirs["ml"], rtol=1e-5)
+
+
+KERAS_SIDE = r"""
+import json, sys
+import numpy as np, keras, mlflow.keras, mlflow.pyfunc
+out = sys.argv[1]
+X = np.random.default_rng(0).random((6, 4)).astype(np.float32)
+res = {"tb": mlflow.keras.load_model(f"{out}/tb_keras").predict(X, verbose=0).tolist(),
+       "tb_pyfunc": np.asarray(mlflow.pyfunc.load_model(f"{out}/tb_keras").predict(X)).tolist()}
+keras.utils.set_random_seed(1)
+m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+mlflow.keras.save_model(m, f"{out}/ml_keras")
+res["ml"] = m.predict(X, verbose=0).tolist()
+print("@@" + json.dumps(res))
+"""
+
+
+def test_keras_models_move_between_trackbook_and_mlflow(tmp_path: Path) -> None:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    tb.keras.save_model(model, tmp_path / "tb_keras")
+    theirs = _run_mlflow(KERAS_SIDE, tmp_path)
+    expected = model.predict(X, verbose=0)
+    np.testing.assert_allclose(theirs["tb"], expected, rtol=1e-5)
+    np.testing.assert_allclose(theirs["tb_pyfunc"], expected, rtol=1e-5)
+    np.testing.assert_allclose(tb.keras.load_model(tmp_path / "ml_keras").predict(X, verbose=0),
+                               theirs["ml"], rtol=1e-5)
+    np.testing.assert_allclose(tb.pyfunc.load_model(tmp_path / "ml_keras").predict(X),
+                               theirs["ml"], rtol=1e-5)

@@ -19,6 +19,10 @@ def _flavor_module(model: Any) -> Any:
         from . import sklearn
 
         return sklearn
+    if "keras" in modules:  # before torch: a torch-backend keras.Model is an nn.Module
+        from . import keras
+
+        return keras
     if "torch" in modules:
         from . import pytorch
 
@@ -29,7 +33,7 @@ def _flavor_module(model: Any) -> Any:
         return onnx
     raise UnsupportedModelError(
         f"cannot save a {type(model).__module__}.{type(model).__name__}: trackbook saves "
-        "scikit-learn estimators, torch.nn.Modules, onnx.ModelProtos and "
+        "scikit-learn estimators, torch.nn.Modules, onnx.ModelProtos, keras.Models and "
         "tb.pyfunc.PythonModel subclasses. "
         "Wrap other models in a PythonModel whose predict calls them")
 

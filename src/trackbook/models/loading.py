@@ -35,6 +35,7 @@ LOADERS = {
     "mlflow.sklearn": "trackbook.models.sklearn",
     "mlflow.pytorch": "trackbook.models.pytorch",
     "mlflow.onnx": "trackbook.models.onnx",
+    "mlflow.keras": "trackbook.models.keras",
 }
 
 
