@@ -90,6 +90,10 @@ _LAZY.update({name: ("trackbook.models.logged_fluent", name) for name in (
 _LAZY.update({name: ("trackbook.models.logged_model", name) for name in (
     "LoggedModel", "LoggedModelStatus", "LoggedModelTag", "LoggedModelParameter",
     "LoggedModelInput", "LoggedModelOutput")})
+_LAZY.update({  # flavors on models/flavor.py (frameworks imported on use)
+    "onnx": ("trackbook.onnx", ""),
+    "keras": ("trackbook.keras", ""),
+})
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
@@ -103,7 +107,9 @@ if TYPE_CHECKING:
         autologging,
         entities,
         exceptions,
+        keras,
         models,
+        onnx,
         projects,
         pyfunc,
         pytorch,

@@ -7,7 +7,14 @@
 from __future__ import annotations
 
 from .models.loading import PyFuncModel, load_model
-from .models.pyfunc import PythonModel, PythonModelContext, log_model, save_model
+from .models.pyfunc import (
+    PythonModel,
+    PythonModelContext,
+    get_default_conda_env,
+    get_default_pip_requirements,
+    log_model,
+    save_model,
+)
 
-__all__ = ["PyFuncModel", "PythonModel", "PythonModelContext", "load_model", "log_model",
-           "save_model"]
+__all__ = ["PyFuncModel", "PythonModel", "PythonModelContext", "get_default_conda_env",
+           "get_default_pip_requirements", "load_model", "log_model", "save_model"]

@@ -9,6 +9,17 @@ torch is optional: this module imports it only when a model is saved or loaded.
 
 from __future__ import annotations
 
-from .models.pytorch import load_model, log_model, save_model
+from .models.pytorch import (
+    SERIALIZATION_FORMAT_PICKLE,
+    SERIALIZATION_FORMAT_PT2,
+    SUPPORTED_SERIALIZATION_FORMATS,
+    get_default_conda_env,
+    get_default_pip_requirements,
+    load_model,
+    log_model,
+    save_model,
+)
 
-__all__ = ["load_model", "log_model", "save_model"]
+__all__ = ["SERIALIZATION_FORMAT_PICKLE", "SERIALIZATION_FORMAT_PT2",
+           "SUPPORTED_SERIALIZATION_FORMATS", "get_default_conda_env",
+           "get_default_pip_requirements", "load_model", "log_model", "save_model"]

@@ -11,10 +11,13 @@ from .models.sklearn import (
     SERIALIZATION_FORMAT_CLOUDPICKLE,
     SERIALIZATION_FORMAT_PICKLE,
     SUPPORTED_SERIALIZATION_FORMATS,
+    get_default_conda_env,
+    get_default_pip_requirements,
     load_model,
     log_model,
     save_model,
 )
 
 __all__ = ["SERIALIZATION_FORMAT_CLOUDPICKLE", "SERIALIZATION_FORMAT_PICKLE",
-           "SUPPORTED_SERIALIZATION_FORMATS", "load_model", "log_model", "save_model"]
+           "SUPPORTED_SERIALIZATION_FORMATS", "get_default_conda_env",
+           "get_default_pip_requirements", "load_model", "log_model", "save_model"]

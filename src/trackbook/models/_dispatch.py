@@ -19,19 +19,29 @@ def _flavor_module(model: Any) -> Any:
         from . import sklearn
 
         return sklearn
+    if "keras" in modules:  # before torch: a torch-backend keras.Model is an nn.Module
+        from . import keras
+
+        return keras
     if "torch" in modules:
         from . import pytorch
 
         return pytorch
+    if "onnx" in modules:
+        from . import onnx
+
+        return onnx
     raise UnsupportedModelError(
         f"cannot save a {type(model).__module__}.{type(model).__name__}: trackbook saves "
-        "scikit-learn estimators, torch.nn.Modules and tb.pyfunc.PythonModel subclasses. "
+        "scikit-learn estimators, torch.nn.Modules, onnx.ModelProtos, keras.Models and "
+        "tb.pyfunc.PythonModel subclasses. "
         "Wrap other models in a PythonModel whose predict calls them")
 
 
 def save_model(model: Any, path: str | os.PathLike[str], **kwargs: Any) -> Model:
-    """Save ``model`` to ``path`` with the flavor that fits its type (sklearn, pytorch, or
-    a custom ``tb.pyfunc.PythonModel``); ``kwargs`` go to that flavor's ``save_model``."""
+    """Save ``model`` to ``path`` with the flavor that fits its type (sklearn, pytorch, onnx
+    or a custom ``tb.pyfunc.PythonModel``); ``kwargs`` go to that flavor's
+    ``save_model``."""
     module = _flavor_module(model)
     if module.__name__.endswith(".pyfunc"):
         return module.save_model(path, model, **kwargs)

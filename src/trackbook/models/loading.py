@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 LOADERS = {
     "mlflow.sklearn": "trackbook.models.sklearn",
     "mlflow.pytorch": "trackbook.models.pytorch",
+    "mlflow.onnx": "trackbook.models.onnx",
+    "mlflow.keras": "trackbook.models.keras",
 }
 
 

@@ -28,9 +28,7 @@ from typing import Any
 
 from . import _code
 from ._errors import ModelError, ModelLoadError
-from ._save import Flavor
-from ._save import log_model as _log_model
-from ._save import save as _save
+from .flavor import FlavorSpec, LoadContext
 from .loading import PyFuncModel, inside, load_model
 from .model import PYFUNC, Model, ModelInfo
 from .signature import ModelSignature
@@ -158,13 +156,13 @@ def _save_impl(path: str | os.PathLike[str], python_model: Any, *,
     sources = {name: _resolve_artifact(uri) for name, uri in (artifacts or {}).items()}
     context = PythonModelContext({k: str(v) for k, v in sources.items()}, model_config)
 
-    def write(dest: Path, cap: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    def write(dest: Path, cap: Any) -> tuple[dict[str, Any], None]:
         import cloudpickle
 
         with open(dest / MODEL_FILE, "wb") as f:
             _code.dump(python_model, f, "cloudpickle",
                        cap.main_code.redirects if cap.main_code else None)
-        conf: dict[str, Any] = {"loader_module": LOADER, "python_model": MODEL_FILE,
+        conf: dict[str, Any] = {"python_model": MODEL_FILE,
                                 "cloudpickle_version": cloudpickle.__version__}
         if sources:
             (dest / ARTIFACTS_DIR).mkdir()
@@ -181,13 +179,14 @@ def _save_impl(path: str | os.PathLike[str], python_model: Any, *,
                                            "uri": str((artifacts or {})[name])}
         if model_config:
             conf["model_config"] = model_config
-        return conf, {}
+        return conf, None
 
     def predict(example: Any) -> Any:
         python_model.load_context(context)
         return _call_predict(python_model, context, example, None)
 
-    return _save(path, Flavor(python_model, write, "cloudpickle", predict=predict), **kwargs)
+    return SPEC.save(path, python_model, write, serialization_format="cloudpickle",
+                     predict=predict, **kwargs)
 
 
 def log_model(python_model: PythonModel | None = None, name: str | None = None, *,
@@ -195,8 +194,34 @@ def log_model(python_model: PythonModel | None = None, name: str | None = None, 
               **kwargs: Any) -> ModelInfo:
     """Log a custom :class:`PythonModel` to the active run (see :func:`save_model` for the
     arguments); returns a ``ModelInfo`` whose ``model_uri`` is ``runs:/<run_id>/<name>``."""
-    return _log_model(_save_impl, python_model, name, artifact_path=artifact_path,
-                      registered_model_name=registered_model_name, **kwargs)
+    return SPEC.log(_save_impl, python_model, name, artifact_path=artifact_path,
+                    registered_model_name=registered_model_name, **kwargs)
+
+
+def _read_python_model(model_dir: Path, conf: dict[str, Any], meta: Model | None) -> Any:
+    import cloudpickle
+
+    try:
+        with open(inside(model_dir, conf.get("python_model", MODEL_FILE)), "rb") as f:
+            return cloudpickle.load(f)
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"the model file {exc.filename} is missing") from None
+
+
+def _wrap(python_model: Any, ctx: LoadContext) -> _PythonModelWrapper:
+    model_dir = ctx.model_dir or Path(".")
+    artifacts = {name: str(inside(model_dir, a["path"] if isinstance(a, dict) else a))
+                 for name, a in (ctx.flavor_conf.get("artifacts") or {}).items()}
+    context = PythonModelContext(artifacts, ctx.model_config)
+    python_model.load_context(context)
+    return _PythonModelWrapper(python_model, context)
+
+
+# A PythonModel has no flavor of its own: its conf is the python_function entry.
+SPEC = FlavorSpec(PYFUNC, loader_module=LOADER, data_key=None, read=_read_python_model,
+                  wrap=_wrap, extra_pip=("cloudpickle",))
+get_default_pip_requirements = SPEC.get_default_pip_requirements
+get_default_conda_env = SPEC.get_default_conda_env
 
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _PythonModelWrapper:
@@ -205,22 +230,8 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _Pyth
     ``python_model.pkl`` is unpickled with cloudpickle: loading a pickled model executes
     code from its files; only load models you trust.
     """
-    import cloudpickle
-
-    model_dir = Path(path)
-    conf = Model.load(model_dir).flavors[PYFUNC]
-    try:
-        with open(inside(model_dir, conf.get("python_model", MODEL_FILE)), "rb") as f:
-            python_model = cloudpickle.load(f)
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"the model file {exc.filename} is missing") from None
-    artifacts = {name: str(inside(model_dir, a["path"] if isinstance(a, dict) else a))
-                 for name, a in (conf.get("artifacts") or {}).items()}
-    config = {**(conf.get("model_config") or {}), **(model_config or {})}
-    context = PythonModelContext(artifacts, config)
-    python_model.load_context(context)
-    return _PythonModelWrapper(python_model, context)
+    return SPEC.load_pyfunc(path, model_config)
 
 
-__all__ = ["PyFuncModel", "PythonModel", "PythonModelContext", "load_model", "log_model",
-           "save_model"]
+__all__ = ["PyFuncModel", "PythonModel", "PythonModelContext", "get_default_conda_env",
+           "get_default_pip_requirements", "load_model", "log_model", "save_model"]

@@ -28,13 +28,9 @@ from typing import Any
 
 from . import _code
 from ._errors import ModelError, ModelLoadError, UnsupportedModelError, UntrustedTypesError
-from ._save import Flavor
-from ._save import log_model as _log_model
-from ._save import save as _save
-from .loading import add_code_path, inside
-from .model import PYFUNC, Model, ModelInfo
+from .flavor import FlavorSpec, LoadContext, conda_env, default_pip_requirements
+from .model import Model, ModelInfo
 from .signature import ModelSignature
-from .uri import local_model_copy
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +186,7 @@ def _save_impl(path: str | os.PathLike[str], sk_model: Any, *,
     fmt = SERIALIZATION_FORMAT_SKOPS if skops_data is not None \
         else serialization_format or SERIALIZATION_FORMAT_CLOUDPICKLE
 
-    def write(dest: Path, cap: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    def write(dest: Path, cap: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         flavor: dict[str, Any]
         if skops_data is not None:
             from ..store.durable import write_file
@@ -206,16 +202,15 @@ def _save_impl(path: str | os.PathLike[str], sk_model: Any, *,
                            cap.main_code.redirects if cap.main_code else None)
             flavor = {"pickled_model": file, "serialization_format": fmt,
                       "sklearn_version": sklearn.__version__}
-        pyfunc_conf = {"loader_module": "mlflow.sklearn", "model_path": file,
-                       "predict_fn": pyfunc_predict_fn} if has_predict else {}
-        return pyfunc_conf, {FLAVOR_NAME: flavor}
+        pyfunc_conf = {"model_path": file, "predict_fn": pyfunc_predict_fn} \
+            if has_predict else None
+        return pyfunc_conf, flavor
 
     def predict(example: Any) -> Any:
         return getattr(sk_model, pyfunc_predict_fn)(example)
 
-    flavor = Flavor(sk_model, write, fmt, extra_modules=["sklearn"],
-                    predict=predict if has_predict else None)
-    return _save(path, flavor, **kwargs)
+    return SPEC.save(path, sk_model, write, serialization_format=fmt,
+                     predict=predict if has_predict else None, **kwargs)
 
 
 def log_model(sk_model: Any, name: str | None = None, *, artifact_path: str | None = None,
@@ -226,8 +221,8 @@ def log_model(sk_model: Any, name: str | None = None, *, artifact_path: str | No
     in MLflow 3); returns a ``ModelInfo`` whose ``model_uri`` is ``runs:/<run_id>/<name>``
     (``name`` defaults to ``"model"``).
     """
-    return _log_model(_save_impl, sk_model, name, artifact_path=artifact_path,
-                      registered_model_name=registered_model_name, **kwargs)
+    return SPEC.log(_save_impl, sk_model, name, artifact_path=artifact_path,
+                    registered_model_name=registered_model_name, **kwargs)
 
 
 def _read_skops(path: Path, conf: dict[str, Any], trusted: list[str] | None) -> Any:
@@ -282,20 +277,17 @@ def _read(path: Path, serialization_format: str, conf: dict[str, Any],
         raise ModelLoadError(f"the model file {path} is missing") from None
 
 
-def _load_dir(model_dir: Path, skops_trusted_types: Sequence[str] | None = None) -> Any:
-    trusted = _type_list(skops_trusted_types, "skops_trusted_types")
-    meta = Model.load(model_dir)
-    conf = meta.flavors.get(FLAVOR_NAME)
-    if conf is None:
-        raise UnsupportedModelError(f"the model at {model_dir} has no sklearn flavor (it has "
-                                    f"{sorted(meta.flavors)}); use tb.pyfunc.load_model")
+def _read_native(path: Path, conf: dict[str, Any], meta: Model | None, *,
+                 skops_trusted_types: Sequence[str] | None = None) -> Any:
     fmt = conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE)
-    if fmt != SERIALIZATION_FORMAT_SKOPS or trusted:
-        # A skops load imports modules by name (sklearn, numpy ...): the model's own code/
-        # first on sys.path could stand in for them, so only a caller who trusts it gets it.
-        add_code_path(model_dir, conf)
-        add_code_path(model_dir, meta.flavors.get(PYFUNC, {}))
-    return _read(inside(model_dir, conf["pickled_model"]), fmt, conf, trusted)
+    return _read(path, fmt, conf, _type_list(skops_trusted_types, "skops_trusted_types"))
+
+
+def _code_on_path(conf: dict[str, Any], kwargs: dict[str, Any]) -> bool:
+    # A skops load imports modules by name (sklearn, numpy ...): the model's own code/
+    # first on sys.path could stand in for them, so only a caller who trusts it gets it.
+    fmt = conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE)
+    return fmt != SERIALIZATION_FORMAT_SKOPS or bool(kwargs.get("skops_trusted_types"))
 
 
 def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None, *,
@@ -320,8 +312,8 @@ def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None, *
         default nor listed here is refused with :class:`~trackbook.models.UntrustedTypesError`
         naming it; the list saved in the model's MLmodel is not trusted.
     """
-    local = local_model_copy(model_uri, dst_path)
-    return _load_dir(local, skops_trusted_types)
+    _type_list(skops_trusted_types, "skops_trusted_types")
+    return SPEC.load(model_uri, dst_path, skops_trusted_types=skops_trusted_types)
 
 
 class _SklearnWrapper:
@@ -344,12 +336,31 @@ class _SklearnWrapper:
         return sklearn_array_scorer(self.raw_model, self._predict_fn, columns)
 
 
+def _wrap(model: Any, ctx: LoadContext) -> _SklearnWrapper:
+    return _SklearnWrapper(model, ctx.pyfunc_conf.get("predict_fn") or "predict")
+
+
+SPEC = FlavorSpec(FLAVOR_NAME, loader_module="mlflow.sklearn", modules=("sklearn",),
+                  data_key="pickled_model", read=_read_native, wrap=_wrap,
+                  code_on_path=_code_on_path)
+
+
+def get_default_pip_requirements(include_cloudpickle: bool = False,
+                                 include_skops: bool = False) -> list[str]:
+    """scikit-learn (and cloudpickle / skops when asked), pinned to the installed versions."""
+    extra = [m for m, on in (("cloudpickle", include_cloudpickle), ("skops", include_skops))
+             if on]
+    return default_pip_requirements([*SPEC.modules, *extra])
+
+
+def get_default_conda_env(include_cloudpickle: bool = False,
+                          include_skops: bool = False) -> dict[str, Any]:
+    """A conda environment with :func:`get_default_pip_requirements` (MLflow's shape)."""
+    return conda_env(get_default_pip_requirements(include_cloudpickle, include_skops))
+
+
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None, *,
                  skops_trusted_types: Sequence[str] | None = None) -> _SklearnWrapper:
     """The python_function loader (MLmodel names it ``mlflow.sklearn``)."""
-    model_dir = Path(path)
-    if model_dir.is_file():
-        model_dir = model_dir.parent
-    meta = Model.load(model_dir)
-    predict_fn = meta.flavors.get(PYFUNC, {}).get("predict_fn") or "predict"
-    return _SklearnWrapper(_load_dir(model_dir, skops_trusted_types), predict_fn)
+    _type_list(skops_trusted_types, "skops_trusted_types")
+    return SPEC.load_pyfunc(path, model_config, skops_trusted_types=skops_trusted_types)
