@@ -32,7 +32,9 @@ _DISTRIBUTIONS = {
 
 def _has(python: Path, modules: Sequence[str]) -> bool:
     code = "import " + ", ".join(["mlflow", *modules])
-    return subprocess.run([str(python), "-c", code], capture_output=True).returncode == 0
+    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([str(python), "-c", code], capture_output=True, env=env).returncode == 0
 
 
 def _pin(module: str) -> str:

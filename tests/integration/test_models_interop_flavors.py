@@ -1,6 +1,6 @@
 """PyTorch / ONNX / Keras models move between trackbook and MLflow 3.17, proven with MLflow.
 
-MLflow runs in its own virtualenv (see ``test_models_interop._mlflow_python``); each test
+MLflow runs in its own virtualenv (``tests/mlflow_env.py``); each test
 saves models with trackbook, has MLflow load and re-save them in a subprocess, and loads
 MLflow's models back here.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_models_interop import _mlflow_python  # same folder: pytest puts it on sys.path
 
 import trackbook as tb
+from mlflow_env import mlflow_python
 
 pytestmark = pytest.mark.slow
 X = np.random.default_rng(0).random((6, 4)).astype(np.float32)
@@ -24,11 +24,7 @@ X = np.random.default_rng(0).random((6, 4)).astype(np.float32)
 
 def _run_mlflow(script: str, tmp_path: Path, *args: str,
                 env: dict[str, str] | None = None) -> dict:
-    python = _mlflow_python()
-    probe = subprocess.run([str(python), "-c", "import torch, onnx, onnxruntime, keras"],
-                           capture_output=True, env={**os.environ, "KERAS_BACKEND": "torch"})
-    if probe.returncode != 0:
-        pytest.skip(f"the MLflow venv {python} lacks torch/onnx/onnxruntime/keras")
+    python = mlflow_python(["sklearn", "skops", "torch", "onnx", "onnxruntime", "keras"])
     proc = subprocess.run([str(python), "-c", script, str(tmp_path), *args],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env={**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
