@@ -146,7 +146,7 @@ class HTTPDatasetSource(DatasetSource):
         folder = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp())
         durable.make_dirs(folder, what="the dataset download folder")
         dest = folder / name
-        with urllib.request.urlopen(self._url) as response:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(self._url) as response:  # (http(s) only)
             durable.write_atomic(dest, response.read(), what=f"the dataset file {dest}")
         return str(dest)
 
