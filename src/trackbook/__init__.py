@@ -94,6 +94,11 @@ _LAZY.update({  # flavors on models/flavor.py (frameworks imported on use)
     "onnx": ("trackbook.onnx", ""),
     "keras": ("trackbook.keras", ""),
 })
+_LAZY.update({  # datasets and lineage (mlflow.data, log_input)
+    "data": ("trackbook.data", ""),
+    "log_input": ("trackbook.tracking.fluent", "log_input"),
+    "log_inputs": ("trackbook.tracking.fluent", "log_inputs"),
+})
 
 __all__ = ["__version__", *sorted(_LAZY)]
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 _TRACKING = ("Experiment", "ExperimentTag", "LifecycleStage", "Metric", "Param", "Run",
-             "RunData", "RunInfo", "RunStatus", "RunTag", "SourceType", "ViewType")
+             "RunData", "RunInfo", "RunStatus", "RunTag", "SourceType", "ViewType",
+             "Dataset", "DatasetInput", "InputTag", "RunInputs")
 _LAZY: dict[str, str | tuple[str, str]] = {
     name: ("trackbook.tracking.entities", name) for name in _TRACKING}
 _LAZY.update({
@@ -31,14 +32,18 @@ if TYPE_CHECKING:
     from .registry import entities as model_registry
     from .store.artifacts import FileInfo
     from .tracking.entities import (
+        Dataset,
+        DatasetInput,
         Experiment,
         ExperimentTag,
+        InputTag,
         LifecycleStage,
         Metric,
         Param,
         Run,
         RunData,
         RunInfo,
+        RunInputs,
         RunStatus,
         RunTag,
         SourceType,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import DamagedFileWarning, TrackbookWarning
 from .._text import is_storable, storable_record
+from .fold_inputs import INPUT_OPS, InputsFold
 from .fold_models import MODEL_OPS, LoggedModelsFold
 from .metrics import covered_by, merge_summary, parse_compact
 
@@ -51,6 +52,7 @@ class Applier:
         self.writers: dict[str, bool] = {}  # writer -> said goodbye
         self.writer_runs: set[tuple[str, str]] = set()
         self.logged_models = LoggedModelsFold()
+        self.inputs = InputsFold()
 
     def _run(self, run_id: str) -> dict[str, Any]:
         run = self.runs.get(run_id)
@@ -110,6 +112,9 @@ class Applier:
                 self.writer_runs.add((writer_id, run_id))
             if r.get("op") in MODEL_OPS:
                 self.logged_models.apply(writer_id, r)
+                continue
+            if r.get("op") in INPUT_OPS:
+                self.inputs.apply(writer_id, r)
                 continue
             handler = getattr(self, "_op_" + str(r.get("op")), None)
             if handler is None:
@@ -262,6 +267,7 @@ class Applier:
     def _flush(self) -> None:
         con = self.con
         self.logged_models.flush(con)
+        self.inputs.flush(con, self.purged)
         for run_id in self.purged:
             for table in ("runs", "params", "tags", "latest_metrics", "metric_files"):
                 con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])  # noqa: S608
@@ -345,6 +351,7 @@ _COLUMN_TYPES: dict[str, dict[str, str]] = {
     "logged_models": {"creation_timestamp": _INT, "last_updated_timestamp": _INT,
                       "deleted": _INT},
     "run_model_outputs": {"step": _INT},
+    "run_inputs": {"t": _INT, "seq": _INT},
     "logged_model_metrics": {"value": _FLOAT, "step": _INT, "timestamp": _INT},
     "latest_metrics": {"value": _FLOAT, "step": _INT, "timestamp": _INT, "min": _FLOAT,
                        "max": _FLOAT, "count": _INT},

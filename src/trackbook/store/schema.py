@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -93,6 +93,22 @@ CREATE TABLE IF NOT EXISTS logged_model_metrics (
 CREATE TABLE IF NOT EXISTS run_model_outputs (
     run_id VARCHAR NOT NULL, model_id VARCHAR NOT NULL, step BIGINT NOT NULL,
     PRIMARY KEY (run_id, model_id)
+);
+-- Datasets (one per experiment, name and digest; the first logged wins) and the runs that
+-- used them (MLflow's log_inputs): tags is a JSON list of [key, value], context the
+-- mlflow.data.context tag; t and seq order a run's inputs as they were logged.
+CREATE TABLE IF NOT EXISTS datasets (
+    experiment_id VARCHAR NOT NULL, name VARCHAR NOT NULL, digest VARCHAR NOT NULL,
+    source_type VARCHAR, source VARCHAR, schema VARCHAR, profile VARCHAR,
+    PRIMARY KEY (experiment_id, name, digest)
+);
+CREATE TABLE IF NOT EXISTS run_inputs (
+    run_id VARCHAR NOT NULL, experiment_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+    digest VARCHAR NOT NULL, tags VARCHAR, context VARCHAR, t BIGINT, seq BIGINT,
+    PRIMARY KEY (run_id, name, digest)
+);
+CREATE TABLE IF NOT EXISTS run_model_inputs (
+    run_id VARCHAR NOT NULL, model_id VARCHAR NOT NULL, PRIMARY KEY (run_id, model_id)
 );
 CREATE TABLE IF NOT EXISTS log_offsets (
     writer_id VARCHAR PRIMARY KEY, byte_offset BIGINT NOT NULL

@@ -311,6 +311,15 @@ class Client:
             buffer_of(self._store, st).extend(points)
         return ops_for(self._store, synchronous)
 
+    def log_inputs(self, run_id: str, datasets: Sequence[Any] | None = None,
+                   models: Sequence[Any] | None = None) -> None:
+        """Record datasets (``DatasetInput``) and logged models (``LoggedModelInput``) the
+        run used; a dataset the run already has (same name and digest) keeps its first
+        tags, as in MLflow."""
+        from . import inputs
+
+        inputs.record(self._store, state_of(self._store, run_id), datasets, models)
+
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         """Every point of one metric, ordered by step then timestamp.
 

@@ -87,15 +87,72 @@ class RunData:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+# -- datasets and lineage (MLflow's mlflow.entities.Dataset, DatasetInput, InputTag) -------
+
+# The input tag holding the context a dataset was used in ("training", "testing", ...).
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset as a run records it: every field is text (``schema``, ``profile`` and
+    ``source`` are JSON), exactly what MLflow stores."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"name": self.name, "digest": self.digest, "source_type": self.source_type,
+                "source": self.source, "schema": self.schema, "profile": self.profile}
+
+
+@dataclass(frozen=True)
+class InputTag:
+    """A key/value tag on a dataset input (e.g. ``mlflow.data.context``)."""
+
+    key: str
+    value: str
+
+
+@dataclass
+class DatasetInput:
+    """A dataset used by a run, with the tags of that use."""
+
+    dataset: Dataset
+    tags: list[InputTag] = field(default_factory=list)
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"dataset": self.dataset.to_dictionary(),
+                "tags": {t.key: t.value for t in self.tags}}
+
+
+@dataclass
+class RunInputs:
+    """What a run consumed: dataset inputs (model inputs: not recorded, always empty)."""
+
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[Any] = field(default_factory=list)
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"model_inputs": list(self.model_inputs),
+                "dataset_inputs": [d.to_dictionary() for d in self.dataset_inputs]}
+
+
 @dataclass
 class Run:
-    """A run: its info and its data."""
+    """A run: its info, its data and its inputs (datasets)."""
 
     info: RunInfo
     data: RunData
+    inputs: RunInputs = field(default_factory=RunInputs)
 
     def to_dictionary(self) -> dict[str, Any]:
-        return {"info": vars(self.info), "data": vars(self.data)}
+        return {"info": vars(self.info), "data": vars(self.data),
+                "inputs": self.inputs.to_dictionary()}
 
 
 class Param(NamedTuple):

@@ -578,6 +578,61 @@ def load_table(artifact_file: str, run_ids: list[str] | None = None,
                                 extra_columns)
 
 
+# -- datasets (MLflow's log_input / log_inputs) ---------------------------------------------
+
+def _dataset_input(dataset: Any, context: str | None, tags: dict[str, Any] | None) -> Any:
+    from .entities import DATASET_CONTEXT_TAG, DatasetInput, InputTag
+    from .entities import Dataset as DatasetEntity
+
+    if dataset is None:
+        if context or tags:
+            raise InvalidValueError("`dataset` must be given when `context` or `tags` is: "
+                                    f"got context={context!r}, tags={tags!r}")
+        return None
+    to_entity = getattr(dataset, "_to_mlflow_entity", None)
+    if to_entity is None:
+        raise InvalidValueError(
+            f"log_input takes a dataset from trackbook.data (from_pandas, from_numpy, "
+            f"from_polars), got {type(dataset).__name__}")
+    e = to_entity()  # an MLflow dataset's entity works too: its fields are read by name
+    entity = e if isinstance(e, DatasetEntity) else DatasetEntity(
+        e.name, e.digest, e.source_type, e.source, e.schema, e.profile)
+    input_tags = [InputTag(str(k), v) for k, v in (tags or {}).items()]
+    if context:
+        input_tags.append(InputTag(DATASET_CONTEXT_TAG, context))
+    return DatasetInput(entity, input_tags)
+
+
+def log_input(dataset: Any = None, context: str | None = None,
+              tags: dict[str, str] | None = None, model: Any = None) -> None:
+    """Record a dataset the current run uses (``context``: "training", "testing"...,
+    stored as the input tag ``mlflow.data.context``) and/or a ``LoggedModelInput``."""
+    run_id = _current().info.run_id
+    di = _dataset_input(dataset, context, tags)
+    _client().log_inputs(run_id, [di] if di is not None else None,
+                         [model] if model is not None else None)
+
+
+def log_inputs(datasets: list[Any] | None = None, contexts: list[str | None] | None = None,
+               tags_list: list[dict[str, str] | None] | None = None,
+               models: list[Any] | None = None) -> None:
+    """Record several datasets at once; ``datasets``, ``contexts`` and ``tags_list`` have
+    one entry each (None for none). ``models`` is refused, as MLflow refuses it outside
+    Databricks: use ``log_input(model=...)``."""
+    run_id = _current().info.run_id
+    datasets, contexts, tags_list = datasets or [], contexts or [], tags_list or []
+    if not len(datasets) == len(contexts) == len(tags_list):
+        raise InvalidValueError(
+            "log_inputs needs `datasets`, `contexts` and `tags_list` of the same length, got "
+            f"{len(datasets)}, {len(contexts)} and {len(tags_list)}")
+    if models:
+        raise InvalidValueError("log_inputs(models=...) is refused, as in MLflow outside "
+                                "Databricks; log each model with log_input(model=...)")
+    _client().log_inputs(run_id, [_dataset_input(d, c, t)
+                                  for d, c, t in zip(datasets, contexts, tags_list,
+                                                     strict=True)])
+
+
 # -- process exit ----------------------------------------------------------------------------
 
 def _end_all_at_exit() -> None:

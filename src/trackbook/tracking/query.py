@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import FilterSyntaxError, InvalidValueError
 from ..store.store import Store
+from . import inputs as _inputs
 from .entities import Experiment, Run, RunData, RunInfo, ViewType
 from .search import check_filter_text, compile_filter, compile_order_by
 
@@ -113,7 +114,11 @@ def get_run(store: Store, run_id: str) -> Run | None:
                                 [run_id]).fetchall())
         metrics = dict(con.execute("SELECT key, value FROM latest_metrics WHERE run_id = ?",
                                    [run_id]).fetchall())
-    return make_run(row, params, tags, metrics)
+        run_inputs = _inputs.fetch(con, [run_id])
+    run = make_run(row, params, tags, metrics)
+    if run_id in run_inputs:
+        run.inputs = run_inputs[run_id]
+    return run
 
 
 def select_run_ids(con: duckdb.DuckDBPyConnection, experiment_ids: Sequence[str] | None,
@@ -180,7 +185,12 @@ def search_run_objects(store: Store, experiment_ids: Sequence[str] | None,
                     f"SELECT x.run_id, x.key, x.value FROM {table} x "  # noqa: S608
                     "JOIN _sel USING (run_id)").fetchall():
                 data[run_id][kind][key] = value
-    return [make_run(rows[i], data[i]["p"], data[i]["t"], data[i]["m"]) for i in ids]
+        run_inputs = _inputs.fetch(con, None)
+    runs = [make_run(rows[i], data[i]["p"], data[i]["t"], data[i]["m"]) for i in ids]
+    for run in runs:
+        if run.info.run_id in run_inputs:
+            run.inputs = run_inputs[run.info.run_id]
+    return runs
 
 
 _WIDE = (("metrics.", "latest_metrics"), ("params.", "params"), ("tags.", "tags"))

@@ -12,7 +12,8 @@ Grammar (keywords case-insensitive; NOT binds tighter than AND, AND than OR)::
     not_expr   := "NOT" not_expr | "(" or_expr ")" | comparison
     comparison := entity op value | entity ["NOT"] "IN" "(" value ("," value)* ")"
                 | entity "IS" ["NOT"] "NULL"
-    entity     := ("metrics" | "params" | "tags" | "attributes") "." key | attribute
+    entity     := ("metrics" | "params" | "tags" | "attributes" | "datasets") "." key
+                | attribute
     op         := = | == | != | <> | < | <= | > | >= | [NOT] LIKE | [NOT] ILIKE
     value      := 'string' | "string" | number      (nan, inf and -inf are numbers)
     order_item := entity ["ASC" | "DESC"]
@@ -30,6 +31,11 @@ matches ``'8'``), except ``<``/``<=``/``>``/``>=`` with a number, which compare
 or attribute to be present: a run without ``params.x`` matches neither
 ``params.x = 'a'`` nor ``params.x != 'a'``, but does match ``NOT params.x = 'a'``.
 ``start_time`` and ``end_time`` (ms since the epoch) need numbers.
+
+``datasets.name``, ``datasets.digest`` and ``datasets.context`` (also ``dataset.``; the
+context is the ``mlflow.data.context`` input tag) match a run when one of its dataset
+inputs matches: ``datasets.name != 'x'`` matches a run with some other dataset. As in
+MLflow they take quoted strings and only =, !=, LIKE, ILIKE, IN and NOT IN.
 
 Limits: at most :data:`MAX_FILTER_COMPARISONS` (50) comparisons and
 :data:`MAX_FILTER_DEPTH` (100) levels of parentheses and NOTs; past them, and for any
@@ -58,7 +64,12 @@ _PREFIXES = {
     "params": "param", "param": "param",
     "tags": "tag", "tag": "tag",
     "attributes": "attr", "attribute": "attr", "run": "attr",
+    "datasets": "dataset", "dataset": "dataset",
 }  # fmt: skip
+#: ``datasets.<key>`` (runs only): the key -> its column of ``run_inputs``; MLflow's
+#: comparators for them, and string values only.
+DATASET_KEYS = {"name": "name", "digest": "digest", "context": "context"}
+_DATASET_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 _TABLES = {"metric": ("latest_metrics", "m"), "param": ("params", "p"), "tag": ("tags", "t")}
 
 
@@ -207,9 +218,9 @@ def _found(tok: _Tok) -> str:
 
 
 def _check_alias(run_alias: str) -> str:
-    if not _WORD_RE.fullmatch(run_alias) or run_alias.lower() in ("m", "p", "t"):
+    if not _WORD_RE.fullmatch(run_alias) or run_alias.lower() in ("m", "p", "t", "di"):
         raise ValueError(
-            f"run_alias must be an SQL identifier other than m, p, t; got {run_alias!r}"
+            f"run_alias must be an SQL identifier other than m, p, t, di; got {run_alias!r}"
         )
     return run_alias
 
@@ -309,16 +320,43 @@ class _Parser:
             kind = _PREFIXES.get(prefix.lower())
             if kind is None:
                 raise self.fail(
-                    f"unknown entity prefix {prefix + '.'!r}: expected metrics., params., tags. "
-                    "or attributes. (or metric., param., tag., attribute., run.)",
+                    f"unknown entity prefix {prefix + '.'!r}: expected metrics., params., tags., "
+                    "attributes. or datasets. (or metric., param., tag., attribute., run., "
+                    "dataset.)",
                     tok,
                 )
+            if kind == "dataset":
+                return kind, self.dataset_key(key, tok)
             return (kind, key) if kind != "attr" else ("attr", self.attribute(key, tok))
         if tok.kind == "WORD" and tok.text.upper() not in _KEYWORDS:
             return "attr", self.attribute(tok.text, tok)
         idx = self.toks.index(tok)
         context = f" after {self.toks[idx - 1].text!r}" if idx > 0 else ""
         raise self.expected(f"{what}{context}", tok)
+
+    def dataset_key(self, key: str, tok: _Tok) -> str:
+        if self.target is not RUNS:
+            raise self.fail(f"{tok.text!r}: datasets. filters apply to runs only", tok)
+        if key not in DATASET_KEYS:
+            raise self.fail(f"unknown dataset key {key!r}: expected one of "
+                            f"{', '.join(DATASET_KEYS)}", tok)
+        return key
+
+    def dataset(self, key: str, op: str, op_tok: _Tok, values: list[_Tok], subject: str
+                ) -> str:
+        """A run matches when one of its dataset inputs does (MLflow's rule)."""
+        if op not in _DATASET_OPS:
+            raise self.fail(f"{op} cannot be used on {subject!r}: expected one of "
+                            f"{', '.join(_DATASET_OPS)}", op_tok)
+        for v in values:
+            if v.kind != "STRING":
+                raise self.fail(f"{subject!r} compares to quoted strings: found {_found(v)}",
+                                v)
+        column = f"di.{DATASET_KEYS[key]}"
+        marks = f"({', '.join('?' * len(values))})" if "IN" in op.split() else "?"
+        self.params.extend(v.value for v in values)
+        return (f"EXISTS (SELECT 1 FROM run_inputs di WHERE di.run_id = {self.alias}.run_id "  # noqa: S608
+                f"AND {column} {op} {marks})")
 
     def attribute(self, name: str, tok: _Tok) -> str:
         attributes = self.target.attributes
@@ -397,6 +435,8 @@ class _Parser:
     ) -> str:
         """Emit SQL for one comparison; ``kind``/``name``/``op`` are whitelisted strings."""
         a = self.alias
+        if kind == "dataset":
+            return self.dataset(name, op, op_tok, values, subject)
         if kind == "attr" and op in ("IS NULL", "IS NOT NULL"):
             return f"({a}.{name} {op})"
         exists = ("" if kind == "attr"
@@ -516,6 +556,9 @@ def compile_order_by(order_by: list[str] | None, run_alias: str = "r") -> tuple[
         end = parser.peek()
         if end.kind != "EOF":
             raise parser.expected(f"ASC, DESC or end of input after {tok.text!r}", end)
+        if kind == "dataset":
+            raise parser.fail(f"cannot order by {tok.text!r}: runs order by metrics., "
+                              "params., tags. or attributes", tok)
         if kind == "attr":
             expr = f"{a}.{name}"
         else:
