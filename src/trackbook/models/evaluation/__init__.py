@@ -18,6 +18,7 @@ from .result import (
     PickleEvaluationArtifact,
     TextEvaluationArtifact,
 )
+from .validation import MetricThreshold, validate_evaluation_results
 
 
 def list_evaluators() -> list[str]:
@@ -34,6 +35,7 @@ __all__ = [
     "EvaluationResult",
     "ImageEvaluationArtifact",
     "JsonEvaluationArtifact",
+    "MetricThreshold",
     "MetricValue",
     "ModelValidationFailedException",
     "NumpyEvaluationArtifact",
@@ -42,4 +44,5 @@ __all__ = [
     "evaluate",
     "list_evaluators",
     "make_metric",
+    "validate_evaluation_results",
 ]
