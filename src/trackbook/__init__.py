@@ -49,6 +49,12 @@ _LAZY.update({
     "sklearn": ("trackbook.sklearn", ""),  # tb.sklearn.log_model, like mlflow.sklearn
     "pytorch": ("trackbook.pytorch", ""),  # tb.pytorch.log_model (torch imported on use)
 })
+_LAZY.update({  # model evaluation, like mlflow.evaluate / mlflow.metrics
+    "evaluate": ("trackbook.models.evaluation", "evaluate"),
+    "validate_evaluation_results": ("trackbook.models.evaluation",
+                                    "validate_evaluation_results"),
+    "metrics": ("trackbook.metrics", ""),
+})
 _LAZY.update({  # MLflow's module layout: mlflow.entities, mlflow.tracking, ... (as_mlflow.py)
     "entities": ("trackbook.entities", ""),
     "exceptions": ("trackbook.exceptions", ""),
@@ -113,6 +119,7 @@ if TYPE_CHECKING:
         entities,
         exceptions,
         keras,
+        metrics,
         models,
         onnx,
         projects,
@@ -129,6 +136,7 @@ if TYPE_CHECKING:
     from .client import Client
     from .client import Client as MlflowClient
     from .importers import import_mlflow
+    from .models.evaluation import evaluate, validate_evaluation_results
     from .registry.api import register_model
     from .registry.fluent import (
         get_registry_uri,

@@ -38,11 +38,19 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ModelWarning": ("trackbook.models._errors", "ModelWarning"),
     "UntrustedTypesError": ("trackbook.models._errors", "UntrustedTypesError"),
 }
+# mlflow.models' evaluation names (scikit-learn and matplotlib load when evaluate runs)
+_LAZY.update({name: ("trackbook.models.evaluation", name) for name in (
+    "evaluate", "make_metric", "EvaluationMetric", "EvaluationResult", "EvaluationArtifact",
+    "MetricThreshold", "list_evaluators", "validate_evaluation_results")})
 
 __all__ = [
     "CheckResult",
     "ColSpec",
     "DependencyWarning",
+    "EvaluationArtifact",
+    "EvaluationMetric",
+    "EvaluationResult",
+    "MetricThreshold",
     "Model",
     "ModelError",
     "ModelInfo",
@@ -57,13 +65,17 @@ __all__ = [
     "TensorSpec",
     "UntrustedTypesError",
     "check",
+    "evaluate",
     "infer_signature",
+    "list_evaluators",
     "load_model",
     "log_model",
+    "make_metric",
     "register_resolver",
     "save_model",
     "score_batch",
     "serve",
+    "validate_evaluation_results",
 ]
 
 
@@ -81,6 +93,16 @@ if TYPE_CHECKING:
     )
     from .batch import score_batch
     from .check import CheckResult, check
+    from .evaluation import (
+        EvaluationArtifact,
+        EvaluationMetric,
+        EvaluationResult,
+        MetricThreshold,
+        evaluate,
+        list_evaluators,
+        make_metric,
+        validate_evaluation_results,
+    )
     from .loading import PyFuncModel, load_model
     from .model import Model, ModelInfo
     from .schema import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
