@@ -63,6 +63,10 @@ _LAZY.update({  # autologging: tb.autolog() patches each framework when it is im
     "autolog": ("trackbook.autologging", "autolog"),
     "autologging": ("trackbook.autologging", ""),
 })
+_LAZY.update({  # gradient boosting flavors + autolog: tb.xgboost / tb.lightgbm (imported on use)
+    "xgboost": ("trackbook.xgboost", ""),
+    "lightgbm": ("trackbook.lightgbm", ""),
+})
 
 __all__ = ["__version__", *sorted(_LAZY)]
 

@@ -15,6 +15,15 @@ def _flavor_module(model: Any) -> Any:
     if isinstance(model, pyfunc.PythonModel):
         return pyfunc
     modules = {c.__module__.split(".")[0] for c in type(model).__mro__}
+    # before sklearn: the XGBoost/LightGBM scikit-learn wrappers are sklearn estimators too
+    if "xgboost" in modules:
+        from . import xgboost
+
+        return xgboost
+    if "lightgbm" in modules:
+        from . import lightgbm
+
+        return lightgbm
     if "sklearn" in modules:
         from . import sklearn
 
@@ -25,13 +34,15 @@ def _flavor_module(model: Any) -> Any:
         return pytorch
     raise UnsupportedModelError(
         f"cannot save a {type(model).__module__}.{type(model).__name__}: trackbook saves "
-        "scikit-learn estimators, torch.nn.Modules and tb.pyfunc.PythonModel subclasses. "
-        "Wrap other models in a PythonModel whose predict calls them")
+        "scikit-learn estimators, XGBoost and LightGBM models, torch.nn.Modules and "
+        "tb.pyfunc.PythonModel subclasses. Wrap other models in a PythonModel whose "
+        "predict calls them")
 
 
 def save_model(model: Any, path: str | os.PathLike[str], **kwargs: Any) -> Model:
-    """Save ``model`` to ``path`` with the flavor that fits its type (sklearn, pytorch, or
-    a custom ``tb.pyfunc.PythonModel``); ``kwargs`` go to that flavor's ``save_model``."""
+    """Save ``model`` to ``path`` with the flavor that fits its type (sklearn, xgboost,
+    lightgbm, pytorch, or a custom ``tb.pyfunc.PythonModel``); ``kwargs`` go to that
+    flavor's ``save_model``."""
     module = _flavor_module(model)
     if module.__name__.endswith(".pyfunc"):
         return module.save_model(path, model, **kwargs)

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 LOADERS = {
     "mlflow.sklearn": "trackbook.models.sklearn",
     "mlflow.pytorch": "trackbook.models.pytorch",
+    "mlflow.xgboost": "trackbook.models.xgboost",
+    "mlflow.lightgbm": "trackbook.models.lightgbm",
 }
 
 
