@@ -16,12 +16,15 @@ _originals: dict[tuple[str, Any, str], Any] = {}
 Wrapper = Callable[..., Any]  # wrapper(original, *args, **kwargs) -> result
 
 
-def patch(flavor: str, owner: Any, name: str, wrapper: Wrapper) -> None:
+def patch(flavor: str, owner: Any, name: str, wrapper: Wrapper, *,
+          reentrant: bool = False) -> None:
     """Make ``owner.name(*args)`` call ``wrapper(original, *args, **kwargs)``.
 
     The wrapper runs only while ``flavor``'s autolog is on and only for the outermost
-    patched call of that flavor (nested calls go straight to the original). Patching the
-    same attribute twice replaces the wrapper, never stacks it.
+    patched call of that flavor (nested calls go straight to the original), unless
+    ``reentrant``: then it runs inside outer calls too (a scikit-learn wrapper's ``fit``
+    calling the framework's patched ``train``). Patching the same attribute twice replaces
+    the wrapper, never stacks it.
     """
     key = (flavor, owner, name)
     with _lock:
@@ -34,7 +37,7 @@ def patch(flavor: str, owner: Any, name: str, wrapper: Wrapper) -> None:
 
     @functools.wraps(unbound)
     def patched(*args: Any, **kwargs: Any) -> Any:
-        if _config.get(flavor) is None or _safety.depth(flavor):
+        if _config.get(flavor) is None or (_safety.depth(flavor) and not reentrant):
             with _safety.inside(flavor):
                 return unbound(*args, **kwargs)
         with _safety.inside(flavor):

@@ -15,6 +15,15 @@ def _flavor_module(model: Any) -> Any:
     if isinstance(model, pyfunc.PythonModel):
         return pyfunc
     modules = {c.__module__.split(".")[0] for c in type(model).__mro__}
+    # before sklearn: the XGBoost/LightGBM scikit-learn wrappers are sklearn estimators too
+    if "xgboost" in modules:
+        from . import xgboost
+
+        return xgboost
+    if "lightgbm" in modules:
+        from . import lightgbm
+
+        return lightgbm
     if "sklearn" in modules:
         from . import sklearn
 
@@ -42,6 +51,15 @@ def save_model(model: Any, path: str | os.PathLike[str], **kwargs: Any) -> Model
     """Save ``model`` to ``path`` with the flavor that fits its type (sklearn, pytorch, onnx
     or a custom ``tb.pyfunc.PythonModel``); ``kwargs`` go to that flavor's
     ``save_model``."""
+        "scikit-learn estimators, XGBoost and LightGBM models, torch.nn.Modules and "
+        "tb.pyfunc.PythonModel subclasses. Wrap other models in a PythonModel whose "
+        "predict calls them")
+
+
+def save_model(model: Any, path: str | os.PathLike[str], **kwargs: Any) -> Model:
+    """Save ``model`` to ``path`` with the flavor that fits its type (sklearn, xgboost,
+    lightgbm, pytorch, or a custom ``tb.pyfunc.PythonModel``); ``kwargs`` go to that
+    flavor's ``save_model``."""
     module = _flavor_module(model)
     if module.__name__.endswith(".pyfunc"):
         return module.save_model(path, model, **kwargs)

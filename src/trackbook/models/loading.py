@@ -36,6 +36,8 @@ LOADERS = {
     "mlflow.pytorch": "trackbook.models.pytorch",
     "mlflow.onnx": "trackbook.models.onnx",
     "mlflow.keras": "trackbook.models.keras",
+    "mlflow.xgboost": "trackbook.models.xgboost",
+    "mlflow.lightgbm": "trackbook.models.lightgbm",
 }
 
 

@@ -1,0 +1,212 @@
+"""What XGBoost's and LightGBM's autologging share: the training call's params, per-iteration
+metrics (one ``log_metrics`` per iteration), early-stopping metrics, feature importance
+artifacts, the input example captured from the dataset and the model logged at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from copy import deepcopy
+from typing import Any
+
+from . import _config, _safety
+
+log = logging.getLogger("trackbook.autolog")
+INPUT_EXAMPLE_ROWS = 5  # MLflow's INPUT_EXAMPLE_SAMPLE_ROWS
+EXAMPLE_ATTR = "_trackbook_input_example"  # set on a DMatrix / lgb.Dataset at construction
+_local = threading.local()
+
+
+def note(flavor: str, message: str, *args: Any) -> None:
+    """An expected shortfall (no input example ...): a log line, as MLflow logs it."""
+    config = _config.get(flavor)
+    level = logging.DEBUG if config is not None and config.silent else logging.WARNING
+    log.log(level, "%s autolog: " + message, flavor, *args)
+
+
+def capture_example(flavor: str) -> Callable[..., Any]:
+    """A wrapper for a dataset class's ``__init__`` keeping its first rows as the example
+    (a dataset cannot give its rows back afterwards)."""
+    def __init__(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        data = args[0] if args else kwargs.get("data")
+        if data is not None:
+            try:
+                if isinstance(data, (str, os.PathLike)):
+                    raise ValueError("cannot gather an input example from a dataset loaded "
+                                     "from a file")
+                setattr(self, EXAMPLE_ATTR, (deepcopy(data[:INPUT_EXAMPLE_ROWS]), None))
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    setattr(self, EXAMPLE_ATTR, (None, str(exc)))
+        return original(self, *args, **kwargs)
+    return __init__
+
+
+def example_of(dataset: Any) -> Any:
+    example, error = getattr(dataset, EXAMPLE_ATTR, (None, None))
+    if example is None:
+        raise ValueError(error or "the training dataset was built before autolog was on")
+    return example
+
+
+def bind(fn: Callable[..., Any], args: tuple[Any, ...],
+         kwargs: dict[str, Any]) -> inspect.BoundArguments:
+    return inspect.signature(fn).bind(*args, **kwargs)
+
+
+def call_params(bound: inspect.BoundArguments, unlogged: frozenset[str]) -> dict[str, Any]:
+    """The training function's arguments, defaults included, minus ``unlogged`` (MLflow's
+    params from a call: ``num_boost_round``, ``early_stopping_rounds``...)."""
+    full = bound.signature.bind_partial(*bound.args, **bound.kwargs)
+    full.apply_defaults()
+    return {k: v for k, v in full.arguments.items() if k not in unlogged}
+
+
+def log_params(booster_params: Any, fn_params: dict[str, Any]) -> None:
+    from ..tracking import fluent
+
+    fluent.log_params({**dict(booster_params or {}), **fn_params})
+
+
+def sanitize(metrics: dict[str, float]) -> dict[str, float]:
+    """MLflow's metric names: ``ndcg@3`` becomes ``ndcg_at_3``."""
+    return {k.replace("@", "_at_"): v for k, v in metrics.items()}
+
+
+class Recorder:
+    """Per-iteration evaluation results: kept (for the best-iteration metrics) and logged
+    as one ``log_metrics`` call per iteration at ``step=iteration``."""
+
+    def __init__(self, flavor: str) -> None:
+        self.flavor = flavor
+        self.results: list[dict[str, float]] = []
+        self._failed = False
+
+    def record(self, metrics: dict[str, float], step: int) -> None:
+        metrics = sanitize(metrics)
+        self.results.append(metrics)
+        if self._failed or not metrics:
+            return
+        try:
+            from ..tracking import fluent
+
+            fluent.log_metrics(metrics, step=step)
+        except Exception as exc:
+            self._failed = True  # warn once, not once per iteration
+            _safety.warn(self.flavor, f"could not log per-iteration metrics ({type(exc).__name__}"
+                                      f": {exc}); training is unaffected")
+
+
+def log_early_stopping(stopped: int, best: int, best_metrics: dict[str, float],
+                       extra_step: int) -> None:
+    """MLflow's ``stopped_iteration``/``best_iteration`` metrics, then the best iteration's
+    metrics again at the step after the last iteration."""
+    from ..tracking import fluent
+
+    fluent.log_metrics({"stopped_iteration": stopped, "best_iteration": best})
+    if best_metrics:
+        fluent.log_metrics(best_metrics, step=extra_step)
+
+
+def log_importance(flavor: str, importance_type: str, importance: dict[str, Any],
+                   indent: int | None = None) -> None:
+    """``feature_importance_<type>.json`` and ``.png`` at the run's artifact root."""
+    from ..tracking import fluent
+
+    name = f"feature_importance_{importance_type}"
+    if importance:
+        with _safety.guard(flavor, f"plot {name}.png"):
+            fig = _importance_figure(list(importance), list(importance.values()),
+                                     importance_type)
+            fluent.log_figure(fig, f"{name}.png")
+    fluent.log_text(json.dumps(importance, indent=indent), f"{name}.json")
+
+
+def _importance_figure(features: list[str], values: list[Any], importance_type: str) -> Any:
+    """A horizontal bar chart, most important feature on top (one bar per class when
+    ``values`` holds one list per feature)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    matrix = np.asarray(values, dtype=float)
+    if matrix.ndim == 1:
+        matrix = matrix[:, None]
+    order = np.argsort(np.abs(matrix).sum(axis=1))
+    names = np.asarray(features, dtype=object)[order]
+    matrix = matrix[order]
+    n_features, n_classes = matrix.shape
+    height = 4.8 + (0.1 * n_features if n_features > 10 else 0) \
+        + (0.1 * n_classes if n_classes > 1 else 0)
+    fig = Figure(figsize=(6.4, height))
+    ax = fig.subplots()
+    offsets = np.linspace(-0.25, 0.25, n_classes) if n_classes > 1 else np.zeros(1)
+    bar_height = 0.5 / max(n_classes - 1, 1)
+    for k in range(n_classes):
+        ax.barh(np.arange(n_features) + offsets[k], matrix[:, k], height=bar_height,
+                align="center", label=f"Class {k}" if n_classes > 1 else None)
+    ax.set_yticks(np.arange(n_features))
+    ax.set_yticklabels([str(n) for n in names])
+    ax.set_xlabel("Importance")
+    ax.set_title(f"Feature Importance ({importance_type})")
+    if n_classes > 1:
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def resolve_example(flavor: str, config: _config.AutologConfig, get_example: Callable[[], Any],
+                    predict: Callable[[Any], Any]) -> tuple[Any, Any]:
+    """``(input_example, signature)`` for the logged model, as the settings ask."""
+    if not (config.log_input_examples or config.log_model_signatures):
+        return None, None
+    try:
+        example = get_example()
+    except Exception as exc:
+        note(flavor, "no input example or signature for the model: %s", exc)
+        return None, None
+    signature = None
+    if config.log_model_signatures:
+        try:
+            from ..models.signature import infer_signature
+
+            signature = infer_signature(example, predict(deepcopy(example)))
+        except Exception as exc:
+            note(flavor, "could not infer the model signature: %s", exc)
+    return (example if config.log_input_examples else None), signature
+
+
+# -- the scikit-learn wrappers' fit: its inner train call logs into the fit's run -------------
+@contextlib.contextmanager
+def in_fit(run: Any) -> Iterator[None]:
+    previous = getattr(_local, "fit_run", None)
+    _local.fit_run = run
+    try:
+        yield
+    finally:
+        _local.fit_run = previous
+
+
+def fit_run() -> Any:
+    return getattr(_local, "fit_run", None)
+
+
+def fit_example(fit: Callable[..., Any], self: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> tuple[Any, Exception | None]:
+    """The first rows of ``fit``'s ``X``, copied before training may change them."""
+    try:
+        X = bind(fit, (self, *args), kwargs).arguments["X"]
+        return deepcopy(X[:INPUT_EXAMPLE_ROWS]), None
+    except Exception as exc:
+        return None, exc
+
+
+def datasets_available() -> bool:
+    """Whether this build has ``trackbook.data`` (dataset logging is skipped without it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("trackbook.data") is not None
