@@ -11,6 +11,7 @@ import functools
 from types import ModuleType
 from typing import Any
 
+from .._errors import RunStateError
 from ._checkpoints import CheckpointLogger
 from ._hookguard import HookGuard
 
@@ -19,16 +20,6 @@ FLAVOR = "pytorch"
 
 def _floats(metrics: Any) -> dict[str, float]:
     return {str(k): float(v) for k, v in metrics.items()}
-
-
-def _log_metrics(run_id: str, metrics: dict[str, float], step: int) -> None:
-    from ..tracking import fluent
-
-    active = fluent.active_run()
-    if active is not None and active.info.run_id == run_id:
-        fluent.log_metrics(metrics, step=step)  # the buffered fast path
-    else:  # e.g. trainer.test() after the autologged fit ended its run
-        fluent.log_metrics(metrics, step=step, run_id=run_id)
 
 
 def optimizer_params(trainer: Any) -> dict[str, Any]:
@@ -93,14 +84,18 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
             fluent.log_params(optimizer_params(trainer))
 
         def _epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            from ..tracking import fluent
+
             metrics = {k: v for k, v in trainer.callback_metrics.items()
                        if k not in self.step_metrics}
             self.epoch_metrics.update(metrics)
             epoch = pl_module.current_epoch
             if (epoch + 1) % self.every_epoch == 0 and not trainer.sanity_checking:
-                _log_metrics(self.run_id, _floats(metrics), epoch)
+                fluent.log_metrics(_floats(metrics), step=epoch)
 
         def _batch_end(self, trainer: Any) -> None:
+            from ..tracking import fluent
+
             # Step-only metrics: for a metric logged on step and epoch ('loss' with
             # 'loss_step' and 'loss_epoch') the plain name is left to the epoch log.
             current = trainer.callback_metrics
@@ -110,14 +105,26 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
             step = trainer.global_step
             if ((step // self.steps_per_batch) + 1) % self.every_step == 0 \
                     and not trainer.sanity_checking:
-                _log_metrics(self.run_id, _floats(metrics), step)
+                fluent.log_metrics(_floats(metrics), step=step)
 
         def _test_end(self, trainer: Any) -> None:
             from ..tracking import fluent
-            from ..tracking.client import Client
 
-            Client().set_tag(self.run_id, "Mode", "testing")
-            fluent.log_metrics(_floats(trainer.callback_metrics), step=0, run_id=self.run_id)
+            metrics = _floats(trainer.callback_metrics)
+            active = fluent.active_run()
+            if active is not None and active.info.run_id == self.run_id:
+                fluent.set_tags({"Mode": "testing"})
+                fluent.log_metrics(metrics, step=0)
+                return
+            # trainer.test() after the autologged fit ended its run: MLflow logs into the
+            # ended run; trackbook writes only to running runs, so resume it for the call
+            if active is not None:
+                raise RunStateError(f"the fitted run {self.run_id} has ended and run "
+                                    f"{active.info.run_id} is active; test metrics go to "
+                                    "the fit's run only while it or no run is active")
+            with fluent.start_run(run_id=self.run_id):
+                fluent.set_tags({"Mode": "testing"})
+                fluent.log_metrics(metrics, step=0)
 
         # -- the first batch's input and output, for the model signature ------------------
         def _watch_forward(self, module: Any) -> None:
