@@ -9,6 +9,7 @@ torch is optional: this module imports it only when a model is saved or loaded.
 
 from __future__ import annotations
 
+from .autologging.pytorch import autolog
 from .models.pytorch import (
     SERIALIZATION_FORMAT_PICKLE,
     SERIALIZATION_FORMAT_PT2,
@@ -20,6 +21,6 @@ from .models.pytorch import (
     save_model,
 )
 
-__all__ = ["SERIALIZATION_FORMAT_PICKLE", "SERIALIZATION_FORMAT_PT2",
+__all__ = ["autolog", "SERIALIZATION_FORMAT_PICKLE", "SERIALIZATION_FORMAT_PT2",
            "SUPPORTED_SERIALIZATION_FORMATS", "get_default_conda_env",
            "get_default_pip_requirements", "load_model", "log_model", "save_model"]
