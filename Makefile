@@ -22,6 +22,8 @@ DEMO_OUTPUT := $(CURDIR)/demo-output
 NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval-sanitize.cfg
 LINT_PATHS := src tests benchmarks
 PYTEST_ARGS ?=
+# Workers for the suite (pytest-xdist): most tests wait on subprocesses, so 3 beat 2 cores.
+TEST_WORKERS ?= 3
 BENCH_ARGS ?=
 LAB_ARGS ?=
 # Kernels started by nbconvert/JupyterLab/nbval use this venv's Python, even when a
@@ -84,7 +86,7 @@ lint: install-test
 # pytest exits 5 when it collected nothing; that must never pass for a green run.
 test: install-test
 	$(VENV)/bin/ruff check $(LINT_PATHS)
-	$(NO_STORE_ENV) $(VENV)/bin/pytest $(NBVAL_ARGS) --durations=10 tests notebooks \
+	$(NO_STORE_ENV) $(VENV)/bin/pytest -n $(TEST_WORKERS) $(NBVAL_ARGS) --durations=10 tests notebooks \
 		$(PYTEST_ARGS) || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; \
 		exit $$rc; }
 

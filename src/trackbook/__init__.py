@@ -104,6 +104,7 @@ _LAZY.update({  # datasets and lineage (mlflow.data, log_input)
     "data": ("trackbook.data", ""),
     "log_input": ("trackbook.tracking.fluent", "log_input"),
     "log_inputs": ("trackbook.tracking.fluent", "log_inputs"),
+})
 _LAZY.update({  # gradient boosting flavors + autolog: tb.xgboost / tb.lightgbm (imported on use)
     "xgboost": ("trackbook.xgboost", ""),
     "lightgbm": ("trackbook.lightgbm", ""),

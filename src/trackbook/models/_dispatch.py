@@ -42,18 +42,10 @@ def _flavor_module(model: Any) -> Any:
         return onnx
     raise UnsupportedModelError(
         f"cannot save a {type(model).__module__}.{type(model).__name__}: trackbook saves "
-        "scikit-learn estimators, torch.nn.Modules, onnx.ModelProtos, keras.Models and "
+        "scikit-learn estimators, XGBoost and LightGBM models, torch.nn.Modules, "
+        "onnx.ModelProtos, keras.Models and "
         "tb.pyfunc.PythonModel subclasses. "
         "Wrap other models in a PythonModel whose predict calls them")
-
-
-def save_model(model: Any, path: str | os.PathLike[str], **kwargs: Any) -> Model:
-    """Save ``model`` to ``path`` with the flavor that fits its type (sklearn, pytorch, onnx
-    or a custom ``tb.pyfunc.PythonModel``); ``kwargs`` go to that flavor's
-    ``save_model``."""
-        "scikit-learn estimators, XGBoost and LightGBM models, torch.nn.Modules and "
-        "tb.pyfunc.PythonModel subclasses. Wrap other models in a PythonModel whose "
-        "predict calls them")
 
 
 def save_model(model: Any, path: str | os.PathLike[str], **kwargs: Any) -> Model:
