@@ -29,9 +29,10 @@ def _figure() -> Iterator[Any]:
         yield Figure()
 
 
-def _png(fig: Any) -> bytes:
+def _png(fig: Any, tight: bool = False) -> bytes:
+    # bbox_inches="tight" lays the figure out twice: only a legend outside the axes needs it
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png", bbox_inches="tight" if tight else None)
     return buf.getvalue()
 
 
@@ -47,7 +48,7 @@ def _lines(series: list[tuple[str, Any, Any]], xlabel: str, ylabel: str, title: 
             ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
         else:
             ax.legend(loc="best")
-        return _png(fig)
+        return _png(fig, tight=outside)
 
 
 def _axis_labels(x: str, y: str, pos_label: Any) -> tuple[str, str]:
