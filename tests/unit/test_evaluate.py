@@ -154,6 +154,9 @@ def test_callable_static_and_numpy_inputs(store):
                    if k not in ("score", "log_loss", "roc_auc", "precision_recall_auc")}
     result = tb.models.evaluate(clf.predict, df, targets="label", model_type="classifier")
     _assert_metrics(result.metrics, counts_only)
+    inputs = tb.get_run(result.run_id).inputs.dataset_inputs
+    # MLflow logs the evaluation frame as input "dataset", digest "eeff7581" for this frame
+    assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("dataset", "eeff7581")]
     assert list(result.artifacts) == ["confusion_matrix"]
     static = tb.evaluate(data=df.assign(p=clf.predict(df[list("abc")])), targets="label",
                          predictions="p", model_type="classifier")
@@ -224,6 +227,9 @@ def test_prefix_sample_weights_and_custom_artifacts(store):
                                                "arr": np.zeros(3)}])
     # MLflow: weights change the scores, not the confusion counts
     assert result.metrics["val_true_negatives"] == 32
+    (given,) = tb.get_run(run.info.run_id).inputs.dataset_inputs
+    assert given.dataset.digest == "1e327eca"  # MLflow's digest of this frame
+    assert [(t.key, t.value) for t in given.tags] == [("mlflow.data.context", "val_")]
     assert result.metrics["val_accuracy_score"] == pytest.approx(0.8630200308166409)
     assert result.metrics["val_f1_score"] == pytest.approx(0.8279909706546275)
     files = sorted(f.path for f in tb.Client().list_artifacts(run.info.run_id))

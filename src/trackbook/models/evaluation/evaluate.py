@@ -129,7 +129,8 @@ def evaluate(model: Any = None, data: Any = None, *, model_type: str | None = No
     started = fluent.active_run() is None
     run = fluent.start_run() if started else fluent.active_run()
     try:
-        _log_dataset(data, split, targets, predictions if model is None else None)
+        _log_dataset(data, split, targets, predictions if model is None else None,
+                     config.get("metric_prefix") or None)
         return _Evaluation(run.info.run_id, model, split, model_type, config,
                            predictions if model is not None else None, model_id).run(
             list(extra_metrics or []), list(custom_artifacts or []))
@@ -234,9 +235,9 @@ class _FunctionModel:
 
 
 def _log_dataset(data: Any, split: _inputs.EvalData, targets: Any,
-                 predictions: Any) -> None:
-    """Log the evaluation data as the run's input, as MLflow does (name ``dataset``, no
-    context), when ``trackbook.data`` is available."""
+                 predictions: Any, context: str | None) -> None:
+    """Log the evaluation data as the run's input, as MLflow does (name ``dataset``; the
+    ``metric_prefix`` as its context), when ``trackbook.data`` is available."""
     from ...tracking import fluent
 
     log_input = getattr(fluent, "log_input", None)
@@ -258,7 +259,7 @@ def _log_dataset(data: Any, split: _inputs.EvalData, targets: Any,
             data = tbdata.from_pandas(data, targets=targets, predictions=predictions)
         else:
             data = tbdata.from_numpy(split.features.to_numpy(), targets=split.labels)
-    log_input(data)
+    log_input(data, context=context)
 
 
 class _Evaluation:
