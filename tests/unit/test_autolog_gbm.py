@@ -52,7 +52,13 @@ def _history(run, key):
 
 
 def _artifacts(run):
-    return sorted(f.path for f in tb.Client().list_artifacts(run.info.run_id))
+    """The run's artifact files, plus the name of the model it logged (MLflow 3 keeps logged
+    models beside the run's artifacts, not among them)."""
+    names = [f.path for f in tb.Client().list_artifacts(run.info.run_id)]
+    model = tb.last_logged_model()
+    if model is not None and model.source_run_id == run.info.run_id:
+        names.append(model.name)
+    return sorted(names)
 
 
 def _xgb_train(X, y, **kwargs):
@@ -103,7 +109,8 @@ def test_xgboost_keywords(autolog, data) -> None:
     assert len(_history(run, "train-auc")) == 20
     names = _artifacts(run)
     assert {"feature_importance_gain.json", "feature_importance_weight.png"} <= set(names)
-    model_dir = tb.Client().download_artifacts(run.info.run_id, "model")
+    location = tb.last_logged_model().artifact_location
+    model_dir = location.removeprefix("file://")
     meta = tb.models.Model.load(model_dir)
     assert meta.flavors["xgboost"]["model_format"] == "json"
     assert meta.saved_input_example_info is not None
