@@ -4,7 +4,6 @@ source, schema and profile JSON; run.inputs, dedupe rules, search filters, limit
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +11,9 @@ import pandas as pd
 import pytest
 
 import trackbook as tb
+from mlflow_env import run_mlflow
 from trackbook.data import DatasetError, UnsupportedDatasetSourceError
 from trackbook.entities import Dataset, DatasetInput, InputTag
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mlflow_env import run_mlflow
 
 # Builds the same datasets with `data` = mlflow.data or trackbook.data and returns their
 # to_dict()s. Run as is in MLflow's venv and in this process.
