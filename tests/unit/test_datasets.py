@@ -214,3 +214,17 @@ def test_a_hand_edited_inputs_record_does_not_stop_the_fold(store: Path) -> None
     session.record("inputs", run=run.info.run_id)  # no experiment
     names = [d.dataset.name for d in tb.get_run(run.info.run_id).inputs.dataset_inputs]
     assert names == ["ok"]
+
+
+def test_detail_pane_lists_the_run_datasets(store: Path) -> None:
+    from trackbook.widgets._detail import run_detail
+
+    with tb.start_run() as run:
+        tb.log_input(tb.data.from_pandas(_df(5), name="train"), context="training")
+        tb.log_input(tb.data.from_numpy(np.ones((7, 3)), name="x"))
+    detail, _ = run_detail(tb.Client().store, run.info.run_id)
+    assert detail["datasets"] == [
+        {"name": "train", "digest": tb.data.from_pandas(_df(5)).digest, "context": "training",
+         "source_type": "code", "rows": 5, "cols": 2},
+        {"name": "x", "digest": tb.data.from_numpy(np.ones((7, 3))).digest, "context": None,
+         "source_type": "code", "rows": 7, "cols": 3}]
