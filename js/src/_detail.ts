@@ -36,6 +36,17 @@ interface RunDetail {
   artifacts_truncated: boolean;
   models: LoggedModel[];
   registered_names: string[];
+  datasets?: DatasetRow[];
+}
+
+/** Mirrors trackbook.widgets._detail.DatasetRow: a dataset the run used (log_input). */
+interface DatasetRow {
+  name: string;
+  digest: string;
+  context: string | null;
+  source_type: string;
+  rows: number | null;
+  cols: number | null;
 }
 
 export const DETAIL_CSS = `
@@ -265,6 +276,15 @@ export class DetailPane {
     parts.push(h("h4", { text: `Params (${run.params.length})` }), keyValueTable("tb-detail-params", run.params));
     parts.push(h("h4", { text: `Metrics (${run.metrics.length})` }),
       keyValueTable("tb-detail-metrics", run.metrics.map(([k, v]) => [k, formatNumber(v)])));
+    const datasets = run.datasets ?? [];
+    if (datasets.length) {
+      const items = datasets.map((d) => {
+        const shape = d.rows !== null ? ` · ${d.rows.toLocaleString()}${d.cols !== null ? ` × ${d.cols}` : ""}` : "";
+        return h("li", { "data-digest": d.digest, title: `${d.name} (${d.source_type}, digest ${d.digest})` },
+          `${d.name} `, h("span", { class: "tb-muted", text: `${d.digest}${d.context ? ` · ${d.context}` : ""}${shape}` }));
+      });
+      parts.push(h("h4", { text: `Datasets (${datasets.length})` }), h("ul", { class: "tb-detail-datasets" }, ...items));
+    }
     const list = h("ul", { class: "tb-detail-artifacts" });
     const urls: string[] = [];
     for (const a of run.artifacts) {

@@ -20,11 +20,36 @@ def pandas_colspecs(df: Any) -> list[dict[str, Any]] | None:
         if col.dtype.kind == "O":
             col = col.infer_objects()
         try:
-            kind = column_type(col, str(name))
+            spec: dict[str, Any] = {"type": column_type(col, str(name))}
         except UnsupportedModelError:
-            return None
-        specs.append({"type": kind, "name": name, "required": not bool(col.isna().any())})
+            items = _array_items(col)
+            if items is None:
+                return None
+            spec = {"type": "array", "items": {"type": items}}
+        spec.update(name=name, required=not bool(col.isna().any()))
+        specs.append(spec)
     return specs
+
+
+def _array_items(col: Any) -> str | None:
+    """The element type of a column of flat lists (or arrays) of one scalar type, else None
+    (nested lists and dicts: no schema, where MLflow describes them)."""
+    import numpy as np
+
+    from ..models.signature import _scalar_type
+
+    kinds = set()
+    for value in col.dropna():
+        if not isinstance(value, (list, tuple, np.ndarray)):
+            return None
+        for x in value:
+            if isinstance(x, np.generic):
+                x = x.item()
+            try:
+                kinds.add(_scalar_type(x))
+            except UnsupportedModelError:
+                return None
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def tensor_specs(data: Any) -> str:

@@ -240,6 +240,36 @@ class FileSource:
         return {r: self._key_files(self._run_dirs[r] / "tags", f"run {r} tag")
                 for r in run_ids}
 
+    def inputs(self, run_ids: list[str]) -> dict[str, tuple[list[Any], list[str]]]:
+        """Each run's dataset inputs: ``<run>/inputs/<id>/meta.yaml`` pointing at
+        ``<experiment>/datasets/<dataset id>/meta.yaml`` (model inputs: none here)."""
+        from ..tracking.entities import Dataset, DatasetInput, InputTag
+
+        out: dict[str, tuple[list[Any], list[str]]] = {}
+        for run_id in run_ids:
+            folder = self._run_dirs[run_id] / "inputs"
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            for d in sorted(folder.iterdir()):
+                try:
+                    meta = _yaml(d / "meta.yaml")
+                    if meta.get("source_type") != "DATASET":
+                        continue
+                    ds_dir = self._run_dirs[run_id].parent / "datasets" / str(meta["source_id"])
+                    ds = _yaml(ds_dir / "meta.yaml")
+                    tags = meta.get("tags") or {}
+                    if not isinstance(tags, dict):
+                        raise _Bad(f"its tags {tags!r:.80} are not a mapping")
+                    out.setdefault(run_id, ([], []))[0].append(DatasetInput(
+                        Dataset(ds.get("name"), ds.get("digest"), ds.get("source_type"),
+                                ds.get("source"), ds.get("schema"), ds.get("profile")),
+                        [InputTag(k, v) for k, v in tags.items()]))
+                except (_Bad, KeyError) as exc:
+                    self.skipped.append(("datasets", f"run {run_id} input {d.name}",
+                                         str(exc) if isinstance(exc, _Bad)
+                                         else f"its meta.yaml has no {exc}"))
+        return out
+
     def _metric_files(self, run_id: str) -> dict[str, str]:
         folder = self._run_dirs[run_id] / "metrics"
         if not folder.is_dir() or folder.is_symlink():

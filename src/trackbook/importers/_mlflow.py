@@ -384,6 +384,7 @@ class _Importer:
             s.add("runs")
             s.add("params", len(p))
             s.add("tags", len(t))
+        self._inputs(batch, new, old)
         for r in old:
             s.had("runs")
             self._grow_run(r, known[r.run_id], params.get(r.run_id, {}),
@@ -400,6 +401,52 @@ class _Importer:
         w.flush()  # the batch's runs appear, whole (and a synced store knows they are ours)
         for r in old:
             self._artifacts(r, new=False)
+
+    def _inputs(self, batch: list[SourceRun], new: list[SourceRun],
+                old: list[SourceRun]) -> None:
+        """Dataset and model inputs of the batch's runs; an already imported run gets the
+        ones it lacks (by name and digest: a run uses a dataset once)."""
+        from .._errors import TrackbookError
+        from ..tracking.inputs import dataset_record
+
+        reader = getattr(self.source, "inputs", None)
+        if reader is None:
+            return
+        wanted = new + old
+        found = reader([r.run_id for r in wanted])
+        if not found:
+            return
+        have: set[tuple[str, str, str]] = set()
+        have_models: set[tuple[str, str]] = set()
+        if old:
+            ids = [r.run_id for r in old]
+            with self.store.connect() as con:
+                have.update(con.execute("SELECT run_id, name, digest FROM run_inputs "
+                                        "WHERE list_contains(?, run_id)", [ids]).fetchall())
+                have_models.update(con.execute("SELECT run_id, model_id FROM run_model_inputs "
+                                               "WHERE list_contains(?, run_id)",
+                                               [ids]).fetchall())
+        s = self.summary
+        for r in wanted:
+            datasets, models = found.get(r.run_id, ([], []))
+            records: dict[tuple[str, str], dict[str, Any]] = {}
+            for di in datasets:
+                try:
+                    rec = dataset_record(di)
+                except TrackbookError as exc:
+                    s.skip("dataset inputs", f"run {r.run_id} dataset "
+                                             f"{_checks.shown(di.dataset.name)}", str(exc))
+                    continue
+                key = (rec["name"], rec["digest"])
+                if (r.run_id, *key) in have or key in records:
+                    s.had("dataset inputs")
+                else:
+                    records[key] = rec
+            new_models = [m for m in models if isinstance(m, str)
+                          and (r.run_id, m) not in have_models]
+            self.writer.inputs(r.run_id, self.exp_map[r.experiment_id],
+                               list(records.values()), new_models)
+            s.add("dataset inputs", len(records))
 
     def _grow_run(self, r: SourceRun, row: dict[str, Any], params: dict[str, str],
                   tags: dict[str, str], tb_params: dict[str, str],

@@ -201,6 +201,43 @@ class SqliteSource:
         return self._key_values("tags", run_ids)
 
     @_guarded
+    def inputs(self, run_ids: list[str]) -> dict[str, tuple[list[Any], list[str]]]:
+        """Each run's dataset inputs (``DatasetInput``, as logged) and logged-model inputs
+        (model ids), from MLflow's ``datasets``/``inputs``/``input_tags`` tables."""
+        from ..tracking.entities import Dataset, DatasetInput, InputTag
+
+        out: dict[str, tuple[list[Any], list[str]]] = {}
+        if not {"datasets", "inputs"} <= self.tables:
+            return out
+        for i in range(0, len(run_ids), BATCH):
+            part = run_ids[i:i + BATCH]
+            rows = self.con.execute(
+                "SELECT i.destination_id, i.input_uuid, d.name, d.digest, "  # noqa: S608
+                "d.dataset_source_type, d.dataset_source, d.dataset_schema, d.dataset_profile "
+                "FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id "
+                "WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' "
+                f"AND i.destination_id IN ({_q(len(part))}) ORDER BY i.rowid", part).fetchall()
+            tags: dict[str, list[Any]] = {}
+            uuids = [r[1] for r in rows]
+            for j in range(0, len(uuids), BATCH):
+                if "input_tags" not in self.tables:
+                    break
+                chunk = uuids[j:j + BATCH]
+                for uuid, name, value in self.con.execute(
+                        "SELECT input_uuid, name, value FROM input_tags "  # noqa: S608
+                        f"WHERE input_uuid IN ({_q(len(chunk))}) ORDER BY rowid", chunk):
+                    tags.setdefault(uuid, []).append(InputTag(name, value))
+            for run_id, uuid, *fields in rows:
+                out.setdefault(run_id, ([], []))[0].append(
+                    DatasetInput(Dataset(*fields), tags.get(uuid, [])))
+            for run_id, model_id in self.con.execute(
+                    "SELECT source_id, destination_id FROM inputs "  # noqa: S608
+                    "WHERE source_type = 'RUN_INPUT' AND destination_type = 'MODEL_INPUT' "
+                    f"AND source_id IN ({_q(len(part))}) ORDER BY rowid", part):
+                out.setdefault(run_id, ([], []))[1].append(model_id)
+        return out
+
+    @_guarded
     def metric_counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for i in range(0, len(run_ids), BATCH):

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 # The kinds counted, in the order the summary shows them.
 KINDS = ("experiments", "runs", "params", "tags", "metric points", "artifact files",
-         "logged models", "registered models", "model versions", "aliases", "stages")
+         "dataset inputs", "logged models", "registered models", "model versions", "aliases",
+         "stages")
 
 
 @dataclass

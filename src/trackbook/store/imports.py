@@ -147,6 +147,13 @@ class ImportWriter:
         if data:
             self._add({"op": "tags", "run": run_id, "data": data})
 
+    def inputs(self, run_id: str, experiment_id: str, datasets: list[dict[str, Any]],
+               models: list[str]) -> None:
+        """Dataset inputs (records of ``tracking.inputs.dataset_record``) and model ids."""
+        if datasets or models:
+            self._add({"op": "inputs", "run": run_id, "exp": experiment_id,
+                       "datasets": datasets, "models": models})
+
     def status(self, run_id: str, status: str, end_time: int | None) -> None:
         """The run's status (FINISHED, FAILED, KILLED or SCHEDULED) and original end time
         (None stays None)."""

@@ -37,7 +37,7 @@ def _text(what: str, value: Any, limit: int, optional: bool = False) -> str | No
     return check_text(what, value, limit)
 
 
-def _dataset_record(di: Any) -> dict[str, Any]:
+def dataset_record(di: Any) -> dict[str, Any]:
     if not isinstance(di, DatasetInput):
         raise InvalidValueError(
             f"log_inputs takes trackbook.entities.DatasetInput objects (dataset inputs), got "
@@ -82,7 +82,7 @@ def record(store: Store, st: RunState, datasets: Sequence[Any] | None,
     for di in datasets:
         if di is None:
             continue
-        rec = _dataset_record(di)
+        rec = dataset_record(di)
         records.setdefault((rec["name"], rec["digest"]), rec)
     model_ids = []
     for m in models or []:

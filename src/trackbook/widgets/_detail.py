@@ -1,5 +1,5 @@
-"""The run table's detail pane: one run's params, latest metrics, tags, artifacts and
-logged models (folders holding an ``MLmodel`` file), with "Register…" for each model.
+"""The run table's detail pane: one run's params, latest metrics, tags, datasets,
+artifacts and logged models (folders holding an ``MLmodel`` file), with "Register…" for each model.
 
 Image artifacts (PNG, JPEG, GIF, WebP, SVG) travel as bytes in the reply's buffers and
 the browser shows them from memory: the pane never hands the page a file path or URL,
@@ -54,11 +54,56 @@ class LoggedModel(TypedDict):
     versions: list[RegisteredRef]  # registered from this run's model, oldest first
 
 
+class DatasetRow(TypedDict):
+    """A dataset the run used (``log_input``), summed up from its profile."""
+
+    name: str
+    digest: str
+    context: str | None  # the mlflow.data.context input tag
+    source_type: str
+    rows: int | None
+    cols: int | None
+
+
 class RunDetailWithModels(RunDetail):
-    """The detail pane's content: :class:`RunDetail` plus the run's logged models."""
+    """The detail pane's content: :class:`RunDetail` plus the run's logged models and
+    datasets."""
 
     models: list[LoggedModel]
     registered_names: list[str]  # existing registered models, offered by "Register…"
+    datasets: list[DatasetRow]
+
+
+def _shape(profile: str | None) -> tuple[int | None, int | None]:
+    """(rows, columns) from a dataset profile: a table's num_rows/num_elements, or an
+    array's features_shape; None where the profile does not say."""
+    import json
+
+    try:
+        p = json.loads(profile) if profile else None
+    except ValueError:
+        return None, None
+    if not isinstance(p, dict):
+        return None, None
+    rows, elements = p.get("num_rows"), p.get("num_elements")
+    if isinstance(rows, int):
+        cols = elements // rows if isinstance(elements, int) and rows else None
+        return rows, cols
+    shape = p.get("features_shape")
+    if isinstance(shape, list) and shape and all(isinstance(d, int) for d in shape):
+        return shape[0], (shape[1] if len(shape) == 2 else None)
+    return None, None
+
+
+def dataset_rows(run: Any) -> list[DatasetRow]:
+    out: list[DatasetRow] = []
+    for di in run.inputs.dataset_inputs:
+        d = di.dataset
+        rows, cols = _shape(d.profile)
+        context = next((t.value for t in di.tags if t.key == "mlflow.data.context"), None)
+        out.append({"name": d.name, "digest": d.digest, "context": context,
+                    "source_type": d.source_type, "rows": rows, "cols": cols})
+    return out
 
 
 class RegisterRequest(TypedDict):
@@ -234,6 +279,6 @@ def run_detail(store: Store, run_id: str) -> tuple[RunDetail, list[bytes]]:
         "metrics": sorted(run.data.metrics.items()),
         "tags": sorted(run.data.tags.items()),
         "artifacts": artifacts, "artifacts_truncated": truncated,
-        "models": models, "registered_names": names,
+        "models": models, "registered_names": names, "datasets": dataset_rows(run),
     }
     return detail, buffers
