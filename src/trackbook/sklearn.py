@@ -19,6 +19,6 @@ from .models.sklearn import (
     save_model,
 )
 
-__all__ = ["SERIALIZATION_FORMAT_CLOUDPICKLE", "autolog", "SERIALIZATION_FORMAT_PICKLE",
-           "SUPPORTED_SERIALIZATION_FORMATS", "get_default_conda_env",
+__all__ = ["SERIALIZATION_FORMAT_CLOUDPICKLE", "SERIALIZATION_FORMAT_PICKLE",
+           "SUPPORTED_SERIALIZATION_FORMATS", "autolog", "get_default_conda_env",
            "get_default_pip_requirements", "load_model", "log_model", "save_model"]

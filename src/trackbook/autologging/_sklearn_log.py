@@ -60,7 +60,7 @@ def training_data(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     """(X, y, sample_weight) of a ``fit(X, y, ..., sample_weight=...)`` call; X and y copied
     so that training cannot change what the metrics and the input example see."""
     names = list(inspect.signature(fit).parameters)
-    x_name, y_name = (names + [None, None])[:2]
+    x_name, y_name = [*names, None, None][:2]
     if len(args) >= 2:
         X, y = args[:2]
     elif len(args) == 1:

@@ -9,6 +9,7 @@ the run's ``metric_info.json`` as its call text.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 import weakref
@@ -30,10 +31,8 @@ _calls: defaultdict[str, defaultdict[str, list[tuple[str, str]]]] = defaultdict(
 
 def follow(model: Any, run_id: str, model_id: str | None) -> None:
     """Log ``model``'s later scores and metric calls into ``run_id`` (and ``model_id``)."""
-    try:
+    with contextlib.suppress(TypeError):  # not weakly referenceable: not followed
         _models[model] = (run_id, model_id)
-    except TypeError:  # an estimator that cannot be weakly referenced is not followed
-        pass
 
 
 def run_of(model: Any) -> tuple[str, str | None] | None:
@@ -96,10 +95,8 @@ def remember_prediction(result: Any, name: str, run_id: str, model_id: str | Non
     key = id(result)
     with _lock:
         _predictions[key] = (name, run_id, model_id)
-    try:
+    with contextlib.suppress(TypeError):  # not weakly referenceable: kept until reused
         weakref.finalize(result, _predictions.pop, key, None)
-    except TypeError:  # not weakly referenceable: its id may be reused, so forget it now
-        pass
 
 
 def prediction_of(args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -24,8 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import _enable, _hooks, _patch, _runs, _safety, _sklearn_log, _sklearn_post
 from . import _config as _configs
+from . import _enable, _hooks, _patch, _runs, _safety, _sklearn_log, _sklearn_post
 
 FLAVOR = "sklearn"
 SUPPORTED = ("1.6.0", "1.9.1")  # MLflow 3.17's tested scikit-learn range for autologging
