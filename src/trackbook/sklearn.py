@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from .autologging.sklearn import autolog
 from .models.sklearn import (
     SERIALIZATION_FORMAT_CLOUDPICKLE,
     SERIALIZATION_FORMAT_PICKLE,
@@ -19,5 +20,5 @@ from .models.sklearn import (
 )
 
 __all__ = ["SERIALIZATION_FORMAT_CLOUDPICKLE", "SERIALIZATION_FORMAT_PICKLE",
-           "SUPPORTED_SERIALIZATION_FORMATS", "get_default_conda_env",
+           "SUPPORTED_SERIALIZATION_FORMATS", "autolog", "get_default_conda_env",
            "get_default_pip_requirements", "load_model", "log_model", "save_model"]
