@@ -21,6 +21,6 @@ from .models.pytorch import (
     save_model,
 )
 
-__all__ = ["autolog", "SERIALIZATION_FORMAT_PICKLE", "SERIALIZATION_FORMAT_PT2",
-           "SUPPORTED_SERIALIZATION_FORMATS", "get_default_conda_env",
+__all__ = ["SERIALIZATION_FORMAT_PICKLE", "SERIALIZATION_FORMAT_PT2",
+           "SUPPORTED_SERIALIZATION_FORMATS", "autolog", "get_default_conda_env",
            "get_default_pip_requirements", "load_model", "log_model", "save_model"]
