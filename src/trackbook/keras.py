@@ -10,6 +10,7 @@ selects its backend).
 
 from __future__ import annotations
 
+from .autologging.keras import autolog
 from .models.keras import (
     get_default_conda_env,
     get_default_pip_requirements,
@@ -18,5 +19,5 @@ from .models.keras import (
     save_model,
 )
 
-__all__ = ["get_default_conda_env", "get_default_pip_requirements", "load_model", "log_model",
-           "save_model"]
+__all__ = ["autolog", "get_default_conda_env", "get_default_pip_requirements", "load_model",
+           "log_model", "save_model"]

@@ -13,6 +13,7 @@ import pytest
 import trackbook as tb
 from trackbook.autologging import AutologWarning, _config, _patch
 from trackbook.models.model import Model
+from trackbook.models.uri import local_model_path
 
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("pytorch_lightning")
@@ -115,9 +116,9 @@ def test_fit_logs_what_mlflow_logs(tmp_path, data):
     assert tags["Mode"] == "training"
     assert tags["mlflow.latest_checkpoint_artifact"] == "checkpoints/latest_checkpoint.pth"
     files = artifacts(run.info.run_id)
-    assert {"checkpoints/latest_checkpoint.pth", "checkpoints/latest_checkpoint_metrics.json",
-            "model_summary.txt", "model/MLmodel"} <= set(files)
-    assert not any(f.startswith("restored_model_checkpoint") for f in files)
+    # MLflow 3: the model is a logged model (its own files), not run artifacts
+    assert files == ["checkpoints/latest_checkpoint.pth",
+                     "checkpoints/latest_checkpoint_metrics.json", "model_summary.txt"]
     root = tb.Client().download_artifacts
     ckpt_metrics = json.loads(Path(root(run.info.run_id, "checkpoints/"
                                         "latest_checkpoint_metrics.json")).read_text())
@@ -129,9 +130,16 @@ def test_fit_logs_what_mlflow_logs(tmp_path, data):
     ckpt = torch.load(root(run.info.run_id, "checkpoints/latest_checkpoint.pth"),
                       weights_only=False)
     assert {"state_dict", "optimizer_states", "epoch"} <= set(ckpt)
-    model = tb.pytorch.load_model(f"runs:/{run.info.run_id}/model")
+    logged = tb.last_logged_model()
+    assert (logged.name, logged.source_run_id, str(logged.status)) == \
+        ("model", run.info.run_id, "READY")
+    # the epoch metrics are linked to it (MLflow 3.17.2: 5 metrics x 3 epochs)
+    assert sorted((m.key, m.step) for m in logged.metrics) == sorted(
+        (k, s) for k in ("acc", "train_loss", "train_loss_epoch", "train_loss_step", "val_loss")
+        for s in range(3))
+    model = tb.pytorch.load_model(f"models:/{logged.model_id}")
     assert model(torch.ones(2, 4)).shape == (2, 1)
-    sig = Model.load(root(run.info.run_id, "model/MLmodel")).signature.to_dict()
+    sig = Model.load(local_model_path(f"models:/{logged.model_id}")).signature.to_dict()
     assert json.loads(sig["inputs"]) == [{"type": "tensor", "tensor-spec":
                                           {"dtype": "float32", "shape": [-1, 4]}}]
 

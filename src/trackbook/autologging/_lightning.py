@@ -42,8 +42,9 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
         """Logs params at train start, metrics per epoch (and every n steps), test metrics."""
 
         def __init__(self, run_id: str, log_every_n_epoch: int, log_every_n_step: int | None,
-                     capture_signature: bool) -> None:
+                     capture_signature: bool, model_id: str | None = None) -> None:
             self.run_id = run_id
+            self.model_id = model_id  # MLflow 3 links the metrics to the logged model
             self.every_epoch = log_every_n_epoch
             self.every_step = log_every_n_step
             self.capture_signature = capture_signature
@@ -91,7 +92,7 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
             self.epoch_metrics.update(metrics)
             epoch = pl_module.current_epoch
             if (epoch + 1) % self.every_epoch == 0 and not trainer.sanity_checking:
-                fluent.log_metrics(_floats(metrics), step=epoch)
+                fluent.log_metrics(_floats(metrics), step=epoch, model_id=self.model_id)
 
         def _batch_end(self, trainer: Any) -> None:
             from ..tracking import fluent
@@ -105,7 +106,7 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
             step = trainer.global_step
             if ((step // self.steps_per_batch) + 1) % self.every_step == 0 \
                     and not trainer.sanity_checking:
-                fluent.log_metrics(_floats(metrics), step=step)
+                fluent.log_metrics(_floats(metrics), step=step, model_id=self.model_id)
 
         def _test_end(self, trainer: Any) -> None:
             from ..tracking import fluent
@@ -114,7 +115,7 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
             active = fluent.active_run()
             if active is not None and active.info.run_id == self.run_id:
                 fluent.set_tags({"Mode": "testing"})
-                fluent.log_metrics(metrics, step=0)
+                fluent.log_metrics(metrics, step=0, model_id=self.model_id)
                 return
             # trainer.test() after the autologged fit ended its run: MLflow logs into the
             # ended run; trackbook writes only to running runs, so resume it for the call
@@ -124,7 +125,7 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
                                     "the fit's run only while it or no run is active")
             with fluent.start_run(run_id=self.run_id):
                 fluent.set_tags({"Mode": "testing"})
-                fluent.log_metrics(metrics, step=0)
+                fluent.log_metrics(metrics, step=0, model_id=self.model_id)
 
         # -- the first batch's input and output, for the model signature ------------------
         def _watch_forward(self, module: Any) -> None:

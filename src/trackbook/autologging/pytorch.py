@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 from types import ModuleType
 from typing import Any
 
@@ -99,20 +98,40 @@ def _fit(pl: ModuleType, original: Any, trainer: Any, *args: Any, **kwargs: Any)
         if run is None or config is None:
             return original(trainer, *args, **kwargs)
         guard = HookGuard(FLAVOR)
+        model_id = guard.run("start the logged model", _start_model) if config.log_models \
+            else None
         early_stop = guard.run("log early stopping params", _early_stop_params, pl, trainer)
         callback = guard.run("add the logging callbacks", _add_callbacks, pl, trainer,
-                             run.info.run_id, config)
+                             run.info.run_id, config, model_id)
         try:
             result = original(trainer, *args, **kwargs)
+        except BaseException:
+            if model_id is not None:
+                guard.run("mark the logged model FAILED", _fail_model, model_id)
+            raise
         finally:
             if callback is not None:
                 callback.restore_forward()
         if early_stop is not None:
-            guard.run("log early stopping metrics", _early_stop_metrics, early_stop)
+            guard.run("log early stopping metrics", _early_stop_metrics, early_stop, model_id)
         guard.run("log the model summary", _log_summary, pl, trainer)
         if config.log_models:
-            guard.run("log the model", _log_model, trainer, callback, early_stop, config)
+            guard.run("log the model", _log_model, trainer, callback, early_stop, config,
+                      model_id)
         return result
+
+
+def _start_model() -> str:
+    """MLflow 3 creates the logged model before training, so epoch metrics link to it."""
+    from ..models.logged_fluent import initialize_logged_model
+
+    return initialize_logged_model(name="model").model_id
+
+
+def _fail_model(model_id: str) -> None:
+    from ..models.logged_fluent import finalize_logged_model
+
+    finalize_logged_model(model_id, "FAILED")
 
 
 def _early_stop_params(pl: ModuleType, trainer: Any) -> Any:
@@ -126,7 +145,8 @@ def _early_stop_params(pl: ModuleType, trainer: Any) -> Any:
     return found
 
 
-def _add_callbacks(pl: ModuleType, trainer: Any, run_id: str, config: Any) -> Any:
+def _add_callbacks(pl: ModuleType, trainer: Any, run_id: str, config: Any,
+                   model_id: str | None) -> Any:
     from ._lightning import callback_classes
 
     metrics_cls, checkpoint_cls = callback_classes(pl)
@@ -135,7 +155,7 @@ def _add_callbacks(pl: ModuleType, trainer: Any, run_id: str, config: Any) -> An
                             if not isinstance(cb, (metrics_cls, checkpoint_cls))]
     callback = metrics_cls(run_id, config.option("log_every_n_epoch", 1),
                            config.option("log_every_n_step"),
-                           config.log_models and config.log_model_signatures)
+                           config.log_models and config.log_model_signatures, model_id)
     trainer.callbacks.append(callback)
     if config.option("checkpoint", True):
         trainer.callbacks.append(checkpoint_cls(
@@ -147,7 +167,7 @@ def _add_callbacks(pl: ModuleType, trainer: Any, run_id: str, config: Any) -> An
     return callback
 
 
-def _early_stop_metrics(cb: Any) -> None:
+def _early_stop_metrics(cb: Any, model_id: str | None) -> None:
     from ..tracking import fluent
 
     if cb.stopped_epoch == 0:
@@ -158,7 +178,7 @@ def _early_stop_metrics(cb: Any) -> None:
         metrics["best_score"] = float(cb.best_score)
     if hasattr(cb, "wait_count"):
         metrics["wait_count"] = cb.wait_count
-    fluent.log_metrics({k: float(v) for k, v in metrics.items()}, step=0)
+    fluent.log_metrics({k: float(v) for k, v in metrics.items()}, step=0, model_id=model_id)
 
 
 def _log_summary(pl: ModuleType, trainer: Any) -> None:
@@ -169,7 +189,8 @@ def _log_summary(pl: ModuleType, trainer: Any) -> None:
                     "model_summary.txt")
 
 
-def _log_model(trainer: Any, callback: Any, early_stop: Any, config: Any) -> None:
+def _log_model(trainer: Any, callback: Any, early_stop: Any, config: Any,
+               model_id: str | None) -> None:
     from ..models import pytorch as flavor
     from ..tracking import fluent
 
@@ -179,11 +200,10 @@ def _log_model(trainer: Any, callback: Any, early_stop: Any, config: Any) -> Non
 
         x, y = callback.example
         signature = infer_signature(x.numpy(), y.numpy())
-    kwargs: dict[str, Any] = {"registered_model_name": config.registered_model_name,
-                              "signature": signature}
-    if "serialization_format" in inspect.signature(flavor.log_model).parameters:
-        kwargs["serialization_format"] = "pickle"  # what MLflow's autologging saves
-    flavor.log_model(trainer.lightning_module, name="model", **kwargs)
+    # pickle: what MLflow's autologging saves (its default format warns about pickle)
+    flavor.log_model(trainer.lightning_module, name="model", model_id=model_id,
+                     registered_model_name=config.registered_model_name,
+                     signature=signature, serialization_format="pickle")
     best = getattr(getattr(trainer, "checkpoint_callback", None), "best_model_path", "")
     if early_stop is not None and best:
         fluent.log_artifact(best, "restored_model_checkpoint")
