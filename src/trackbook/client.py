@@ -5,11 +5,12 @@ Defined here, above both layers, so ``trackbook.tracking`` never imports the reg
 
 from __future__ import annotations
 
+from .models.logged_client import LoggedModelClientMixin
 from .registry.client import RegistryClientMixin
 from .tracking.client import Client as TrackingClient
 
 
-class Client(RegistryClientMixin, TrackingClient):
+class Client(RegistryClientMixin, LoggedModelClientMixin, TrackingClient):
     """Explicit access to a store: experiments, runs, metrics, artifacts and the model
     registry, with MLflow's ``MlflowClient`` method names.
 

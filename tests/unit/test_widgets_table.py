@@ -453,3 +453,46 @@ def test_bad_register_requests_answer_with_an_error_and_write_nothing(
     assert error in msg["error"]
     assert buffers == []
     assert client.search_registered_models() == []
+
+
+def test_mlflow3_logged_models_show_in_the_pane_and_register(runs: list[str]) -> None:
+    """``log_model(name=...)`` keeps files outside the run's artifacts (MLflow 3): the pane
+    lists them by name from the run's model outputs, next to artifact model folders."""
+    from sklearn.linear_model import LogisticRegression
+
+    import trackbook as tb
+
+    clf = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    client = tb.Client()
+    with tb.start_run(run_name="mlflow3") as run:
+        info = tb.sklearn.log_model(clf, name="model", serialization_format="cloudpickle")
+        client.log_text(run.info.run_id, MLMODEL, "legacy/MLmodel")
+    with tb.start_run(run_name="elsewhere"):
+        tb.sklearn.log_model(clf, name="theirs", serialization_format="cloudpickle")
+    run_id = run.info.run_id
+    tb.register_model(info.model_uri, "by-id")
+    table = tb.runs_table("sweep")
+    msg, _ = table.handle_request({"type": "run", "id": "r", "run_id": run_id})
+    assert msg["ok"], msg
+    assert msg["run"]["models"] == [
+        {"path": "legacy", "flavors": ["python_function", "sklearn"], "versions": []},
+        {"path": "model", "flavors": ["python_function", "sklearn"],
+         "versions": [{"name": "by-id", "version": 1}], "model_id": info.model_id},
+    ]
+    assert not any(a["path"].startswith("model/") for a in msg["run"]["artifacts"])
+
+    reply, _ = table.handle_request({"type": "register", "id": "r2", "run_id": run_id,
+                                     "path": "model", "name": "churn"})
+    assert reply["ok"], reply
+    assert reply["registered"] == {"name": "churn", "version": 1, "run_id": run_id,
+                                   "source": f"runs:/{run_id}/model"}
+    mv = client.get_model_version("churn", 1)
+    assert mv.model_id == info.model_id  # the logged model behind it, as MLflow records
+    assert tb.pyfunc.load_model("models:/churn/1").predict([[3.0]]).tolist() == [1]
+    detail, _ = table.handle_request({"type": "run", "id": "r3", "run_id": run_id})
+    assert detail["run"]["models"][1]["versions"] == [
+        {"name": "by-id", "version": 1}, {"name": "churn", "version": 1}]
+    bad, _ = table.handle_request({"type": "register", "id": "r4", "run_id": run_id,
+                                   "path": "theirs", "name": "churn"})
+    assert bad["ok"] is False
+    assert "has no logged model at 'theirs'" in bad["error"]

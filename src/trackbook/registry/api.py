@@ -58,7 +58,7 @@ def register_model_in_store(store: Any, model_uri: str, name: str,
     run_id = run_id_of(model_uri)
     model_id = None
     if run_id is not None:
-        _check_run_source(store, model_uri, run_id)
+        model_id = _check_run_source(store, model_uri, run_id)
     elif (lm := _logged_model_of(store, model_uri)) is not None:
         model_id, run_id = lm.model_id, lm.source_run_id
     reg = registry_for(store.root)
@@ -76,23 +76,28 @@ def _logged_model_of(store: Any, model_uri: str) -> Any:
     return logged.get(store, rest)
 
 
-def _check_run_source(store: Any, model_uri: str, run_id: str) -> None:
+def _check_run_source(store: Any, model_uri: str, run_id: str) -> str | None:
     """A ``runs:/`` source must name an existing run and artifact: a typo would otherwise
-    only show up when someone loads the version."""
+    only show up when someone loads the version. Returns the id of the MLflow 3 logged
+    model it names when it names no artifact (MLflow records it on the version)."""
     from ..store import artifacts
     from ..tracking.runstate import state_of
 
     path = model_uri[len("runs:"):].lstrip("/").partition("/")[2].strip("/")
     if not store.layout.run_dir(run_id).is_dir():
         state_of(store, run_id)  # raises RunNotFoundError
-    if path and not artifacts.resolve(store.artifact_root(run_id), path).exists() \
-            and not _run_has_logged_model(store, run_id, path):
+    if not path or artifacts.resolve(store.artifact_root(run_id), path).exists():
+        return None
+    model_id = _run_logged_model_id(store, run_id, path)
+    if model_id is None:
         raise InvalidRegistryNameError(
             f"cannot register {model_uri!r}: run {run_id} has no artifact {path!r}")
+    return model_id
 
 
-def _run_has_logged_model(store: Any, run_id: str, name: str) -> bool:
+def _run_logged_model_id(store: Any, run_id: str, name: str) -> str | None:
     """MLflow 3: ``runs:/<run>/<name>`` may name the run's logged model ``name``."""
     from ..models.uri import _run_logged_model
 
-    return _run_logged_model(store, run_id, name) is not None
+    found = _run_logged_model(store, run_id, name)
+    return found.parent.name if found is not None else None

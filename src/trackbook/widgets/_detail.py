@@ -1,5 +1,9 @@
 """The run table's detail pane: one run's params, latest metrics, tags, datasets,
-artifacts and logged models (folders holding an ``MLmodel`` file), with "Register…" for each model.
+artifacts and logged models, with "Register…" for each model. A logged model is one of MLflow 3's
+(``log_model(name=...)``: files in ``<store>/models/m-<id>/artifacts``, the run's output in
+the catalog), listed by its name, or a folder of the run's artifacts holding an ``MLmodel``
+file (MLflow 2's layout, imported runs), listed by its path; ``runs:/<run_id>/<path>``
+resolves either.
 
 Image artifacts (PNG, JPEG, GIF, WebP, SVG) travel as bytes in the reply's buffers and
 the browser shows them from memory: the pane never hands the page a file path or URL,
@@ -11,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 from .._errors import RunNotFoundError
 from ..store import artifacts as _artifacts
@@ -47,11 +51,13 @@ class RegisteredRef(TypedDict):
 
 
 class LoggedModel(TypedDict):
-    """A model folder among a run's artifacts (it holds an ``MLmodel`` file)."""
+    """A model the run logged: an MLflow 3 logged model, or a model folder among the run's
+    artifacts (it holds an ``MLmodel`` file)."""
 
-    path: str  # artifact path of the folder, "/"-separated: runs:/<run_id>/<path>
+    path: str  # the model's name, or the folder's artifact path: runs:/<run_id>/<path>
     flavors: list[str]  # from the MLmodel file, e.g. ["python_function", "sklearn"]
     versions: list[RegisteredRef]  # registered from this run's model, oldest first
+    model_id: NotRequired[str]  # an MLflow 3 logged model's id: models:/<model_id>
 
 
 class DatasetRow(TypedDict):
@@ -203,40 +209,62 @@ def model_paths(root: Path) -> list[str]:
     return sorted(found)
 
 
+def run_model_outputs(store: Store, run_id: str) -> dict[str, str]:
+    """The run's MLflow 3 logged models that ``runs:/<run_id>/<name>`` resolves to: name ->
+    model id (READY, not deleted; the newest of a name), output by the run or sourced
+    from it."""
+    with store.connect() as con:
+        rows = con.execute(
+            "SELECT lm.name, lm.model_id FROM logged_models lm WHERE lm.deleted = 0 "
+            "AND lm.status = 'READY' AND (lm.source_run_id = ? OR lm.model_id IN "
+            "(SELECT model_id FROM run_model_outputs WHERE run_id = ?)) "
+            "ORDER BY lm.creation_timestamp, lm.model_id", [run_id, run_id]).fetchall()
+    return dict(rows)  # the newest of a name wins
+
+
 def logged_models(store: Store, run_id: str) -> tuple[list[LoggedModel], list[str]]:
     """The run's logged models with the versions registered from each, and the names of
     every registered model."""
     from ..registry import registry_for
 
     root = store.artifact_root(run_id)
-    paths = model_paths(root)
+    folders = model_paths(root)
+    # an artifact folder wins a name clash: runs:/<run>/<path> loads the folder first
+    outputs = {n: m for n, m in run_model_outputs(store, run_id).items() if n not in folders}
     reg = registry_for(store.root)
     names = reg.names()
-    made: dict[str, list[RegisteredRef]] = {p: [] for p in paths}
-    if paths:
+    made: dict[str, list[RegisteredRef]] = {p: [] for p in [*folders, *outputs]}
+    by_id = {m: n for n, m in outputs.items()}
+    if made:
         for name in names:
             for mv in reg.versions(name):
-                if mv.run_id != run_id:
-                    continue
-                path = mv.source[len("runs:"):].lstrip("/").partition("/")[2].strip("/")
+                path = None
+                if getattr(mv, "model_id", None) in by_id:
+                    path = by_id[mv.model_id]
+                elif mv.run_id == run_id and (mv.source or "").startswith("runs:"):
+                    path = mv.source[len("runs:"):].lstrip("/").partition("/")[2].strip("/")
                 if path in made:
                     made[path].append({"name": mv.name, "version": mv.version})
     models: list[LoggedModel] = [
         {"path": p, "flavors": _flavors(_artifacts.resolve(root, p) / "MLmodel"),
-         "versions": made[p]} for p in paths]
+         "versions": made[p]} for p in folders]
+    models += [{"path": n, "flavors": _flavors(store.layout.logged_model_artifacts(m) / "MLmodel"),
+                "versions": made[n], "model_id": m} for n, m in outputs.items()]
+    models.sort(key=lambda m: m["path"])
     return models, names
 
 
 def register_logged_model(store: Store, run_id: Any, path: Any, name: Any) -> ModelVersion:
-    """Register the run's logged model at ``path`` as a new version of ``name`` (created
-    if needed), through the same code as ``tb.register_model("runs:/<run_id>/<path>", name)``.
+    """Register the run's logged model at ``path`` (an MLflow 3 logged model's name or a
+    model folder's artifact path) as a new version of ``name`` (created if needed), through
+    the same code as ``tb.register_model("runs:/<run_id>/<path>", name)``.
 
     Raises
     ------
     RunNotFoundError
         If the store has no such run.
     InvalidRegistryNameError
-        If ``path`` is not a model folder of the run, or ``name`` is not allowed.
+        If ``path`` is not a logged model of the run, or ``name`` is not allowed.
     """
     from ..registry import InvalidRegistryNameError
     from ..registry.api import register_model_in_store
@@ -247,9 +275,11 @@ def register_logged_model(store: Store, run_id: Any, path: Any, name: Any) -> Mo
         raise InvalidRegistryNameError(f"model path must be a non-empty artifact path, got "
                                        f"{path!r}")
     path = path.strip("/")
-    if not (_artifacts.resolve(store.artifact_root(run_id), path) / "MLmodel").is_file():
+    if not (_artifacts.resolve(store.artifact_root(run_id), path) / "MLmodel").is_file() \
+            and path not in run_model_outputs(store, run_id):
         raise InvalidRegistryNameError(
-            f"run {run_id} has no logged model at {path!r} (no MLmodel file there)")
+            f"run {run_id} has no logged model at {path!r} (no logged model of that name, "
+            "no MLmodel file there)")
     if not isinstance(name, str) or not name.strip():
         raise InvalidRegistryNameError("enter a registered model name, e.g. 'churn-model'")
     return register_model_in_store(store, f"runs:/{run_id}/{path}", name)
