@@ -25,7 +25,7 @@ XGB_PARAMS = {"custom_metric": "None", "early_stopping_rounds": "3",
 LGB_PARAMS = {"keep_training_booster": "False", "metric": "['binary_logloss', 'auc']",
               "num_boost_round": "20", "objective": "binary", "verbose": "-1"}
 LGB_ARTIFACTS = ["feature_importance_gain.json", "feature_importance_gain.png",
-                 "feature_importance_split.json", "feature_importance_split.png", "model"]
+                 "feature_importance_split.json", "feature_importance_split.png"]
 
 
 @pytest.fixture
@@ -51,14 +51,24 @@ def _history(run, key):
     return [(m.step, m.value) for m in tb.Client().get_metric_history(run.info.run_id, key)]
 
 
+def _inputs(run):
+    return [(d.dataset.name, d.dataset.source_type, [t.value for t in d.tags])
+            for d in run.inputs.dataset_inputs]
+
+
+def _models(run):
+    """The run's logged models (MLflow 3 keeps them out of the run's artifacts)."""
+    return [m for m in tb.search_logged_models(output_format="list")
+            if m.source_run_id == run.info.run_id]
+
+
+def _model_uri(run):
+    (model,) = _models(run)
+    return f"models:/{model.model_id}"
+
+
 def _artifacts(run):
-    """The run's artifact files, plus the name of the model it logged (MLflow 3 keeps logged
-    models beside the run's artifacts, not among them)."""
-    names = [f.path for f in tb.Client().list_artifacts(run.info.run_id)]
-    model = tb.last_logged_model()
-    if model is not None and model.source_run_id == run.info.run_id:
-        names.append(model.name)
-    return sorted(names)
+    return sorted(f.path for f in tb.Client().list_artifacts(run.info.run_id))
 
 
 def _xgb_train(X, y, **kwargs):
@@ -92,8 +102,13 @@ def test_xgboost_train_logs_what_mlflow_logs(autolog, data) -> None:
         by_step.setdefault(m.step, set()).add(m.timestamp)
     assert all(len(ts) == 1 for ts in by_step.values())
     assert _artifacts(run) == ["feature_importance_weight.json",
-                               "feature_importance_weight.png", "model"]
-    loaded = tb.xgboost.load_model(f"runs:/{run.info.run_id}/model")
+                               "feature_importance_weight.png"]
+    # MLflow 3.17.2: [('dataset', 'code', ['train']), ('train', 'code', ['eval']),
+    # ('validation', 'code', ['eval'])]
+    assert sorted(_inputs(run)) == [("dataset", "code", ["train"]),
+                                    ("train", "code", ["eval"]),
+                                    ("validation", "code", ["eval"])]
+    loaded = tb.xgboost.load_model(_model_uri(run))
     np.testing.assert_allclose(loaded.predict(xgb.DMatrix(X)),
                                booster.predict(xgb.DMatrix(X)))
 
@@ -109,15 +124,13 @@ def test_xgboost_keywords(autolog, data) -> None:
     assert len(_history(run, "train-auc")) == 20
     names = _artifacts(run)
     assert {"feature_importance_gain.json", "feature_importance_weight.png"} <= set(names)
-    location = tb.last_logged_model().artifact_location
-    model_dir = location.removeprefix("file://")
-    meta = tb.models.Model.load(model_dir)
+    meta = tb.pyfunc.load_model(_model_uri(run)).metadata
     assert meta.flavors["xgboost"]["model_format"] == "json"
     assert meta.saved_input_example_info is not None
     assert [s.name for s in meta.signature.inputs] == list("abcd")
     tb.xgboost.autolog(log_models=False)
     _xgb_train(X, y, verbose_eval=False)
-    assert "model" not in _artifacts(_run())
+    assert _models(_run()) == []
     with pytest.raises(tb.TrackbookError, match="model_format 'bin'"):
         tb.xgboost.autolog(model_format="bin")
 
@@ -135,7 +148,7 @@ def test_xgboost_sklearn_wrapper_logs_one_run_with_its_class(autolog, data) -> N
     assert list(run.data.metrics) == ["validation_0-logloss"]
     assert len(_history(run, "validation_0-logloss")) == 5
     assert len(tb.search_runs(output_format="list")) == 1
-    loaded = tb.xgboost.load_model(f"runs:/{run.info.run_id}/model")
+    loaded = tb.xgboost.load_model(_model_uri(run))
     assert type(loaded) is xgb.XGBClassifier
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
 
@@ -166,6 +179,7 @@ def test_failed_training_ends_the_run_failed(autolog, data) -> None:
     assert tb.active_run() is None
 
 
+@pytest.mark.filterwarnings("ignore:.*are not used:UserWarning")
 def test_a_logging_failure_warns_and_training_goes_on(autolog, data) -> None:
     X, y = data
     tb.xgboost.autolog()
@@ -197,7 +211,9 @@ def test_lightgbm_train_logs_what_mlflow_logs(autolog, data) -> None:
     assert [s for s, _ in history] == [*range(19)]
     assert history[-1][1] == history[14][1]
     assert _artifacts(run) == LGB_ARTIFACTS
-    assert isinstance(tb.lightgbm.load_model(f"runs:/{run.info.run_id}/model"), lgb.Booster)
+    assert sorted(_inputs(run)) == [("dataset", "code", ["train"]),  # as MLflow 3.17.2
+                                    ("train", "code", ["eval"]), ("valid", "code", ["eval"])]
+    assert isinstance(tb.lightgbm.load_model(_model_uri(run)), lgb.Booster)
     text = tb.Client().download_artifacts(run.info.run_id, "feature_importance_split.json")
     assert set(pd.read_json(text, typ="series").index) == set("abcd")
 
@@ -215,7 +231,7 @@ def test_lightgbm_unnamed_valid_sets_and_sklearn_wrapper(autolog, data) -> None:
     assert run.data.params["num_leaves"] == "31"
     assert run.data.params["num_boost_round"] == "5"
     assert _artifacts(run) == LGB_ARTIFACTS
-    loaded = tb.lightgbm.load_model(f"runs:/{run.info.run_id}/model")
+    loaded = tb.lightgbm.load_model(_model_uri(run))
     assert type(loaded) is lgb.LGBMClassifier
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
 
@@ -226,4 +242,4 @@ def test_tb_autolog_turns_both_on(autolog, data) -> None:
     assert {"xgboost", "lightgbm"} <= set(_config.enabled_flavors())
     lgb.train({"objective": "regression", "verbose": -1}, lgb.Dataset(X, label=X.a), 3)
     assert _run().data.tags["mlflow.autologging"] == "lightgbm"
-    assert "model" not in _artifacts(_run())
+    assert _models(_run()) == []

@@ -155,7 +155,11 @@ def _importance_figure(features: list[str], values: list[Any], importance_type: 
     ax.set_title(f"Feature Importance ({importance_type})")
     if n_classes > 1:
         ax.legend()
-    fig.tight_layout()
+    # margins from the longest label instead of tight_layout, which draws the figure once
+    # more (the plot is most of what autolog adds to a training call)
+    longest = max((len(str(n)) for n in names), default=1)
+    fig.subplots_adjust(left=min(0.5, 0.05 + 0.011 * longest), right=0.97, top=0.92,
+                        bottom=0.1)
     return fig
 
 

@@ -165,6 +165,7 @@ def _log_datasets(train_set: Any, valid_sets: Any, valid_names: Any) -> None:
     if not _boosting.datasets_available():
         return  # this build has no trackbook.data: nothing to log them with
     from .. import data as tb_data
+    from ..data.dataset_source import code_source
     from ..tracking import fluent
 
     def dataset(d: Any, name: str | None) -> Any:
@@ -173,10 +174,10 @@ def _log_datasets(train_set: Any, valid_sets: Any, valid_names: Any) -> None:
         features = d.data
         kw = {"name": name} if name else {}
         if isinstance(features, pd.DataFrame):
-            return tb_data.from_pandas(features, **kw)
+            return tb_data.from_pandas(features, source=code_source(), **kw)
         if hasattr(features, "toarray"):
             features = features.toarray()
-        return tb_data.from_numpy(features, targets=d.label, **kw)
+        return tb_data.from_numpy(features, source=code_source(), targets=d.label, **kw)
 
     fluent.log_input(dataset(train_set, None), context="train")
     names = list(valid_names) if valid_names is not None else [None] * len(valid_sets or [])

@@ -203,14 +203,15 @@ def _log_datasets(dtrain: Any, evals: Any) -> None:
     if not _boosting.datasets_available():
         return  # this build has no trackbook.data: nothing to log them with
     from .. import data as tb_data
+    from ..data.dataset_source import code_source
     from ..tracking import fluent
 
     def dataset(d: Any, name: str | None) -> Any:
         features = d.get_data()
+        kw = {"name": name} if name else {}
         if hasattr(features, "toarray"):
             features = features.toarray()
-        return tb_data.from_numpy(features, name=name) if name else \
-            tb_data.from_numpy(features)
+        return tb_data.from_numpy(features, source=code_source(), **kw)
 
     fluent.log_input(dataset(dtrain, None), context="train")
     for d, name in evals or []:
