@@ -33,8 +33,8 @@ def _end_open_runs() -> None:
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Under pytest-xdist (``make test`` runs ``-n``): tests spread one by one, except that
-    a notebook's cells run in order on one worker and the browser tests share one worker
-    (and its JupyterLab server)."""
+    a notebook's cells run in order on one worker, the browser tests share one worker
+    (and its JupyterLab server) and the MLflow-scripts comparison runs its scripts once."""
     from xdist.scheduler import LoadScopeScheduling
 
     class Scheduling(LoadScopeScheduling):
@@ -43,6 +43,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
                 return nodeid.split("::Cell")[0]
             if nodeid.startswith("tests/browser/"):
                 return "tests/browser"
+            if nodeid.startswith("tests/integration/test_mlflow_scripts.py"):
+                return "tests/integration/test_mlflow_scripts.py"  # one run of both sides
             return nodeid
 
     return Scheduling(config, log)
