@@ -32,7 +32,10 @@ _DISTRIBUTIONS = {
 
 def _has(python: Path, modules: Sequence[str]) -> bool:
     code = "import " + ", ".join(["mlflow", *modules])
-    return subprocess.run([str(python), "-c", code], capture_output=True).returncode == 0
+    env = dict(os.environ)
+    env.setdefault("KERAS_BACKEND", "torch")  # keras 3 imports tensorflow without it
+    return subprocess.run([str(python), "-c", code], capture_output=True,
+                          env=env).returncode == 0
 
 
 def _pin(module: str) -> str:
