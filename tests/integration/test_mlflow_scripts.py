@@ -115,6 +115,9 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
                        json.loads((ml_dir / "dump.json").read_text())),
             "trackbook": (tb_results[script], _dump_trackbook(base / "trackbook" / stem)),
         }
+        # kept beside MLflow's for reading a failure: `diff mlflow/x/dump.json trackbook/...`
+        (base / "trackbook" / stem / "dump.json").write_text(json.dumps(
+            found[script]["trackbook"][1], default=str, indent=1, sort_keys=True))
     seconds = {s: (v["mlflow"][0]["seconds"], v["trackbook"][0]["seconds"])
                for s, v in found.items()}
     (base / "timings.json").write_text(json.dumps(
