@@ -91,7 +91,8 @@ def test_a_failing_example_prediction_warns_and_keeps_the_input_schema(tmp_path:
 def test_log_model_of_a_python_model(tb_store) -> None:
     with tb.start_run():
         info = log_model(NewStyle(), name="doubler", code_paths=[__file__])
-    assert info.model_uri.endswith("/doubler")
+    assert info.model_uri == f"models:/{info.model_id}"  # MLflow 3's logged-model URI
+    assert info.name == "doubler"
     assert list(load_model(info.model_uri).predict(pd.DataFrame({"x": [1]}))) == [2]
     with pytest.raises(tb.models.ModelError, match=r"must be a trackbook\.pyfunc\.PythonModel"):
         save_model(Path(tb_store) / "x", python_model=3)

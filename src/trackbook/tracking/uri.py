@@ -18,11 +18,12 @@ _by_text: dict[tuple[str, str], Store] = {}
 _lock = threading.Lock()
 
 
-def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
     """Point this process at a store: a folder path, a ``file://`` URI, or
-    ``s3://bucket/prefix`` (S3-compatible object storage, through a local replica)."""
+    ``s3://bucket/prefix`` (S3-compatible object storage, through a local replica).
+    ``None`` goes back to the environment's store or the default, as in MLflow."""
     global _uri
-    _uri = os.fspath(uri)
+    _uri = None if uri is None else os.fspath(uri)
 
 
 def is_tracking_uri_set() -> bool:
