@@ -179,8 +179,11 @@ def _compare_metrics(where: str, ml: dict, tb: dict, diffs: list[str]) -> None:
 
 
 def _compare_tags(where: str, ml: dict, tb: dict, diffs: list[str]) -> None:
+    """Tags in trackbook's own ``trackbook.*`` namespace (python version, package snapshot,
+    dirty flag) are extras MLflow has no name for; every other tag must match."""
     ml = {k: v for k, v in ml.items() if k not in TAGS_ONE_SIDE}
-    tb = {k: v for k, v in tb.items() if k not in TAGS_ONE_SIDE}
+    tb = {k: v for k, v in tb.items()
+          if k not in TAGS_ONE_SIDE and not k.startswith("trackbook.")}
     if sorted(ml) != sorted(tb):
         diffs.append(f"{where} tag keys: mlflow-only {sorted(set(ml) - set(tb))}, "
                      f"trackbook-only {sorted(set(tb) - set(ml))}")

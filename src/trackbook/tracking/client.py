@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -139,7 +140,19 @@ class Client:
     def create_run(self, experiment_id: str, start_time: int | None = None,
                    tags: dict[str, Any] | None = None, run_name: str | None = None,
                    parent_run_id: str | None = None) -> Run:
-        """Start a new RUNNING run in ``experiment_id`` and return it."""
+        """Start a new RUNNING run in ``experiment_id`` and return it.
+
+        As in MLflow, the client sets no ``mlflow.user``/``mlflow.source.*`` tags (``start_run``
+        does); trackbook's own ``trackbook.python`` and ``trackbook.packages`` are added.
+        """
+        return self._create_run(experiment_id, start_time, tags, run_name, parent_run_id,
+                                context_tags={"trackbook.python": platform.python_version()})
+
+    def _create_run(self, experiment_id: str, start_time: int | None,
+                    tags: dict[str, Any] | None, run_name: str | None,
+                    parent_run_id: str | None, *, context_tags: dict[str, str]) -> Run:
+        """create_run with ``context_tags`` gathered from the environment (never refused,
+        made storable) under the caller's ``tags``."""
         experiment_id = str(experiment_id)
         if self._store.experiment_by_id(experiment_id) is None:
             if experiment_id == "0":
@@ -153,14 +166,14 @@ class Client:
         v.check_run_name(run_name)
         start = start_time or now_ms()
         # Gathered from the environment (argv, user, git): never refused, made storable.
-        all_tags = {k: v.storable(val) for k, val in context.system_tags().items()}
+        all_tags = {k: v.storable(val) for k, val in context_tags.items()}
         env_hash = self._store.write_env_snapshot(context.installed_packages())
         all_tags["trackbook.packages"] = f"envs/{env_hash}.txt"
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         all_tags.update(tags)
         all_tags["mlflow.runName"] = run_name
-        user = all_tags.get("mlflow.user")
+        user = all_tags.get("mlflow.user", "unknown")
         run_id = self._store.start_run(experiment_id, run_name, start, user, parent_run_id)
         self._store.session.record("tags", run=run_id, data=all_tags)
         remember(self._store, RunState(run_id, experiment_id, RunStatus.RUNNING))

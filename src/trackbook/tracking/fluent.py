@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ExperimentNotFoundError, InvalidValueError, RunStateError
 from ..store.events import now_ms
 from . import active_model as _active_model
-from . import query
+from . import context, query
 from . import validation as v
 from .client import Client
 from .entities import Experiment, Metric, Run, RunStatus, ViewType
@@ -192,8 +192,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None,
             if description:
                 tags["mlflow.note.content"] = description
             exp = str(experiment_id) if experiment_id is not None else _current_experiment_id()
-            run = client.create_run(exp, tags=tags, run_name=run_name,
-                                    parent_run_id=parent_run_id)
+            run = client._create_run(exp, None, tags, run_name, parent_run_id,
+                                     context_tags=context.system_tags())
         active = ActiveRun(run)
         if log_system_metrics or (log_system_metrics is None
                                   and os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING")):
