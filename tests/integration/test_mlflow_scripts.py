@@ -46,7 +46,8 @@ TAG_VALUES_DIFFER = {
 # Tags set by only one side, for a reason that is not a difference in what was logged.
 TAGS_ONE_SIDE: set[str] = set()
 # Metrics whose values are not deterministic (timing, machine load): keys and steps only.
-VOLATILE_METRICS = re.compile(r"^system/")
+# (system/*: a background sampler; *_fit_time/*_score_time: a search's measured seconds)
+VOLATILE_METRICS = re.compile(r"^system/|_(fit|score)_time$")
 REL_TOL = 1e-6
 
 
