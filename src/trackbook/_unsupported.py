@@ -29,6 +29,8 @@ FLUENT: dict[str, str] = {
     "import_checkpoints": "importing checkpoints as logged models is not implemented yet",
     "log_outputs": _OUTPUTS,
     "test": "the MLflow pytest plugin is not provided",
+    "Image": "the image wrapper class is not provided; log_image takes numpy arrays and "
+             "PIL images directly",
 }
 
 #: ``MlflowClient.<name>`` methods

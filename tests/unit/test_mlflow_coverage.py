@@ -278,7 +278,7 @@ def test_unsupported_modules_raise_on_import_under_exec() -> None:
 
     as_mlflow.install()
     try:
-        with pytest.raises(UnsupportedMlflowModuleError, match="mlflow.h2o is not supported"):
+        with pytest.raises(UnsupportedMlflowModuleError, match=r"mlflow\.h2o is not supported"):
             importlib.import_module("mlflow.h2o")
     finally:
         as_mlflow.uninstall()
@@ -304,3 +304,15 @@ def test_client_tracking_uri_and_doctor(tb_store: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert f"Tracking URI: {tb.get_tracking_uri()}" in out
     assert "Python version:" in out
+
+
+def test_mlflow_types_path() -> None:
+    # MLflow 3.17.2: ColSpec(DataType.double, "a").to_dict() ==
+    # {"type": "double", "name": "a", "required": True}
+    from trackbook.types import ColSpec, DataType, Schema
+    from trackbook.types.schema import ColSpec as SameColSpec
+
+    assert ColSpec is SameColSpec
+    schema = Schema([ColSpec(DataType.double, "a")])
+    assert json.loads(schema.to_json()) == [{"type": "double", "name": "a", "required": True}]
+    assert str(DataType.long) == "long"

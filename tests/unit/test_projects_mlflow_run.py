@@ -13,12 +13,10 @@ from pathlib import Path
 import pytest
 
 import trackbook as tb
+from mlflow_env import run_mlflow
 from trackbook._errors import InvalidValueError, RunNotFoundError, UnsupportedFeatureError
 from trackbook.projects.api import default_env_manager
 from trackbook.projects.spec import load_project
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mlflow_env import run_mlflow  # noqa: E402
 
 MLPROJECT = """\
 name: probe
