@@ -63,6 +63,17 @@ class Client:
 
     def __init__(self, tracking_uri: str | None = None) -> None:
         self._store = get_store(tracking_uri)
+        self._tracking_uri = tracking_uri
+
+    @property
+    def tracking_uri(self) -> str:
+        """The store this client reads and writes, as given, else the current tracking URI
+        (MLflow's ``MlflowClient.tracking_uri``)."""
+        if self._tracking_uri is not None:
+            return str(self._tracking_uri)
+        from .uri import get_tracking_uri
+
+        return get_tracking_uri()
 
     @property
     def store(self) -> Any:
@@ -251,15 +262,27 @@ class Client:
     # -- logging ---------------------------------------------------------------------------
 
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
-                   step: int | None = None) -> None:
-        """Buffer one metric point (flushed in the background)."""
+                   step: int | None = None, synchronous: bool | None = None,
+                   dataset_name: str | None = None, dataset_digest: str | None = None,
+                   model_id: str | None = None) -> RunOperations | None:
+        """Buffer one metric point (flushed in the background).
+
+        With ``model_id`` the point is also the logged model's metric, on the dataset
+        ``dataset_name``/``dataset_digest`` when given (MLflow keeps those on model
+        metrics only). ``synchronous=False`` returns a ``RunOperations``, as MLflow.
+        """
         st = state_of(self._store, run_id)
         st.check_writable("metrics")
         v.check_name("metric", key)
         val = v.metric_value(key, value)
-        buffer_of(self._store, st).add(key, val, v.step_value(step),
-                                       now_ms() if timestamp is None
-                                       else v.timestamp_value(timestamp))
+        ts = now_ms() if timestamp is None else v.timestamp_value(timestamp)
+        buffer_of(self._store, st).add(key, val, v.step_value(step), ts)
+        if model_id is not None:
+            from .active_model import link_metrics
+
+            link_metrics(self._store, model_id, run_id, [(key, val, v.step_value(step), ts)],
+                         dataset_name, dataset_digest)
+        return ops_for(self._store, synchronous)
 
     def log_param(self, run_id: str, key: str, value: Any,
                   synchronous: bool | None = None) -> Any:
