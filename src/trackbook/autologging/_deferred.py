@@ -41,7 +41,14 @@ def submit(run_id: str, flavor: str, what: str, fn: Callable[..., Any], *args: A
             _pid = os.getpid()
             _pending.clear()
             pending.add_waiter(wait)
-        job = _executor.submit(fn, *args)
+        try:
+            job = _executor.submit(fn, *args)
+        except RuntimeError:  # the interpreter is shutting down: no new threads
+            job = Future()
+            try:
+                job.set_result(fn(*args))
+            except Exception as exc:
+                job.set_exception(exc)
         _pending.setdefault(run_id, []).append((job, flavor, what))
 
 
