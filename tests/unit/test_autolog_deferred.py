@@ -146,3 +146,22 @@ def test_plots_of_a_run_left_open_are_saved_at_exit_without_pyplot(store):
     run_id = proc.stdout.split()[-1]
     assert tb.get_run(run_id).info.status == "FINISHED"
     _check_plots(run_id)
+
+
+def test_callback_metrics_reach_the_run_at_once_and_the_model_in_batches(store):
+    from trackbook.autologging._model_metrics import ModelMetrics
+    from trackbook.models.logged_fluent import initialize_logged_model
+
+    with tb.start_run() as run:
+        model_id = initialize_logged_model(name="model").model_id
+        metrics = ModelMetrics(model_id)
+        for step in range(3):
+            metrics.log({"loss": 1.0 / (step + 1)}, step)
+        history = tb.Client().get_metric_history(run.info.run_id, "loss")
+        assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+        assert tb.get_logged_model(model_id).metrics == []  # no record per step
+        metrics.flush()
+    linked = tb.get_logged_model(model_id).metrics
+    assert sorted((m.key, m.step, m.value) for m in linked) == [
+        ("loss", 0, 1.0), ("loss", 1, 0.5), ("loss", 2, 1 / 3)]
+    assert {m.timestamp for m in linked} == {m.timestamp for m in history}
