@@ -94,7 +94,7 @@ def _run(python: str, framework: str, tool: str, reps: int, scale: float) -> dic
     with tempfile.TemporaryDirectory(prefix=f"autolog-{tool}-") as store:
         proc = subprocess.run([python, str(WORKER), framework, tool, store, str(reps),
                                str(scale)], capture_output=True, text=True, env=child_env(),
-                              timeout=3600, check=False)
+                              cwd=store, timeout=3600, check=False)  # MLflow's ./mlruns
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH_RESULT "):
             return json.loads(line[len("BENCH_RESULT "):])
