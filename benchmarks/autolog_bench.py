@@ -105,13 +105,13 @@ def _run(python: str, framework: str, tool: str, reps: int, scale: float) -> dic
 def summarize(result: dict[str, Any]) -> dict[str, float]:
     """Per-iteration overhead (%), one-time cost (ms), plain and autologged seconds at L.
 
-    Whole-call CPU times are the minimum over the repetitions (other load on the machine
-    only ever adds time); callback times, a few ms, the median.
+    CPU times, of whole calls and inside the callbacks alike, are the minimum over the
+    repetitions: other load on the machine only ever adds time.
     """
     n = result["base"]
     cpu = {k: min(v) for k, v in result["cpu"].items()}
     wall = {k: statistics.median(v) for k, v in result["wall"].items()}
-    hooks = {k: statistics.median(v) for k, v in result["hooks"].items()}
+    hooks = {k: min(v) for k, v in result["hooks"].items()}
     plain_per_iteration = (cpu[f"off@{2 * n}"] - cpu[f"off@{n}"]) / n
     in_loop = {m: hooks[f"autolog@{m}"] - hooks[f"off@{m}"] for m in (n, 2 * n)}
     one_time = cpu[f"autolog@{n}"] - cpu[f"off@{n}"] - in_loop[n]
@@ -131,8 +131,8 @@ UNITS = {"sklearn": "trees", "xgboost": "rounds", "lightgbm": "rounds",
 def report(rows: list[dict[str, Any]], meta: dict[str, str]) -> str:
     lines = ["# Autolog overhead", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items()]
-    lines += ["", "CPU time of the training process (every thread), the minimum of the "
-              "repetitions (wall time: the median; callback time: the median); L is the "
+    lines += ["", "CPU time of the training process (every thread) and inside the loop's "
+              "callbacks, the minimum of the repetitions (wall time: the median); L is the "
               "base loop length.",
               "",
               "| framework (L) | tool | plain at L | autologged at L | ratio (wall) "
