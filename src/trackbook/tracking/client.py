@@ -19,7 +19,7 @@ from .._errors import (
 )
 from ..store import artifacts as _artifacts
 from ..store.events import now_ms
-from . import context, query
+from . import context, pending, query
 from . import validation as v
 from .entities import Experiment, Metric, PagedList, Run, RunStatus, ViewType
 from .history import MetricHistory
@@ -226,6 +226,8 @@ class Client:
         if status not in RunStatus.ALL:
             raise InvalidValueError(f"status must be one of {RunStatus.ALL}, got {status!r}")
         st = state_of(self._store, run_id)
+        if st.status == RunStatus.RUNNING:
+            pending.finish(run_id)  # artifacts still being written in the background
         owners = self._store.session.owners
         if not owners.owns(run_id):
             owners.claim(run_id)  # only the run's one writer may end it

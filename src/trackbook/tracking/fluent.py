@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ExperimentNotFoundError, InvalidValueError, RunStateError
 from ..store.events import now_ms
 from . import active_model as _active_model
-from . import context, query
+from . import context, pending, query
 from . import validation as v
 from .client import Client
 from .entities import Experiment, Metric, Run, RunStatus, ViewType
@@ -470,8 +470,10 @@ def flush() -> None:
     """Write all buffered metric points now (normally done in the background).
 
     Raises :class:`~trackbook.store.durable.DiskWriteError` when the disk refuses them;
-    the points stay buffered and the next flush retries them.
+    the points stay buffered and the next flush retries them. Artifacts still being
+    written in the background (autologging's plots) are finished first.
     """
+    pending.finish(None)
     get_store().session.flush_all(strict=True)
 
 
@@ -679,6 +681,7 @@ def log_inputs(datasets: list[Any] | None = None, contexts: list[str | None] | N
 
 def _end_all_at_exit() -> None:
     status = RunStatus.FAILED if _uncaught_exception else RunStatus.FINISHED
+    pending.finish(None)  # also those of runs that are not on the stack
     while _stack:
         try:
             _end(_stack[-1], status)
