@@ -20,8 +20,17 @@ from .._errors import StoreError
 from . import durable
 from .layout import Layout
 from .objects import ObjectNotFoundError, Objects
-from .sync import (MODEL_ID_RE, download, files_of, logged_model_prefix, own_dir, parse_records,
-                   replica_lock, segment_key, sync_dir)
+from .sync import (
+    MODEL_ID_RE,
+    download,
+    files_of,
+    logged_model_prefix,
+    own_dir,
+    parse_records,
+    replica_lock,
+    segment_key,
+    sync_dir,
+)
 
 log = logging.getLogger(__name__)
 

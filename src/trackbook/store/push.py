@@ -20,8 +20,16 @@ from . import durable, events
 from .layout import Layout
 from .objects import Objects
 from .pull import fetch_artifacts, fetch_run_metrics
-from .sync import (files_of, own_dir, parse_records, ready_models, rel_key, replica_lock,
-                   segment_key, sync_dir)
+from .sync import (
+    files_of,
+    own_dir,
+    parse_records,
+    ready_models,
+    rel_key,
+    replica_lock,
+    segment_key,
+    sync_dir,
+)
 
 log = logging.getLogger(__name__)
 
