@@ -103,7 +103,7 @@ def _logged_model_dir(model_id: str, uri: str, tracking_uri: str | None = None) 
     from ..tracking.uri import get_store
 
     store = get_store(tracking_uri)
-    path = store.layout.logged_model_artifacts(model_id)
+    path = store.logged_model_root(model_id)  # an s3:// store fetches it from the bucket
     if not path.is_dir():
         from ._errors import LoggedModelNotFoundError
 
@@ -142,7 +142,7 @@ def _run_logged_model(store: Any, run_id: str, name: str) -> Path | None:
             [run_id, name]).fetchone()
     if row is None:
         return None
-    path = store.layout.logged_model_artifacts(row[0])
+    path = store.logged_model_root(row[0])  # an s3:// store fetches it from the bucket
     return path if path.is_dir() else None
 
 

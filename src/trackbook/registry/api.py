@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..tracking.uri import get_store
@@ -9,6 +10,8 @@ from ._registry import registry_for
 from .client import run_id_of
 from .entities import ModelVersion
 from .errors import InvalidRegistryNameError
+
+log = logging.getLogger(__name__)
 
 
 def register_model(model_uri: str, name: str, await_registration_for: int = 300, *,
@@ -67,6 +70,11 @@ def register_model_in_store(store: Any, model_uri: str, name: str,
     model_id = None
     if run_id is not None:
         model_id = _check_run_source(store, model_uri, run_id)
+        if model_id is not None:  # MLflow 3 registers the logged model's URI instead
+            path = model_uri[len("runs:"):].lstrip("/").partition("/")[2].strip("/")
+            log.warning("Run with id %s has no artifacts at artifact path %r, registering "
+                        "model based on models:/%s instead", run_id, path, model_id)
+            model_uri = f"models:/{model_id}"
     elif (lm := _logged_model_of(store, model_uri)) is not None:
         model_id, run_id = lm.model_id, lm.source_run_id
     reg = registry_for(store.root)

@@ -1,7 +1,7 @@
 """The reader side of an object-store replica: :class:`Puller` brings other writers' logs,
 heartbeats and experiments into the replica (see :mod:`trackbook.store.sync` for the
-protocol); :func:`fetch_run_metrics` and :func:`fetch_artifacts` download a run's files
-when a reader needs them."""
+protocol); :func:`fetch_run_metrics` and :func:`fetch_artifacts` download a run's files,
+and :func:`fetch_logged_model` a logged model's, when a reader needs them."""
 
 from __future__ import annotations
 
@@ -20,7 +20,17 @@ from .._errors import StoreError
 from . import durable
 from .layout import Layout
 from .objects import ObjectNotFoundError, Objects
-from .sync import download, files_of, own_dir, parse_records, replica_lock, segment_key, sync_dir
+from .sync import (
+    MODEL_ID_RE,
+    download,
+    files_of,
+    logged_model_prefix,
+    own_dir,
+    parse_records,
+    replica_lock,
+    segment_key,
+    sync_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +233,21 @@ def fetch_run_metrics(layout: Layout, objects: Objects, run_id: str) -> None:
 
 def fetch_artifacts(layout: Layout, objects: Objects, run_id: str) -> None:
     """Download the run's artifacts this replica lacks (or holds at another size)."""
-    prefix = f"runs/{run_id}/artifacts/"
+    _fetch_prefix(layout, objects, f"runs/{run_id}/artifacts/")
+
+
+def fetch_logged_model(layout: Layout, objects: Objects, model_id: str) -> None:
+    """Download the files of logged model ``model_id`` this replica lacks (or holds at
+    another size). Call it once the model is READY in the catalog: its writer put them
+    all before the record that made it so (``store/push.py``)."""
+    if not MODEL_ID_RE.fullmatch(model_id):
+        raise StoreError(f"not a logged model id: {model_id!r}")
+    _fetch_prefix(layout, objects, logged_model_prefix(model_id))
+
+
+def _fetch_prefix(layout: Layout, objects: Objects, prefix: str) -> None:
+    """Download the objects under ``prefix`` the replica lacks (or holds at another size),
+    each whole or not at all."""
     todo = []
     for o in objects.list(prefix):
         path = layout.root / o.key

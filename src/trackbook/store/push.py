@@ -20,7 +20,16 @@ from . import durable, events
 from .layout import Layout
 from .objects import Objects
 from .pull import fetch_artifacts, fetch_run_metrics
-from .sync import files_of, own_dir, parse_records, rel_key, replica_lock, segment_key, sync_dir
+from .sync import (
+    files_of,
+    own_dir,
+    parse_records,
+    ready_models,
+    rel_key,
+    replica_lock,
+    segment_key,
+    sync_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,9 @@ class Pusher:
         self._once: set[str] = set()  # content-addressed files already put
         self._last: bytes | None = None  # the last segment, when small
         self._walked: dict[str, float] = {}  # run -> when its artifacts were last walked
+        self._models: set[str] = set()  # logged models created here (their files are ours)
+        self._ready: set[str] = set()  # logged models whose READY record we pushed
+        self._model_files: dict[str, tuple[int, int]] = {}  # key -> (size, mtime) put
         self._push_began = -1e9
         self._timer_lock = threading.Lock()
         self._timer_due = False
@@ -79,6 +91,8 @@ class Pusher:
         run_id = fields.get("run")
         if run_id:
             self._touched.add(run_id)
+        if op == "model_create" and isinstance(fields.get("model"), str):
+            self._models.add(fields["model"])
         if op == "resume" and run_id:
             # Continue the run's metric files (a compaction here must not reuse a name).
             self._quietly(lambda: (fetch_run_metrics(self.layout, self.objects, run_id),
@@ -178,10 +192,15 @@ class Pusher:
                         now - self._walked.get(run_id, -1e9) >= ARTIFACT_SECONDS:
                     self._walked[run_id] = now
                     self._push_artifacts(run_id)
+            if all_artifacts and self._ready:
+                # Files logged into a READY model after it was finalized.
+                push_model_files(self.layout, self.objects, sorted(self._ready),
+                                 self._model_files)
             if data:
                 self._seq, self._offset, segment = push_records(
                     self.layout, self.objects, self.writer_id, self._seq, self._offset,
-                    data, records, self._once)
+                    data, records, self._once, self._model_files)
+                self._ready.update(ready_models(records))  # read on by push_records
                 self._save()
                 self._last = segment if len(segment) <= _INLINE_BYTES else None
             if data or mtime != self._beat_mtime:
@@ -250,10 +269,14 @@ def _damaged(layout: Layout, rel: str) -> bool:
 
 def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, offset: int,
                  data: bytes, records: list[dict[str, Any]],
-                 once: set[str] | None = None) -> tuple[int, int, bytes]:
+                 once: set[str] | None = None,
+                 model_files: dict[str, tuple[int, int]] | None = None
+                 ) -> tuple[int, int, bytes]:
     """Upload the files ``records`` name, then ``data`` as the next segment; return the next
     (seq, offset). A chunk compacted away meanwhile is replaced by the compacted file,
-    whose record is then further on in the log: read on until it is in the segment."""
+    whose record is then further on in the log: read on until it is in the segment.
+    The files of the logged models that ``records`` make READY go up before the segment
+    too (``model_files`` remembers what was put, to skip it next time)."""
     for _ in range(5):
         uploads, deletes, missing = files_of(layout, records)
         if not missing:
@@ -299,10 +322,46 @@ def push_records(layout: Layout, objects: Objects, writer_id: str, seq: int, off
                         "replaced; points compacted here before their upload stay in "
                         "%s only", objects.url, rel, layout.root / rel)
             deletes = []
+    # A reader fetches a model's files only once it sees the model READY: all of them are
+    # in the bucket by then. A kill before the segment leaves our push state behind, so
+    # the next process re-puts them with the segment (recover_dead_writers).
+    push_model_files(layout, objects, ready_models(records), model_files)
     objects.put(segment_key(writer_id, seq), data)
     for rel in deletes:
         objects.delete(rel)
     return seq + 1, offset + len(data), data
+
+
+def push_model_files(layout: Layout, objects: Objects, model_ids: list[str],
+                     done: dict[str, tuple[int, int]] | None = None) -> None:
+    """Upload the files of logged models ``model_ids`` from the replica (those not in
+    ``done`` at their current size and mtime; ``done`` is updated), side by side."""
+    todo: list[tuple[str, Path, tuple[int, int]]] = []
+    for model_id in model_ids:
+        root = layout.logged_model_artifacts(model_id)
+        if not root.is_dir():  # finalized here, logged elsewhere (or external): none here
+            continue
+        for path in _walk_files(root):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            key, sig = rel_key(layout, path), (st.st_size, st.st_mtime_ns)
+            if done is None or done.get(key) != sig:
+                todo.append((key, path, sig))
+    by_key = {key: (path, sig) for key, path, sig in todo}
+
+    def put(key: str) -> None:
+        path, sig = by_key[key]
+        try:
+            body = path.read_bytes()
+        except FileNotFoundError:  # replaced meanwhile: its successor goes next time
+            return
+        objects.put(key, body)
+        if done is not None:
+            done[key] = sig
+
+    _parallel(put, list(by_key))
 
 
 def _parallel(fn: Callable[[str], None], items: list[str], threads: int = 8) -> None:

@@ -310,6 +310,25 @@ class S3Store(Store):
                 raise StoreError(explain(exc, self.url) or str(exc)) from exc
         return super().artifact_root(run_id)
 
+    def logged_model_root(self, model_id: str) -> Path:
+        """A logged model's folder in the replica, with the bucket's files fetched once the
+        catalog has the model READY (its writer put every file before that record, so a
+        reader never fetches half a model; before it, only this replica's files show)."""
+        pusher = session_for(self.layout).pusher
+        mine = pusher is not None and model_id in pusher._models
+        if not mine and sync.MODEL_ID_RE.fullmatch(model_id) and self._model_ready(model_id):
+            try:
+                pull.fetch_logged_model(self.layout, self.objects, model_id)
+            except StoreError as exc:
+                raise StoreError(explain(exc, self.url) or str(exc)) from exc
+        return super().logged_model_root(model_id)
+
+    def _model_ready(self, model_id: str) -> bool:
+        with self.connect() as con:
+            row = con.execute("SELECT status FROM logged_models WHERE model_id = ? "
+                              "AND deleted = 0", [model_id]).fetchone()
+        return row is not None and row[0] == "READY"
+
     # -- experiments: claimed on the bucket ------------------------------------------------
 
     def _claim_key(self, name: str) -> str:

@@ -150,6 +150,10 @@ class Store:
     def artifact_root(self, run_id: str) -> Path:
         return self.layout.artifacts_dir(run_id)
 
+    def logged_model_root(self, model_id: str) -> Path:
+        """The folder of logged model ``model_id``'s files (``models:/<model_id>``)."""
+        return self.layout.logged_model_artifacts(model_id)
+
     def start_run(self, experiment_id: str, run_name: str, start_time: int,
                   user: str | None, parent_run_id: str | None,
                   run_id: str | None = None) -> str:

@@ -12,12 +12,16 @@ runs unchanged. Two modules move immutable objects between the two:
   complete lines of its log as an immutable segment ``log/<writer>/<seq:012d>.jsonl``. A
   segment is put only after the files its records name, and the heartbeat (with the
   number of segments) after the segments, so a reader that sees a record finds its file.
+  A logged model's files (``models/<id>/artifacts/``) go up before the segment holding the
+  ``model_status`` record that makes it READY: a reader that sees it READY finds all of
+  them.
 - :class:`~trackbook.store.pull.Puller` (before a catalog refresh) lists ``writers/``,
   fetches the heartbeats that changed, fetches the segments they announce, and appends
   them in order to the replica's ``log/<writer>.jsonl``, where the catalog's byte-offset
   refresh reads them as if they had been written locally. Experiments are copied too.
   Metric files and artifacts are fetched lazily, when a reader needs a run's points or
-  files (``pull.fetch_run_metrics``, ``pull.fetch_artifacts``).
+  files (``pull.fetch_run_metrics``, ``pull.fetch_artifacts``), and a logged model's files
+  when it is loaded, once the reader's catalog has it READY (``pull.fetch_logged_model``).
 
 Several processes may share one replica: each writer marks its log as its own
 (``sync/own/<writer>.json``, which also records how far it has pushed) so no puller
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,7 @@ from .objects import Objects
 log = logging.getLogger(__name__)
 
 _RANGE_BYTES = 64 << 20  # downloads bigger than this go in ranges (bounded memory)
+MODEL_ID_RE = re.compile(r"m-[0-9a-f]{32}")  # a logged model's id: also a safe key part
 
 
 def segment_key(writer_id: str, seq: int) -> str:
@@ -52,6 +58,21 @@ def sync_dir(layout: Layout) -> Path:
 
 def own_dir(layout: Layout) -> Path:
     return sync_dir(layout) / "own"
+
+
+def logged_model_prefix(model_id: str) -> str:
+    """The bucket prefix of a logged model's files (as ``Layout.logged_model_artifacts``)."""
+    return f"models/{model_id}/artifacts/"
+
+
+def ready_models(records: list[dict[str, Any]]) -> list[str]:
+    """The ids of the logged models that ``records`` finalize as READY, in order."""
+    seen: dict[str, None] = {}
+    for r in records:
+        if r.get("op") == "model_status" and r.get("status") == "READY" \
+                and isinstance(r.get("model"), str) and MODEL_ID_RE.fullmatch(r["model"]):
+            seen[r["model"]] = None
+    return list(seen)
 
 
 def rel_key(layout: Layout, path: Path) -> str:

@@ -69,10 +69,10 @@ tb.set_tracking_uri(sys.argv[1])
 X = np.arange(8, dtype=float).reshape(-1, 1)
 model = LinearRegression().fit(X, 3 * X[:, 0] + 1)
 with tb.start_run() as run:
-    tb.sklearn.log_model(model, "model")
+    info = tb.sklearn.log_model(model, name="model")
 mv = tb.register_model(f"runs:/{run.info.run_id}/model", "clf")
 tb.Client().set_registered_model_alias("clf", "champion", mv.version)
-print(run.info.run_id, mv.version)
+print(run.info.run_id, info.model_id, mv.version)
 """
 
 LOAD_RENAMED = """
@@ -164,14 +164,21 @@ def test_alias_moved_from_two_machines_has_one_holder_and_every_move_logged(
 def test_a_version_registered_on_one_machine_loads_and_a_rename_shows_on_others(
         s3_url: str, machines: Machines, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    run_id, version = finish(machines.start("a", LOG_MODEL, s3_url), timeout=120).split()
+    run_id, model_id, version = finish(machines.start("a", LOG_MODEL, s3_url),
+                                       timeout=120).split()
+    files = f"s3/*/*/models/{model_id}/artifacts/*"
     with reader(s3_url, tmp_path / "reader", monkeypatch):
-        # This replica never saw the run: the model's files come from the bucket.
-        assert not list((tmp_path / "reader").glob(f"s3/*/*/runs/{run_id}/artifacts/*"))
+        # This replica never saw the model (MLflow 3 keeps a logged model's files in the
+        # store's models/<id>/artifacts, not the run's): they come from the bucket on load.
+        assert not list((tmp_path / "reader").glob(files))
         model = tb.pyfunc.load_model("models:/clf@champion")
         assert model.predict([[10.0]])[0] == pytest.approx(31.0)
-        assert list((tmp_path / "reader").glob(f"s3/*/*/runs/{run_id}/artifacts/model/*"))
-        assert tb.registry.resolve_model_uri("models:/clf/latest") == f"runs:/{run_id}/model"
+        assert {p.name for p in (tmp_path / "reader").glob(files)} >= {"MLmodel", "model.skops"}
+        assert not list((tmp_path / "reader").glob(f"s3/*/*/runs/{run_id}/artifacts/*"))
+        # As MLflow 3: runs:/<run>/model names no artifact of the run, so the version's
+        # source is the logged model it names.
+        assert tb.registry.resolve_model_uri("models:/clf/latest") == f"models:/{model_id}"
+        assert tb.Client().get_model_version("clf", 1).model_id == model_id
         assert int(version) == 1
         tb.Client().rename_registered_model("clf", "clf-prod")
         with pytest.raises(RegisteredModelRenamedError, match="clf-prod"):
