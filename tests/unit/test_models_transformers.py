@@ -104,7 +104,8 @@ def test_fill_mask_and_text_classification_from_components(model_dir: Path,
     tb.transformers.save_model({"model": cls.model, "tokenizer": cls.tokenizer}, path,
                                task="text-classification")
     frame = tb.pyfunc.load_model(str(path)).predict(["good", "bad"])
-    assert list(frame.columns) == ["label", "score"] and len(frame) == 2
+    assert list(frame.columns) == ["label", "score"]
+    assert len(frame) == 2
     assert list(frame["label"]) == [r["label"] for r in cls(["good", "bad"])]
 
 

@@ -79,7 +79,7 @@ def _text_classification_input(data: Any) -> Any:
     if isinstance(data, list) and all(isinstance(x, dict) for x in data):
         for payload in data:
             check_keys(payload)
-        if list(data[0].keys())[0] == 0:
+        if next(iter(data[0].keys())) == 0:
             data = [item[0] for item in data]
         try:  # MLflow serving JSON-encodes dict payloads inside a string column
             return [ast.literal_eval(s) for s in data]
