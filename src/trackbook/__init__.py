@@ -99,6 +99,7 @@ _LAZY.update({name: ("trackbook.models.logged_model", name) for name in (
 _LAZY.update({  # flavors on models/flavor.py (frameworks imported on use)
     "onnx": ("trackbook.onnx", ""),
     "keras": ("trackbook.keras", ""),
+    "transformers": ("trackbook.transformers", ""),
 })
 _LAZY.update({  # datasets and lineage (mlflow.data, log_input)
     "data": ("trackbook.data", ""),
@@ -156,6 +157,7 @@ if TYPE_CHECKING:
         registry,
         sklearn,
         tracking,
+        transformers,
     )
     from ._errors import SqlNotAllowedError, TrackbookError
     from ._errors import TrackbookError as MlflowException

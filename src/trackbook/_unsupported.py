@@ -49,7 +49,7 @@ _FLAVOR = "this model flavor is not implemented; save the model with a supported
 MODULES: dict[str, str] = {
     **dict.fromkeys(("catboost", "diffusers", "h2o", "johnsnowlabs", "paddle", "pmdarima",
                      "prophet", "sentence_transformers", "spacy", "spark", "statsmodels",
-                     "tensorflow", "transformers"), _FLAVOR),
+                     "tensorflow"), _FLAVOR),
     "pyspark": "Spark ML autologging is not implemented",
     "shap": "SHAP explanations are not implemented (evaluate() logs no SHAP plots)",
     "optuna": "MLflow's Optuna storage is not provided; tb.projects.sweep runs searches",

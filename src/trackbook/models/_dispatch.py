@@ -28,6 +28,10 @@ def _flavor_module(model: Any) -> Any:
         from . import sklearn
 
         return sklearn
+    if "transformers" in modules and any(c.__name__ == "Pipeline" for c in type(model).__mro__):
+        from . import transformers
+
+        return transformers
     if "keras" in modules:  # before torch: a torch-backend keras.Model is an nn.Module
         from . import keras
 
@@ -43,7 +47,7 @@ def _flavor_module(model: Any) -> Any:
     raise UnsupportedModelError(
         f"cannot save a {type(model).__module__}.{type(model).__name__}: trackbook saves "
         "scikit-learn estimators, XGBoost and LightGBM models, torch.nn.Modules, "
-        "onnx.ModelProtos, keras.Models and "
+        "onnx.ModelProtos, keras.Models, transformers Pipelines and "
         "tb.pyfunc.PythonModel subclasses. "
         "Wrap other models in a PythonModel whose predict calls them")
 

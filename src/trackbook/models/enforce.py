@@ -49,6 +49,8 @@ def _as_frame(data: Any, schema: Schema) -> Any:
     names = [s.name for s in schema.inputs] if schema.has_input_names() else None
     if isinstance(data, pd.DataFrame):
         return data
+    if np.isscalar(data):  # one value: one row, as MLflow (e.g. a string for a text model)
+        return pd.DataFrame([data])
     if isinstance(data, pd.Series):
         return data.to_frame(names[0] if names and len(names) == 1 and data.name is None
                              else data.name)

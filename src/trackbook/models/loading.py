@@ -38,6 +38,7 @@ LOADERS = {
     "mlflow.keras": "trackbook.models.keras",
     "mlflow.xgboost": "trackbook.models.xgboost",
     "mlflow.lightgbm": "trackbook.models.lightgbm",
+    "mlflow.transformers": "trackbook.models.transformers",
 }
 
 
