@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS_DIR = ROOT / "tests" / "mlflow_scripts"
 SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("s[0-9]*.py"))
 FRAMEWORKS = ["sklearn", "xgboost", "lightgbm", "torch", "pytorch_lightning", "keras",
-              "polars", "matplotlib"]
+              "polars", "matplotlib", "psutil"]
 JOBS = 2  # scripts at a time per side (the CI machine has 2 cores)
 
 # Scripts that do not match yet, with the reason; strict: a fixed one fails until removed.

@@ -57,15 +57,14 @@ def _status(status: Any) -> LoggedModelStatus:
 
 
 def context_tags() -> dict[str, str]:
-    """The tags MLflow puts on a new logged model: user and source (and git commit)."""
+    """The tags MLflow puts on a new logged model: user, source and its git state."""
     from ..tracking import context
 
     tags = {"mlflow.user": context.user_name(), **context.source_info()}
     source = tags.get("mlflow.source.name", "")
     if os.path.isabs(source):
-        commit = context.git_info(os.path.dirname(source)).get("mlflow.source.git.commit")
-        if commit:
-            tags["mlflow.source.git.commit"] = commit
+        tags.update((k, v) for k, v in context.git_info(os.path.dirname(source)).items()
+                    if k.startswith("mlflow.source.git."))
     return tags
 
 
