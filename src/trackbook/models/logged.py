@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..tracking import validation as v
@@ -128,18 +128,17 @@ def delete(store: Any, model_id: str) -> None:
 
 
 def log_output(store: Any, run_id: str, model_id: str, step: int) -> None:
-    """Record ``model_id`` as an output of ``run_id`` at ``step`` (``run.outputs``)."""
+    """Record ``model_id`` as an output of ``run_id`` at ``step`` (``run.outputs``); the
+    run's metrics logged at ``step`` from now on link to it (as MLflow 3's fluent API)."""
+    from ..tracking.runstate import state_of
+
     store.session.record("model_output", run=run_id, model=model_id, step=step)
-
-
-def log_metrics(store: Any, model_id: str, run_id: str | None,
-                points: Iterable[tuple[str, float, int, int, str | None, str | None]]) -> None:
-    """Link metric points (key, value, step, timestamp, dataset name, dataset digest) to
-    ``model_id``; the caller logs them into the run as usual."""
-    pts = [list(p) for p in points]
-    if pts:
-        store.session.record("model_metrics", model=check_model_id(model_id), run=run_id,
-                             id=uuid.uuid4().hex[:12], points=pts)
+    st = state_of(store, run_id)
+    at = st.outputs.setdefault(step, [])
+    if model_id not in at:
+        at.append(model_id)
+    if st.links is not None:
+        st.links.add(("model", model_id))
 
 
 # -- reading ------------------------------------------------------------------------------

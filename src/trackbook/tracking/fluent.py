@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ExperimentNotFoundError, InvalidValueError, RunStateError
 from ..store.events import now_ms
 from . import active_model as _active_model
+from . import inputs as _inputs
 from . import query
 from . import validation as v
 from .client import Client
@@ -46,6 +47,7 @@ class ActiveRun(Run):
         self._state = state_of(store, run.info.run_id)
         self._buffer = buffer_of(store, self._state)
         self._items = self._buffer.items
+        self._outputs = self._state.outputs  # step -> logged models (log_metric links)
         self._system_monitor: Any = None  # tracking/system_metrics.py, when enabled
 
     def __enter__(self) -> ActiveRun:
@@ -272,14 +274,23 @@ def log_metric(key: str, value: float, step: int | None = None,
 
     ``step`` defaults to 0 and ``timestamp`` to now (ms), as in MLflow. NaN and inf are
     accepted. Points are written to disk in the background, at ``end_run`` and at exit.
+
+    As MLflow 3: the point is also a metric of the logged model ``model_id`` (default: the
+    active model, :func:`set_active_model`; else every model the run logged at this
+    ``step``), recorded with ``dataset``'s name and digest; a model the run did not
+    produce becomes a run input (``run.inputs.model_inputs``), and ``dataset`` a dataset
+    input if the run has not used it yet.
     """
-    if run_id is None and _stack and model_id is None and _active_model._active[0] is None:
+    if (run_id is None and _stack and model_id is None and dataset is None
+            and _active_model._active[0] is None):
         run = _stack[-1]
+        outs = run._outputs
         if (run._state.status is _RUNNING and type(key) is str and key in _valid_names
                 and type(value) is float
                 and (step is None or (type(step) is int and _I64_MIN <= step <= _I64_MAX))
                 and (timestamp is None
-                     or (type(timestamp) is int and 0 <= timestamp <= _I64_MAX))):
+                     or (type(timestamp) is int and 0 <= timestamp <= _I64_MAX))
+                and (not outs or (step or 0) not in outs)):
             items = run._items
             items.append((key, value, step or 0,
                           _time_ns() // 1_000_000 if timestamp is None else timestamp))
@@ -287,20 +298,33 @@ def log_metric(key: str, value: float, step: int | None = None,
                 run._buffer.full()
             return
     model_id = model_id or _active_model._active[0]
-    if model_id is not None and timestamp is None:
+    if model_id is not None:
+        _active_model.check_model_id(model_id)
+    ds = _inputs.metric_dataset(dataset)
+    if timestamp is None:
         timestamp = _time_ns() // 1_000_000  # the run's point and the model's are one
     _log_metric_checked(key, value, step, timestamp, run_id)
-    if model_id is not None:
-        _link_model_metrics(model_id, run_id, [(key, v.metric_value(key, value),
-                                                v.step_value(step), timestamp)])
+    _link_to_models(run_id, model_id, ds, [(key, v.metric_value(key, value),
+                                            v.step_value(step), timestamp)])
 
 
-def _link_model_metrics(model_id: str, run_id: str | None,
-                        points: list[tuple[str, float, int, int]]) -> None:
-    """MLflow 3: metrics logged with ``model_id`` (or while a model is active) are the
-    logged model's metrics too."""
-    run_id = run_id or _current().info.run_id
-    _active_model.link_metrics(get_store(), model_id, run_id, points)
+def _link_to_models(run_id: str | None, model_id: str | None, ds: Any,
+                    points: list[tuple[str, float, int, int]]) -> None:
+    """MLflow 3: points logged with ``model_id`` (or while a model is active), else at a
+    step the run logged models at, are those logged models' metrics too, with the
+    dataset's name and digest; the model and the dataset become run inputs if new."""
+    store = get_store()
+    st = state_of(store, run_id) if run_id is not None else _current()._state
+    explicit = [model_id] if model_id is not None else []
+    if explicit or ds is not None:
+        _inputs.link_metric_inputs(store, st, explicit, ds)
+    name, digest = (ds.dataset.name, ds.dataset.digest) if ds is not None else (None, None)
+    by_model: dict[str, list[tuple[Any, ...]]] = {}
+    for p in points:
+        for mid in explicit or st.outputs.get(p[2], ()):
+            by_model.setdefault(mid, []).append((*p, name, digest))
+    for mid, pts in by_model.items():
+        _active_model.link_metrics(store, mid, st.run_id, pts)
 
 
 def _log_metric_checked(key: str, value: Any, step: Any, timestamp: int | None,
@@ -320,20 +344,20 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
                 synchronous: bool | None = None, run_id: str | None = None,
                 timestamp: int | None = None, model_id: str | None = None,
                 dataset: Any = None) -> None:
-    """Log several metrics at one step (all share the timestamp)."""
+    """Log several metrics at one step (all share the timestamp); ``model_id`` and
+    ``dataset`` link them to logged models as in :func:`log_metric`."""
     if not isinstance(metrics, dict):
         raise InvalidValueError(f"log_metrics needs a dict, got {type(metrics).__name__}")
     ts = _time_ns() // 1_000_000 if timestamp is None else v.timestamp_value(timestamp)
     st = v.step_value(step)
     model_id = model_id or _active_model._active[0]
-    if model_id is not None:
-        _log_metrics_of_model(metrics, st, ts, run_id, model_id)
-        return
-    if run_id is not None:
-        _client().log_batch(run_id, metrics=[Metric(k, val, ts, st)
-                                             for k, val in metrics.items()])
+    if model_id is not None or dataset is not None or run_id is not None:
+        _log_metrics_linked(metrics, st, ts, run_id, model_id, dataset)
         return
     run = _current()
+    if run._outputs and st in run._outputs:
+        _log_metrics_linked(metrics, st, ts, run.info.run_id, None, None)
+        return
     if run._state.status is not _RUNNING:
         run._state.check_writable("metrics")
     names = _valid_names
@@ -346,13 +370,16 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
         run._buffer.full()
 
 
-def _log_metrics_of_model(metrics: dict[str, Any], st: int, ts: int, run_id: str | None,
-                          model_id: str) -> None:
+def _log_metrics_linked(metrics: dict[str, Any], st: int, ts: int, run_id: str | None,
+                        model_id: str | None, dataset: Any) -> None:
+    if model_id is not None:
+        _active_model.check_model_id(model_id)
+    ds = _inputs.metric_dataset(dataset)
     run_id = run_id or _current().info.run_id
     points = [Metric(v.check_name("metric", k), v.metric_value(k, val), ts, st)
               for k, val in metrics.items()]
     _client().log_batch(run_id, metrics=points)
-    _link_model_metrics(model_id, run_id, [(p.key, p.value, p.step, p.timestamp)
+    _link_to_models(run_id, model_id, ds, [(p.key, p.value, p.step, p.timestamp)
                                            for p in points])
 
 
