@@ -3,10 +3,10 @@ process: the state MLflow 3 keeps so that metrics link to a model without naming
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
-import itertools
 import time
 from typing import Any
 
@@ -66,4 +66,4 @@ def link_metrics(store: Any, model_id: str, run_id: str | None,
         return
     store.session.record("model_metrics", model=model_id, run=run_id,
                          id=_record_id(),
-                         points=[[*p[:4], *(list(p[4:6]) + [None, None])[:2]] for p in points])
+                         points=[[*p[:4], *[*p[4:6], None, None][:2]] for p in points])
