@@ -160,15 +160,24 @@ def get(store: Any, model_id: str) -> LoggedModel:
 
 def _read(con: Any, model_ids: list[str] | None, deleted: bool = False,
           where: str = "TRUE", params: list[object] | None = None,
-          order: str = "lm.creation_timestamp DESC, lm.model_id") -> list[LoggedModel]:
-    """Logged models (all, or ``model_ids``) with their tags, params and metrics."""
+          order: str = "lm.creation_timestamp DESC, lm.model_id",
+          order_params: list[object] | None = None,
+          limit: int | None = None) -> list[LoggedModel]:
+    """Logged models (all, or ``model_ids``) with their tags, params and metrics; the
+    first ``limit`` by ``order`` (SQL fragments built by the callers, values in
+    ``params`` and ``order_params``)."""
     sql = (f"SELECT {_COLS} FROM logged_models lm WHERE lm.deleted = ? "  # noqa: S608
            f"AND ({where})")
     args: list[object] = [1 if deleted else 0, *(params or [])]
     if model_ids is not None:
         sql += " AND list_contains(?, lm.model_id)"
         args.append(list(model_ids))
-    rows = con.execute(f"{sql} ORDER BY {order}", args).fetchall()
+    sql += f" ORDER BY {order}"
+    args += order_params or []
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    rows = con.execute(sql, args).fetchall()
     if not rows:
         return []
     ids = [r[0] for r in rows]
@@ -180,7 +189,7 @@ def _read(con: Any, model_ids: list[str] | None, deleted: bool = False,
                         status=LoggedModelStatus(r[6]), status_message=r[7],
                         creation_timestamp=r[8], last_updated_timestamp=r[9],
                         tags=tags.get(r[0], {}), params=params_.get(r[0], {}),
-                        metrics=metrics.get(r[0], [])) for r in rows]
+                        metrics=metrics.get(r[0]) or None) for r in rows]
 
 
 def _pairs(con: Any, table: str, ids: list[str]) -> dict[str, dict[str, str]]:
