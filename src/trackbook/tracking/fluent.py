@@ -281,7 +281,7 @@ def log_metric(key: str, value: float, step: int | None = None,
     produce becomes a run input (``run.inputs.model_inputs``), and ``dataset`` a dataset
     input if the run has not used it yet.
     """
-    if (run_id is None and _stack and model_id is None and dataset is None
+    if (run_id is model_id is dataset is None and _stack
             and _active_model._active[0] is None):
         run = _stack[-1]
         outs = run._outputs
