@@ -13,7 +13,7 @@ from ._lazy import lazy_exports
 
 _TRACKING = ("Experiment", "ExperimentTag", "LifecycleStage", "Metric", "Param", "Run",
              "RunData", "RunInfo", "RunStatus", "RunTag", "SourceType", "ViewType",
-             "Dataset", "DatasetInput", "InputTag", "RunInputs")
+             "Dataset", "DatasetInput", "InputTag", "RunInputs", "RunOutputs")
 _LAZY: dict[str, str | tuple[str, str]] = {
     name: ("trackbook.tracking.entities", name) for name in _TRACKING}
 _LAZY.update({
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         RunData,
         RunInfo,
         RunInputs,
+        RunOutputs,
         RunStatus,
         RunTag,
         SourceType,

@@ -105,6 +105,7 @@ def _run(client: Any, run: Any, labels: list, exp_names: dict, out: dict) -> dic
     outputs = getattr(run, "outputs", None)
     for mo in getattr(outputs, "model_outputs", None) or []:
         rec["model_outputs"].append([_sub(mo.model_id, labels), mo.step])
+    rec["model_outputs"].sort()  # MLflow's SQL store returns them in no set order
     return rec
 
 

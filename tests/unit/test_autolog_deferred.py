@@ -159,7 +159,7 @@ def test_callback_metrics_reach_the_run_at_once_and_the_model_in_batches(store):
             metrics.log({"loss": 1.0 / (step + 1)}, step)
         history = tb.Client().get_metric_history(run.info.run_id, "loss")
         assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
-        assert tb.get_logged_model(model_id).metrics == []  # no record per step
+        assert tb.get_logged_model(model_id).metrics is None  # no record per step (MLflow: None)
         metrics.flush()
     linked = tb.get_logged_model(model_id).metrics
     assert sorted((m.key, m.step, m.value) for m in linked) == [

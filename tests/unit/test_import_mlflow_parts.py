@@ -65,7 +65,7 @@ def _version(source: str, run_id: str | None = RUN) -> SourceVersion:
 
 
 @pytest.mark.parametrize(("source", "expected"), [
-    ("models:/m-abc", f"runs:/{RUN}/model"),
+    ("models:/m-abc", "models:/m-abc"),  # the logged model keeps its id
     (f"runs:/{RUN}/model", f"runs:/{RUN}/model"),
     (f"mlflow-artifacts:/1/{RUN}/artifacts/model", f"runs:/{RUN}/model"),
     (f"file:///old/mlruns/1/{RUN}/artifacts/sub/model", f"runs:/{RUN}/sub/model"),
@@ -73,11 +73,11 @@ def _version(source: str, run_id: str | None = RUN) -> SourceVersion:
     ("/somewhere/else/model", "/somewhere/else/model"),
 ])
 def test_version_sources_point_into_this_store(source: str, expected: str) -> None:
-    assert map_source(_version(source), {"m-abc": (RUN, "model")}) == (expected, None)
+    assert map_source(_version(source), {"m-abc"}) == (expected, None)
 
 
 def test_a_version_of_a_logged_model_not_imported_says_so() -> None:
-    src, why = map_source(_version("models:/m-zzz"), {})
+    src, why = map_source(_version("models:/m-zzz"), set())
     assert src == "models:/m-zzz"
     assert "m-zzz" in why
     assert "not imported" in why

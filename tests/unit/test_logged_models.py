@@ -134,7 +134,9 @@ def test_metrics_logged_with_model_id_or_while_active_are_the_models(tb_store: P
         info = tb.sklearn.log_model(model, name="model")
         tb.log_metric("acc", 0.9, model_id=info.model_id)
         tb.log_metrics({"f1": 0.8, "auc": 0.7}, step=2, model_id=info.model_id)
-        tb.log_metric("loss", 0.5)  # not linked: no model id, no active model
+        # no model id, no active model: linked as the model was logged at this step
+        tb.log_metric("loss", 0.5)
+        tb.log_metric("lr", 0.1, step=1)  # not linked: no model was logged at step 1
         with tb.set_active_model(model_id=info.model_id):
             assert tb.get_active_model_id() == info.model_id
             tb.log_metric("active", 1.0, step=4)
@@ -143,9 +145,10 @@ def test_metrics_logged_with_model_id_or_while_active_are_the_models(tb_store: P
            for m in tb.get_logged_model(info.model_id).metrics}
     rid, mid = run.info.run_id, info.model_id
     assert got == {("acc", 0.9, 0, mid, rid), ("f1", 0.8, 2, mid, rid),
-                   ("auc", 0.7, 2, mid, rid), ("active", 1.0, 4, mid, rid)}
+                   ("auc", 0.7, 2, mid, rid), ("loss", 0.5, 0, mid, rid),
+                   ("active", 1.0, 4, mid, rid)}
     # they are the run's metrics too, as in MLflow
-    assert set(tb.get_run(rid).data.metrics) == {"acc", "f1", "auc", "loss", "active"}
+    assert set(tb.get_run(rid).data.metrics) == {"acc", "f1", "auc", "loss", "lr", "active"}
 
 
 def test_search_logged_models_filters_with_parameterized_sql(tb_store: Path) -> None:

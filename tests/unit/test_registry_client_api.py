@@ -153,5 +153,5 @@ def test_stages_list_and_unsupported_mlflow_arguments(five) -> None:
         five.get_model_version_stages("m", 9)
     with pytest.raises(InvalidRegistryNameError, match="Databricks"):
         five.create_registered_model("x", deployment_job_id="123")
-    with pytest.raises(InvalidRegistryNameError, match="logged-model ids"):
+    with pytest.raises(tb.TrackbookError, match="no logged model with id 'm-123'"):
         five.create_model_version("m", "/p", model_id="m-123")

@@ -32,6 +32,7 @@ from typing import Any
 from . import _locations
 from ._errors import MlflowImportError
 from ._source import (
+    MODEL_STATUS,
     RUN_STATUSES,
     LoggedModel,
     MetricBatch,
@@ -365,14 +366,66 @@ class FileSource:
                     meta = _yaml(m / "meta.yaml")
                     if meta.get("lifecycle_stage") == "deleted":
                         continue
-                    out.append(LoggedModel(str(meta.get("model_id", m.name)), d.name,
-                                           str(meta.get("name", "model")),
-                                           _str(meta.get("artifact_location")),
-                                           _str(meta.get("source_run_id")),
-                                           _int(meta.get("creation_timestamp")) or 0))
+                    status = meta.get("status")
+                    lm = LoggedModel(str(meta.get("model_id", m.name)), d.name,
+                                     str(meta.get("name", "model")),
+                                     _str(meta.get("artifact_location")),
+                                     _str(meta.get("source_run_id")),
+                                     _int(meta.get("creation_timestamp")) or 0,
+                                     _str(meta.get("model_type")),
+                                     MODEL_STATUS.get(status, str(status or "READY"))
+                                     if not isinstance(status, bool) else "READY",
+                                     _str(meta.get("status_message")),
+                                     _int(meta.get("last_updated_timestamp")))
+                    lm.tags = self._key_files(m / "tags", f"logged model {m.name} tag")
+                    lm.params = self._key_files(m / "params", f"logged model {m.name} param")
+                    lm.metrics = self._model_metrics(m)
+                    out.append(lm)
                 except _Bad as exc:
                     self.skipped.append(("logged models", m.name, str(exc)))
         out.sort(key=lambda m: (m.creation_time, m.model_id))
+        return out
+
+    def _model_metrics(self, m: Path) -> list[tuple[Any, ...]]:
+        """A logged model's points: ``metrics/<key>`` lines "timestamp value step run_id
+        [dataset_name dataset_digest]" (MLflow's file store)."""
+        out: list[tuple[Any, ...]] = []
+        for key, text in self._key_files(m / "metrics", f"logged model {m.name} metric").items():
+            for line in text.splitlines():
+                parts = line.split()
+                if len(parts) not in (4, 6):
+                    self.skipped.append(("logged model metrics", f"{m.name} {key!r}",
+                                         f"a line has {len(parts)} fields, not 4 or 6"))
+                    continue
+                try:
+                    ts, value, step = int(parts[0]), float(parts[1]), int(parts[2])
+                except ValueError:
+                    self.skipped.append(("logged model metrics", f"{m.name} {key!r}",
+                                         f"a line is not 'timestamp value step ...': "
+                                         f"{line[:80]!r}"))
+                    continue
+                ds = (parts[4], parts[5]) if len(parts) == 6 else (None, None)
+                out.append((key, value, step, ts, parts[3], *ds))
+        return out
+
+    def model_outputs(self) -> list[tuple[str, str, int]]:
+        """(run id, model id, step): ``<run>/outputs/<id>/meta.yaml`` (MLFLOW's file
+        store writes the model id as both source and destination there)."""
+        out = []
+        for run_id, d in self._run_dirs.items():
+            folder = d / "outputs"
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            for o in sorted(folder.iterdir()):
+                try:
+                    meta = _yaml(o / "meta.yaml")
+                except _Bad as exc:
+                    self.skipped.append(("logged models", f"run {run_id} output {o.name}",
+                                         str(exc)))
+                    continue
+                if meta.get("destination_type") == "MODEL_OUTPUT":
+                    out.append((run_id, str(meta.get("destination_id")),
+                                _int(meta.get("step")) or 0))
         return out
 
     def logged_model_dir(self, model: LoggedModel) -> tuple[Path | None, str | None]:

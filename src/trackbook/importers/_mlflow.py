@@ -3,9 +3,11 @@
 Rules (also in the README's migration guide):
 
 - **Run ids are kept**, so ``runs:/<run_id>/...`` URIs and notes that cite run ids keep
-  working. Runs keep their names, status, start/end times, user, lifecycle stage and
-  parent (``mlflow.parentRunId``), every param and tag, and every metric point (step,
-  timestamp, value; NaN and infinities included: MLflow's SQLite store keeps +-inf as
+  working; so are MLflow 3 logged-model ids (``models:/m-<id>``), with the models' tags,
+  params, metrics (datasets included), status and the runs' outputs. Runs keep their
+  names, status, start/end times, user, lifecycle stage and parent
+  (``mlflow.parentRunId``), every param and tag, and every metric point (step, timestamp,
+  value; NaN and infinities included: MLflow's SQLite store keeps +-inf as
   +-DBL_MAX, which are read back as infinities).
 - **Experiments are matched by name.** An MLflow experiment whose name exists in trackbook
   already (e.g. ``Default``) is merged into it; otherwise it is created with MLflow's id
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -38,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from . import _checks
-from ._copy import CopyResult, copy_missing, top_level_names
+from ._copy import CopyResult, copy_missing
 from ._errors import MlflowImportError
 from ._points import MetricImport
 from ._source import RUN_STATUSES, TERMINAL, Source, SourceRun
@@ -185,8 +188,8 @@ class _Importer:
         self.exp_map: dict[str, str] = {}
         # MLflow experiment id -> why it was not imported
         self.exp_skipped: dict[str, str] = {}
-        # logged model id -> (run id, artifact path in that run)
-        self.placements: dict[str, tuple[str, str]] = {}
+        # ids of the MLflow 3 logged models in the store after the import
+        self.models: set[str] = set()
         self.runs_by_id: dict[str, SourceRun] = {}
         self.points = MetricImport(store, source, self.writer, summary)
 
@@ -219,7 +222,7 @@ class _Importer:
         self.tracker.update("model registry", len(runs))
         from ._models import import_registry
 
-        import_registry(self.store, self.source, self.placements, self.summary)
+        import_registry(self.store, self.source, self.models, self.summary)
         self._source_skips()
 
     # -- experiments ---------------------------------------------------------------------
@@ -541,63 +544,85 @@ class _Importer:
         return None
 
     def _logged_models(self, run_ids: set[str]) -> None:
-        """Copy MLflow 3 logged models into their source run's artifacts.
-
-        A logged model named ``model`` of run R lands in R's artifact folder ``model`` (as
-        ``runs:/R/model`` resolves to it in MLflow 3); when the run's own artifacts already
-        have that name, or an earlier logged model of the run took it, in ``model-<model_id>``.
-        A model folder new to the run is copied to a temp folder and renamed into place, so
-        it appears whole.
-        """
+        """Import MLflow 3 logged models with their ids, so ``models:/m-<id>`` URIs keep
+        working: files into ``<store>/models/<id>/artifacts`` (copied to a temp folder and
+        renamed into place, so they appear whole), then the records (name, experiment,
+        source run, type, status, tags, params, metrics with their datasets, and the runs'
+        outputs) in one append. A model imported before only gets files it lacks."""
+        from ..models.logged import MODEL_ID_RE
         from ..store.durable import atomic_path
 
         s = self.summary
-        taken: dict[str, set[str]] = {}
+        w = self.writer
+        with self.store.connect() as con:
+            known = {r[0] for r in con.execute("SELECT model_id FROM logged_models").fetchall()}
         for m in self.source.logged_models():
-            why = (_checks.run_id_problem(m.model_id)
-                   or _checks.logged_model_name_problem(m.name)
+            why = (None if isinstance(m.model_id, str) and MODEL_ID_RE.fullmatch(m.model_id)
+                   else f"its id {_checks.shown(m.model_id)} is not an MLflow logged model "
+                        "id ('m-' and 32 hex digits)")
+            why = (why or _checks.logged_model_name_problem(m.name)
                    or _checks.text_problem("its artifact location", m.artifact_location))
+            if why is None and m.experiment_id not in self.exp_map:
+                why = f"its experiment {_checks.shown(m.experiment_id)} was not imported"
             if why:
                 s.skip("logged models", _checks.shown(m.model_id), why)
                 continue
-            if not m.source_run_id or m.source_run_id not in run_ids:
-                s.skip("logged models", m.model_id, "it has no source run in the MLflow "
-                                                    "store (trackbook keeps models in runs)")
-                continue
-            run_id = m.source_run_id
-            if run_id not in taken:
-                names = self._mlflow_top_level(run_id)
-                taken[run_id] = names
-            path = m.name if m.name not in taken[run_id] else f"{m.name}-{m.model_id}"
-            taken[run_id].add(path)
             folder, why = self.source.logged_model_dir(m)
             if folder is None:
                 s.skip("logged models", m.model_id, why or "its artifact folder was not found")
                 continue
             why = _tail_problem(folder, m.model_id)
-            dest = self.store.artifact_root(run_id) / path
-            before = dest.is_dir()
-            if why is None and before:
-                why = self._copy(folder, dest, f"{run_id}/{path}")
+            dest = self.store.layout.logged_model_artifacts(m.model_id)
+            before = m.model_id in known
+            if why is None and dest.is_dir():
+                why = self._copy(folder, dest, f"models/{m.model_id}")
             elif why is None:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 with contextlib.suppress(_Abandon), atomic_path(
                         dest, what=f"logged model {m.model_id}") as tmp:
                     tmp.mkdir()
-                    why = self._copy(folder, tmp, f"{run_id}/{path}")
+                    why = self._copy(folder, tmp, f"models/{m.model_id}")
                     if why is not None:
                         raise _Abandon  # atomic_path removes the temp folder
             if why is not None:
                 s.skip("logged models", m.model_id, f"its files could not be copied ({why})")
                 continue
-            self.placements[m.model_id] = (run_id, path)
-            s.had("logged models") if before else s.add("logged models")
+            self.models.add(m.model_id)
+            if before:
+                s.had("logged models")
+                continue
+            self._model_records(m, str(dest), run_ids)
+            s.add("logged models")
+        for run_id, model_id, step in self.source.model_outputs():
+            if run_id in run_ids and model_id in self.models and model_id not in known:
+                w.record("model_output", run=run_id, model=model_id, step=step)
+        w.flush()
 
-    def _mlflow_top_level(self, run_id: str) -> set[str]:
-        """Top-level names of the run's artifacts in MLflow (not trackbook's copy, which
-        also holds earlier placed logged models)."""
-        run = self.runs_by_id.get(run_id)
-        if run is None:
-            return set()
-        folder, _ = self.source.artifact_dir(run)
-        return top_level_names(folder)
+    def _model_records(self, m: Any, location: str, run_ids: set[str]) -> None:
+        w, s = self.writer, self.summary
+        tags = self._checked(m.tags, "tag", f"logged model {m.model_id}")
+        params = self._checked(m.params, "param", f"logged model {m.model_id}")
+        source_run = m.source_run_id if m.source_run_id in run_ids else None
+        w.record("model_create", model=m.model_id, exp=self.exp_map[m.experiment_id],
+                 name=m.name, source_run=source_run, model_type=m.model_type,
+                 artifact_location=location, status="PENDING", tags=tags, params=params,
+                 t=m.creation_time)
+        w.record("model_status", model=m.model_id, status=m.status, message=m.status_message,
+                 t=m.last_updated or m.creation_time)
+        points = []
+        for key, value, step, ts, run_id, ds_name, ds_digest in m.metrics:
+            if (why := _checks.text_problem("its metric key", key)) or not isinstance(
+                    value, (int, float)):
+                s.skip("logged model metrics", f"{m.model_id} {_checks.shown(key)}",
+                       why or f"its value {value!r:.40} is not a number")
+                continue
+            value = float(value)
+            points.append([key, value if math.isfinite(value) else repr(value), int(step),
+                           int(ts), ds_name, ds_digest, run_id])
+        by_run: dict[str | None, list[list[Any]]] = {}
+        for p in points:
+            by_run.setdefault(p.pop(), []).append(p)
+        for i, (run_id, pts) in enumerate(by_run.items()):
+            w.record("model_metrics", model=m.model_id, run=run_id,
+                     id=f"import-{m.model_id}-{i}", points=pts, t=m.creation_time)
+        s.add("logged model metrics", len(points))

@@ -6,14 +6,15 @@ model after the import. Records are written through the registry's own files: a 
 times, descriptions and tags; stages, aliases and deletions go through the registry's
 public methods (so they land in its promotion log, commented "imported from MLflow").
 
-Sources are rewritten to this store: an MLflow 3 logged model (``models:/m-...``) becomes
-``runs:/<its run>/<where its files were copied>``, and a path inside a run's artifacts
-(``mlflow-artifacts:/1/<run>/artifacts/model``, ``file:///.../<run>/artifacts/model``)
+Sources are rewritten to this store: an MLflow 3 logged model (``models:/m-...``) keeps its
+source (the model keeps its id here) and the version its ``model_id``; a path inside a
+run's artifacts (``mlflow-artifacts:/1/<run>/artifacts/model``, ``file:///.../<run>/artifacts/model``)
 becomes ``runs:/<run>/model``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..store.events import now_ms
@@ -26,17 +27,17 @@ if TYPE_CHECKING:
     from ..store.store import Store
 
 COMMENT = "imported from MLflow"
+MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 
 
-def map_source(v: SourceVersion,
-               placements: dict[str, tuple[str, str]]) -> tuple[str, str | None]:
-    """(the version's source in this store, why it may not load here or None)."""
+def map_source(v: SourceVersion, models: set[str]) -> tuple[str, str | None]:
+    """(the version's source in this store, why it may not load here or None). A
+    ``models:/m-<id>`` source stays as it is: the logged model keeps its id here."""
     src = v.source or ""
     if src.startswith("models:/"):
         ref = src[len("models:/"):].strip("/")
-        if ref in placements:
-            run_id, path = placements[ref]
-            return f"runs:/{run_id}/{path}", None
+        if ref in models:
+            return src, None
         if "/" in ref or "@" in ref:
             return src, None  # another registered model's version: resolved by name
         return src, (f"its source {src} is an MLflow logged model that was not imported, "
@@ -75,7 +76,7 @@ def checked_tags(tags: dict[str, str], owner: str, s: ImportSummary) -> dict[str
     return out
 
 
-def import_registry(store: Store, source: Source, placements: dict[str, tuple[str, str]],
+def import_registry(store: Store, source: Source, logged_models: set[str],
                     summary: ImportSummary) -> None:
     """Import every registered model of ``source`` (see the module docstring)."""
     from ..registry._registry import registry_for
@@ -87,12 +88,12 @@ def import_registry(store: Store, source: Source, placements: dict[str, tuple[st
         summary.skip("registered models", name, why)
     for m in models:
         try:
-            _import_model(reg, m, placements, summary)
+            _import_model(reg, m, logged_models, summary)
         except RegistryError as exc:
             summary.skip("registered models", m.name, f"{type(exc).__name__}: {exc}")
 
 
-def _import_model(reg: Registry, m: SourceModel, placements: dict[str, tuple[str, str]],
+def _import_model(reg: Registry, m: SourceModel, logged_models: set[str],
                   s: ImportSummary) -> None:
     from ..registry._names import check_alias, check_model_name, check_stage
     from ..registry.errors import InvalidRegistryNameError
@@ -139,7 +140,7 @@ def _import_model(reg: Registry, m: SourceModel, placements: dict[str, tuple[str
 
     top = reg.cache.max_version(name)
     for v in m.versions:
-        src, why = map_source(v, placements)
+        src, why = map_source(v, logged_models)
         deleted = v.stage == DELETED_STAGE
         have = st.versions.get(v.version)
         if have is not None:
@@ -213,11 +214,16 @@ def _import_model(reg: Registry, m: SourceModel, placements: dict[str, tuple[str
 def _record(name: str, number: int, v: SourceVersion | None,
             source: str | None) -> dict[str, Any]:
     """A version file (the registry's ``versions/<n>.json`` shape) with MLflow's values."""
-    return {"name": name, "version": number, "source": source or "",
-            "run_id": v.run_id if v else None, "description": v.description if v else None,
-            "tags": dict(v.tags) if v else {}, "run_link": v.run_link if v else None,
-            "creation_timestamp": (v.creation_time if v and v.creation_time else now_ms()),
-            "user_id": v.user_id if v else None}
+    record = {"name": name, "version": number, "source": source or "",
+              "run_id": v.run_id if v else None, "description": v.description if v else None,
+              "tags": dict(v.tags) if v else {}, "run_link": v.run_link if v else None,
+              "creation_timestamp": (v.creation_time if v and v.creation_time else now_ms()),
+              "user_id": v.user_id if v else None}
+    ref = (source or "")[len("models:/"):].strip("/") if (source or "").startswith(
+        "models:/") else ""
+    if MODEL_ID.fullmatch(ref):  # MLflow 3's ModelVersion.model_id
+        record["model_id"] = ref
+    return record
 
 
 def _grow_version(reg: Registry, name: str, v: SourceVersion, tags: dict[str, str],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -113,6 +113,18 @@ class LoggedModel:
     artifact_location: str | None
     source_run_id: str | None
     creation_time: int
+    model_type: str | None = None
+    status: str = "READY"
+    status_message: str | None = None
+    last_updated: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    #: (key, value, step, timestamp, run id, dataset name, dataset digest)
+    metrics: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+#: MLflow's protobuf numbers of a logged model's status
+MODEL_STATUS = {0: "UNSPECIFIED", 1: "PENDING", 2: "READY", 3: "FAILED"}
 
 
 @dataclass
@@ -164,6 +176,8 @@ class Source(Protocol):
     def logged_models(self) -> list[LoggedModel]: ...
 
     def logged_model_dir(self, model: LoggedModel) -> tuple[Path | None, str | None]: ...
+
+    def model_outputs(self) -> list[tuple[str, str, int]]: ...
 
     def registered_models(self) -> tuple[list[SourceModel], list[tuple[str, str]]]: ...
 

@@ -13,6 +13,7 @@ UTF-8 is read with ``surrogateescape`` so the importer can skip that one item.
 from __future__ import annotations
 
 import functools
+import math
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 from . import _locations
 from ._errors import MlflowImportError, UnknownSchemaError
 from ._source import (
+    MODEL_STATUS,
     LoggedModel,
     MetricBatch,
     SourceExperiment,
@@ -313,15 +315,52 @@ class SqliteSource:
 
     @_guarded
     def logged_models(self) -> list[LoggedModel]:
+        """MLflow 3 logged models (not deleted) with their tags, params and metrics."""
         if "logged_models" not in self.tables:
             return []
+        c = lambda col: self._col("logged_models", col)  # noqa: E731
         lifecycle = ("WHERE lifecycle_stage IS NULL OR lifecycle_stage != 'deleted'"
                      if "lifecycle_stage" in self.columns["logged_models"] else "")
-        return [LoggedModel(r[0], str(r[1]), r[2], r[3], r[4], r[5] or 0)
-                for r in self.con.execute(
-                    "SELECT model_id, experiment_id, name, artifact_location, source_run_id, "  # noqa: S608
-                    f"creation_timestamp_ms FROM logged_models {lifecycle} "
-                    "ORDER BY creation_timestamp_ms, model_id")]
+        models = [LoggedModel(r[0], str(r[1]), r[2], r[3], r[4], r[5] or 0, r[6],
+                              MODEL_STATUS.get(r[7], "READY") if r[7] is not None else "READY",
+                              r[8], r[9])
+                  for r in self.con.execute(
+                      "SELECT model_id, experiment_id, name, artifact_location, "  # noqa: S608
+                      f"source_run_id, creation_timestamp_ms, {c('model_type')}, "
+                      f"{c('status')}, {c('status_message')}, "
+                      f"{c('last_updated_timestamp_ms')} FROM logged_models {lifecycle} "
+                      "ORDER BY creation_timestamp_ms, model_id")]
+        by_id = {m.model_id: m for m in models}
+        for table, attr, k, v in (("logged_model_tags", "tags", "tag_key", "tag_value"),
+                                  ("logged_model_params", "params", "param_key",
+                                   "param_value")):
+            if table in self.tables:
+                for mid, key, value in self.con.execute(
+                        f"SELECT model_id, {k}, {v} FROM {table} ORDER BY rowid"):  # noqa: S608
+                    if mid in by_id:
+                        getattr(by_id[mid], attr)[key] = value
+        if "logged_model_metrics" in self.tables:
+            m = lambda col: self._col("logged_model_metrics", col)  # noqa: E731
+            for mid, *point in self.con.execute(
+                    "SELECT model_id, metric_name, metric_value, metric_step, "  # noqa: S608
+                    f"metric_timestamp_ms, {m('run_id')}, {m('dataset_name')}, "
+                    f"{m('dataset_digest')} FROM logged_model_metrics ORDER BY rowid"):
+                if mid in by_id:
+                    value = point[1]
+                    if value is not None and abs(value) == DBL_MAX:
+                        value = math.copysign(math.inf, value)
+                    point[1] = value
+                    by_id[mid].metrics.append(tuple(point))
+        return models
+
+    @_guarded
+    def model_outputs(self) -> list[tuple[str, str, int]]:
+        """(run id, model id, step) of every run's MLflow 3 model outputs."""
+        if "inputs" not in self.tables or "step" not in self.columns["inputs"]:
+            return []
+        return [(r, m, int(st or 0)) for r, m, st in self.con.execute(
+            "SELECT source_id, destination_id, step FROM inputs WHERE source_type = "
+            "'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT' ORDER BY rowid")]
 
     def logged_model_dir(self, model: LoggedModel) -> tuple[Path | None, str | None]:
         return _locations.resolve(model.artifact_location,

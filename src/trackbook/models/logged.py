@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..tracking import validation as v
@@ -127,18 +127,17 @@ def delete(store: Any, model_id: str) -> None:
 
 
 def log_output(store: Any, run_id: str, model_id: str, step: int) -> None:
-    """Record ``model_id`` as an output of ``run_id`` at ``step`` (``run.outputs``)."""
+    """Record ``model_id`` as an output of ``run_id`` at ``step`` (``run.outputs``); the
+    run's metrics logged at ``step`` from now on link to it (as MLflow 3's fluent API)."""
+    from ..tracking.runstate import state_of
+
     store.session.record("model_output", run=run_id, model=model_id, step=step)
-
-
-def log_metrics(store: Any, model_id: str, run_id: str | None,
-                points: Iterable[tuple[str, float, int, int, str | None, str | None]]) -> None:
-    """Link metric points (key, value, step, timestamp, dataset name, dataset digest) to
-    ``model_id``; the caller logs them into the run as usual."""
-    pts = [list(p) for p in points]
-    if pts:
-        store.session.record("model_metrics", model=check_model_id(model_id), run=run_id,
-                             id=uuid.uuid4().hex[:12], points=pts)
+    st = state_of(store, run_id)
+    at = st.outputs.setdefault(step, [])
+    if model_id not in at:
+        at.append(model_id)
+    if st.links is not None:
+        st.links.add(("model", model_id))
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -160,15 +159,24 @@ def get(store: Any, model_id: str) -> LoggedModel:
 
 def _read(con: Any, model_ids: list[str] | None, deleted: bool = False,
           where: str = "TRUE", params: list[object] | None = None,
-          order: str = "lm.creation_timestamp DESC, lm.model_id") -> list[LoggedModel]:
-    """Logged models (all, or ``model_ids``) with their tags, params and metrics."""
+          order: str = "lm.creation_timestamp DESC, lm.model_id",
+          order_params: list[object] | None = None,
+          limit: int | None = None) -> list[LoggedModel]:
+    """Logged models (all, or ``model_ids``) with their tags, params and metrics; the
+    first ``limit`` by ``order`` (SQL fragments built by the callers, values in
+    ``params`` and ``order_params``)."""
     sql = (f"SELECT {_COLS} FROM logged_models lm WHERE lm.deleted = ? "  # noqa: S608
            f"AND ({where})")
     args: list[object] = [1 if deleted else 0, *(params or [])]
     if model_ids is not None:
         sql += " AND list_contains(?, lm.model_id)"
         args.append(list(model_ids))
-    rows = con.execute(f"{sql} ORDER BY {order}", args).fetchall()
+    sql += f" ORDER BY {order}"
+    args += order_params or []
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    rows = con.execute(sql, args).fetchall()
     if not rows:
         return []
     ids = [r[0] for r in rows]
@@ -180,7 +188,7 @@ def _read(con: Any, model_ids: list[str] | None, deleted: bool = False,
                         status=LoggedModelStatus(r[6]), status_message=r[7],
                         creation_timestamp=r[8], last_updated_timestamp=r[9],
                         tags=tags.get(r[0], {}), params=params_.get(r[0], {}),
-                        metrics=metrics.get(r[0], [])) for r in rows]
+                        metrics=metrics.get(r[0]) or None) for r in rows]
 
 
 def _pairs(con: Any, table: str, ids: list[str]) -> dict[str, dict[str, str]]:

@@ -101,7 +101,7 @@ class LoggedModelClientMixin:
                              max_results: int | None = None,
                              order_by: list[dict[str, Any]] | None = None,
                              page_token: str | None = None) -> PagedList[LoggedModel]:
-        """A page (``max_results``, default 100) of the logged models of ``experiment_ids``
+        """A page (``max_results``, default 100, as is 0) of the logged models of ``experiment_ids``
         matching ``filter_string``, newest first unless ``order_by``; ``.token`` reads the
         next page."""
         from . import logged_search
@@ -111,8 +111,8 @@ class LoggedModelClientMixin:
             raise UnsupportedArgumentError(f"experiment_ids must be a list of strings, got "
                                            f"{type(experiment_ids).__name__}")
         if max_results is not None and (isinstance(max_results, bool)
-                                        or not isinstance(max_results, int) or max_results < 1):
-            raise UnsupportedArgumentError(f"max_results must be a positive int, got "
+                                        or not isinstance(max_results, int) or max_results < 0):
+            raise UnsupportedArgumentError(f"max_results must be a non-negative int, got "
                                            f"{max_results!r}")
         start = _offset(page_token)
         size = max_results or SEARCH_MAX_RESULTS_DEFAULT

@@ -126,21 +126,45 @@ def search_logged_models(experiment_ids: list[str] | None = None,
                          max_results: int | None = None,
                          order_by: list[dict[str, Any]] | None = None,
                          output_format: str = "pandas") -> Any:
-    """Logged models of ``experiment_ids`` (default: the current experiment) matching
-    ``filter_string`` (``search_runs``' grammar over ``name``, ``model_id``,
-    ``model_type``, ``status``, ``source_run_id``, ``creation_timestamp``,
-    ``last_updated_timestamp``, ``metrics.*``, ``params.*``, ``tags.*``), newest first or
-    by ``order_by`` (``[{"field_name": "metrics.acc", "ascending": False}]``), as a pandas
-    DataFrame or (``output_format="list"``) a list of :class:`LoggedModel`."""
+    """Search MLflow 3 logged models.
+
+    Parameters
+    ----------
+    experiment_ids : list of str, optional
+        Where to search (default, and for an empty list: the current experiment).
+    filter_string : str, optional
+        ``search_runs``' grammar over ``name``, ``model_id``, ``model_type``, ``status``
+        (``'READY'`` or MLflow's number), ``source_run_id``, ``experiment_id``,
+        ``creation_timestamp`` (``creation_time``), ``last_updated_timestamp``,
+        ``metrics.<key>`` (any point of the model), ``params.<key>``, ``tags.<key>``.
+    datasets : list of dict, optional
+        ``[{"dataset_name": "eval", "dataset_digest": "..."}]`` (digest optional): metric
+        comparisons count only points on these datasets; a model needs one such point.
+    max_results : int, optional
+        At most this many models (0: none).
+    order_by : list of dict, optional
+        ``[{"field_name": "metrics.acc", "ascending": False, "dataset_name": "eval"}]``
+        (a metric sorts by the model's latest point) or attributes; then newest first.
+    output_format : {"pandas", "list"}
+        A DataFrame (MLflow's columns) or a list of :class:`LoggedModel`.
+
+    Examples
+    --------
+    >>> best = tb.search_logged_models(filter_string="metrics.acc > 0.9",  # doctest: +SKIP
+    ...     order_by=[{"field_name": "metrics.acc", "ascending": False}],
+    ...     max_results=1, output_format="list")[0]
+    """
     from . import logged_search
 
     if output_format not in ("pandas", "list"):
         raise UnsupportedArgumentError(f"output_format must be 'pandas' or 'list', got "
                                        f"{output_format!r}")
-    if experiment_ids is None:
+    if not experiment_ids:
         from ..tracking import fluent
 
         experiment_ids = [fluent.current_experiment_id()]
+    elif isinstance(experiment_ids, str):
+        experiment_ids = [experiment_ids]
     models = logged_search.search(_store(), [str(e) for e in experiment_ids], filter_string,
                                   datasets, max_results, order_by)
     if output_format == "list":

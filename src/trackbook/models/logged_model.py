@@ -7,7 +7,10 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..tracking.entities import Metric
+from ..tracking.entities import LoggedModelInput, LoggedModelOutput, Metric
+
+__all__ = ["LoggedModel", "LoggedModelInput", "LoggedModelOutput", "LoggedModelParameter",
+           "LoggedModelStatus", "LoggedModelTag"]
 
 
 class LoggedModelStatus(enum.StrEnum):
@@ -48,21 +51,6 @@ class LoggedModelParameter:
 
     key: str
     value: str
-
-
-@dataclass(frozen=True)
-class LoggedModelInput:
-    """A logged model a run used (``run.inputs.model_inputs``)."""
-
-    model_id: str
-
-
-@dataclass(frozen=True)
-class LoggedModelOutput:
-    """A logged model a run produced, at a step (``run.outputs.model_outputs``)."""
-
-    model_id: str
-    step: int = 0
 
 
 @dataclass

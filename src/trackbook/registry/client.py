@@ -102,16 +102,32 @@ class RegistryClientMixin:
                              model_id: str | None = None) -> ModelVersion:
         """Add a version of an existing registered model (distinct, consecutive numbers
         even when several processes register at once). ``await_creation_for`` is accepted
-        for MLflow compatibility: creation is immediate."""
+        for MLflow compatibility: creation is immediate.
+
+        ``model_id`` (MLflow 3) records the logged model the version comes from
+        (``ModelVersion.model_id``); as in MLflow, the run defaults to that model's source
+        run, or for a ``models:/m-<id>`` source to that model's.
+
+        Raises
+        ------
+        LoggedModelNotFoundError
+            If ``model_id``, or the model a ``models:/m-<id>`` source names, does not exist.
+        """
         del await_creation_for
-        if model_id is not None:
-            raise InvalidRegistryNameError(
-                f"model_id={model_id!r}: MLflow 3 logged-model ids are not supported; pass the "
-                "model's URI as source (e.g. runs:/<run_id>/model)")
         if not isinstance(source, str) or not source:
             raise InvalidRegistryNameError(f"source must be a model URI or path, got {source!r}")
-        return self._registry.create_version(name, source, run_id or run_id_of(source), tags,
-                                             description, run_link)
+        run_id = run_id or run_id_of(source)
+        if model_id is not None or source.startswith("models:"):
+            from ..models import logged
+
+            ref = source[len("models:"):].lstrip("/")
+            if logged.MODEL_ID_RE.fullmatch(ref):
+                run_id = run_id or logged.get(self._store, ref).source_run_id
+            if model_id is not None:
+                run_id = run_id or logged.get(
+                    self._store, logged.check_model_id(model_id)).source_run_id
+        return self._registry.create_version(name, source, run_id, tags, description, run_link,
+                                             model_id=model_id)
 
     def get_model_version(self, name: str, version: Any) -> ModelVersion:
         """One version; ``.run_id`` is its source run, ``.aliases`` the aliases on it."""

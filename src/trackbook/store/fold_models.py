@@ -97,7 +97,7 @@ class LoggedModelsFold:
             ds_name = p[4] if len(p) > 4 else None
             ds_digest = p[5] if len(p) > 5 else None
             self.points.append((r["model"], key, _float(value), step, ts, r.get("run"),
-                                ds_name, ds_digest, f"{nonce}:{i}"))
+                                ds_name, ds_digest, f"{nonce}:{i:06d}"))
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
         from .fold import bulk_upsert

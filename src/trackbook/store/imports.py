@@ -132,6 +132,11 @@ class ImportWriter:
         record.setdefault("t", now_ms())
         self._records.append(record)
 
+    def record(self, op: str, **fields: Any) -> None:
+        """Buffer any other record (e.g. an MLflow 3 logged model's ``model_create``,
+        :mod:`trackbook.store.fold_models`), appended by :meth:`flush`."""
+        self._add({"op": op, **fields})
+
     def start_run(self, run_id: str, experiment_id: str, name: str | None,
                   start_time: int | None, user: str | None, parent_run_id: str | None) -> None:
         """A run with a given id and start time (status RUNNING until :meth:`status`)."""

@@ -3,10 +3,11 @@ process: the state MLflow 3 keeps so that metrics link to a model without naming
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
-import uuid
+import time
 from typing import Any
 
 #: MLflow's variable: a subprocess inherits its parent's active model through it.
@@ -36,20 +37,33 @@ def set_last_logged_model_id(model_id: str | None) -> None:
 
 
 _MODEL_ID_RE = re.compile(r"m-[0-9a-f]{32}")
+_ids = itertools.count()
 
 
-def link_metrics(store: Any, model_id: str, run_id: str | None,
-                 points: list[tuple[str, float, int, int]], dataset_name: str | None = None,
-                 dataset_digest: str | None = None) -> None:
-    """Record metric points (key, value, step, timestamp) as the logged model's metrics
-    (``log_metric(..., model_id=...)``), on the dataset named when given; the caller logs
-    them into the run too."""
+def _record_id() -> str:
+    """A writer-unique id that sorts in logging order: a model's points logged in one
+    millisecond read back in the order they were logged, as in MLflow."""
+    return f"{time.time_ns():020d}{next(_ids) % 1_000_000:06d}"
+
+
+def check_model_id(model_id: Any) -> str:
+    """``model_id`` if it is a logged model id ('m-' and 32 hex digits), else raise."""
     from .._errors import InvalidValueError
 
     if not isinstance(model_id, str) or not _MODEL_ID_RE.fullmatch(model_id):
         raise InvalidValueError(f"model_id must be a logged model id ('m-' and 32 hex "
                                 f"digits, e.g. ModelInfo.model_id), got {model_id!r}")
+    return model_id
+
+
+def link_metrics(store: Any, model_id: str, run_id: str | None,
+                 points: list[tuple[Any, ...]]) -> None:
+    """Record metric points (key, value, step, timestamp[, dataset name, dataset digest])
+    as the logged model's metrics (``log_metric(..., model_id=...)``); the caller logs
+    them into the run too."""
+    check_model_id(model_id)
+    if not points:
+        return
     store.session.record("model_metrics", model=model_id, run=run_id,
-                         id=uuid.uuid4().hex[:12],
-                         points=[[k, val, st, ts, dataset_name, dataset_digest]
-                                 for k, val, st, ts in points])
+                         id=_record_id(),
+                         points=[[*p[:4], *[*p[4:6], None, None][:2]] for p in points])

@@ -267,23 +267,23 @@ class Client:
                    step: int | None = None, synchronous: bool | None = None,
                    dataset_name: str | None = None, dataset_digest: str | None = None,
                    model_id: str | None = None) -> RunOperations | None:
-        """Buffer one metric point (flushed in the background).
+        """Buffer one metric point (flushed in the background); with ``model_id`` it is
+        that MLflow 3 logged model's metric too, on the dataset ``dataset_name`` /
+        ``dataset_digest`` (as MLflow's client: no run input is logged)."""
+        from . import active_model
 
-        With ``model_id`` the point is also the logged model's metric, on the dataset
-        ``dataset_name``/``dataset_digest`` when given (MLflow keeps those on model
-        metrics only). ``synchronous=False`` returns a ``RunOperations``, as MLflow.
-        """
         st = state_of(self._store, run_id)
         st.check_writable("metrics")
         v.check_name("metric", key)
         val = v.metric_value(key, value)
-        ts = now_ms() if timestamp is None else v.timestamp_value(timestamp)
-        buffer_of(self._store, st).add(key, val, v.step_value(step), ts)
         if model_id is not None:
-            from .active_model import link_metrics
-
-            link_metrics(self._store, model_id, run_id, [(key, val, v.step_value(step), ts)],
-                         dataset_name, dataset_digest)
+            active_model.check_model_id(model_id)
+        step_, ts = v.step_value(step), (now_ms() if timestamp is None
+                                        else v.timestamp_value(timestamp))
+        buffer_of(self._store, st).add(key, val, step_, ts)
+        if model_id is not None:
+            active_model.link_metrics(self._store, model_id, run_id,
+                                      [(key, val, step_, ts, dataset_name, dataset_digest)])
         return ops_for(self._store, synchronous)
 
     def log_param(self, run_id: str, key: str, value: Any,
@@ -310,12 +310,20 @@ class Client:
         ``True`` writes the metric points before returning."""
         st = state_of(self._store, run_id)
         points = []
+        by_model: dict[str, list[tuple[int, str | None, str | None]]] = {}
         for m in metrics:
             if isinstance(m, tuple) and not isinstance(m, Metric):
                 key, value, *rest = m
                 ts, step = ([*rest, None, None])[:2]
             else:
                 key, value, ts, step = m.key, m.value, m.timestamp, m.step
+                model_id = getattr(m, "model_id", None)
+                if model_id is not None:  # MLflow 3: a logged model's metric too
+                    from . import active_model
+
+                    by_model.setdefault(active_model.check_model_id(model_id), []).append(
+                        (len(points), getattr(m, "dataset_name", None),
+                         getattr(m, "dataset_digest", None)))
             v.check_name("metric", key)
             points.append((key, v.metric_value(key, value), v.step_value(step),
                            v.timestamp_value(ts) if ts is not None else now_ms()))
@@ -347,6 +355,12 @@ class Client:
             self._store.session.record("tags", run=run_id, data=new_tags)
         if points:
             buffer_of(self._store, st).extend(points)
+        if by_model:
+            from . import active_model
+
+            for model_id, refs in by_model.items():
+                active_model.link_metrics(self._store, model_id, run_id,
+                                          [(*points[i], dn, dd) for i, dn, dd in refs])
         return ops_for(self._store, synchronous)
 
     def log_inputs(self, run_id: str, datasets: Sequence[Any] | None = None,

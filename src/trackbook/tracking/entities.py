@@ -45,6 +45,13 @@ class Metric(NamedTuple):
     run_id: str | None = None
     model_id: str | None = None
 
+    def to_dictionary(self) -> dict[str, Any]:
+        """MLflow's dictionary form of the point."""
+        return {"key": self.key, "value": self.value, "timestamp": self.timestamp,
+                "step": self.step, "model_id": self.model_id,
+                "dataset_name": self.dataset_name, "dataset_digest": self.dataset_digest,
+                "run_id": self.run_id}
+
 
 @dataclass
 class Experiment:
@@ -130,29 +137,61 @@ class DatasetInput:
                 "tags": {t.key: t.value for t in self.tags}}
 
 
-@dataclass
-class RunInputs:
-    """What a run consumed: dataset inputs (model inputs: not recorded, always empty)."""
+@dataclass(frozen=True)
+class LoggedModelInput:
+    """A logged model a run used (``run.inputs.model_inputs``): one it logged metrics to
+    without having produced it, or one given to ``log_input(model=...)``."""
 
-    dataset_inputs: list[DatasetInput] = field(default_factory=list)
-    model_inputs: list[Any] = field(default_factory=list)
+    model_id: str
+
+
+@dataclass(frozen=True)
+class LoggedModelOutput:
+    """A logged model a run produced, at a step (``run.outputs.model_outputs``)."""
+
+    model_id: str
+    step: int = 0
 
     def to_dictionary(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "step": self.step}
+
+
+@dataclass
+class RunInputs:
+    """What a run consumed: dataset inputs and logged-model inputs."""
+
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[LoggedModelInput] = field(default_factory=list)
+
+    def to_dictionary(self) -> dict[str, Any]:
+        # as MLflow's: the model inputs stay objects (they have no dictionary form)
         return {"model_inputs": list(self.model_inputs),
                 "dataset_inputs": [d.to_dictionary() for d in self.dataset_inputs]}
 
 
 @dataclass
+class RunOutputs:
+    """What a run produced: MLflow 3 logged models, each at the step it was logged at."""
+
+    model_outputs: list[LoggedModelOutput] = field(default_factory=list)
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"model_outputs": [m.to_dictionary() for m in self.model_outputs]}
+
+
+@dataclass
 class Run:
-    """A run: its info, its data and its inputs (datasets)."""
+    """A run: its info, its data, its inputs (datasets, models) and outputs (models)."""
 
     info: RunInfo
     data: RunData
     inputs: RunInputs = field(default_factory=RunInputs)
+    outputs: RunOutputs = field(default_factory=RunOutputs)
 
     def to_dictionary(self) -> dict[str, Any]:
         return {"info": vars(self.info), "data": vars(self.data),
-                "inputs": self.inputs.to_dictionary()}
+                "inputs": self.inputs.to_dictionary(),
+                "outputs": self.outputs.to_dictionary()}
 
 
 class Param(NamedTuple):

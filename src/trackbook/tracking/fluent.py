@@ -20,6 +20,7 @@ from .._errors import ExperimentNotFoundError, InvalidValueError, RunStateError
 from ..store.events import now_ms
 from . import active_model as _active_model
 from . import context, pending, query
+from . import inputs as _inputs
 from . import validation as v
 from .client import Client
 from .entities import Experiment, Metric, Run, RunStatus, ViewType
@@ -46,6 +47,7 @@ class ActiveRun(Run):
         self._state = state_of(store, run.info.run_id)
         self._buffer = buffer_of(store, self._state)
         self._items = self._buffer.items
+        self._outputs = self._state.outputs  # step -> logged models (log_metric links)
         self._system_monitor: Any = None  # tracking/system_metrics.py, when enabled
 
     def __enter__(self) -> ActiveRun:
@@ -291,15 +293,23 @@ def log_metric(key: str, value: float, step: int | None = None,
 
     ``step`` defaults to 0 and ``timestamp`` to now (ms), as in MLflow. NaN and inf are
     accepted. Points are written to disk in the background, at ``end_run`` and at exit.
+
+    As MLflow 3: the point is also a metric of the logged model ``model_id`` (default: the
+    active model, :func:`set_active_model`; else every model the run logged at this
+    ``step``), recorded with ``dataset``'s name and digest; a model the run did not
+    produce becomes a run input (``run.inputs.model_inputs``), and ``dataset`` a dataset
+    input if the run has not used it yet.
     """
-    if (run_id is None and _stack and model_id is None and dataset is None
+    if (run_id is model_id is dataset is None and _stack
             and _active_model._active[0] is None):
         run = _stack[-1]
+        outs = run._outputs
         if (run._state.status is _RUNNING and type(key) is str and key in _valid_names
                 and type(value) is float
                 and (step is None or (type(step) is int and _I64_MIN <= step <= _I64_MAX))
                 and (timestamp is None
-                     or (type(timestamp) is int and 0 <= timestamp <= _I64_MAX))):
+                     or (type(timestamp) is int and 0 <= timestamp <= _I64_MAX))
+                and (not outs or (step or 0) not in outs)):
             items = run._items
             items.append((key, value, step or 0,
                           _time_ns() // 1_000_000 if timestamp is None else timestamp))
@@ -307,40 +317,33 @@ def log_metric(key: str, value: float, step: int | None = None,
                 run._buffer.full()
             return
     model_id = model_id or _active_model._active[0]
-    if model_id is not None and timestamp is None:
+    if model_id is not None:
+        _active_model.check_model_id(model_id)
+    ds = _inputs.metric_dataset(dataset)
+    if timestamp is None:
         timestamp = _time_ns() // 1_000_000  # the run's point and the model's are one
     _log_metric_checked(key, value, step, timestamp, run_id)
-    if model_id is not None:
-        _link_model_metrics(model_id, run_id, [(key, v.metric_value(key, value),
-                                                v.step_value(step), timestamp)], dataset)
-    if dataset is not None:
-        _log_dataset_of_metric(run_id, dataset)
+    _link_to_models(run_id, model_id, ds, [(key, v.metric_value(key, value),
+                                            v.step_value(step), timestamp)])
 
 
-def _link_model_metrics(model_id: str, run_id: str | None,
-                        points: list[tuple[str, float, int, int]], dataset: Any = None
-                        ) -> None:
-    """MLflow 3: metrics logged with ``model_id`` (or while a model is active) are the
-    logged model's metrics too, with the name and digest of ``dataset`` when given."""
-    run_id = run_id or _current().info.run_id
-    name = digest = None
-    if dataset is not None:
-        name, digest = getattr(dataset, "name", None), getattr(dataset, "digest", None)
-        if not isinstance(name, str) or not isinstance(digest, str):
-            raise InvalidValueError(f"dataset must be a dataset from trackbook.data (with a "
-                                    f"name and a digest), got {type(dataset).__name__}")
-    _active_model.link_metrics(get_store(), model_id, run_id, points, name, digest)
-
-
-def _log_dataset_of_metric(run_id: str | None, dataset: Any) -> None:
-    """As MLflow: the dataset a metric was computed on becomes an input of the run (no
-    context) unless the run already has it."""
-    run_id = run_id or _current().info.run_id
-    run = _client().get_run(run_id)
-    inputs = run.inputs.dataset_inputs if run.inputs is not None else []
-    if (dataset.name, dataset.digest) not in {(i.dataset.name, i.dataset.digest)
-                                              for i in inputs}:
-        _client().log_inputs(run_id, [_dataset_input(dataset, None, None)])
+def _link_to_models(run_id: str | None, model_id: str | None, ds: Any,
+                    points: list[tuple[str, float, int, int]]) -> None:
+    """MLflow 3: points logged with ``model_id`` (or while a model is active), else at a
+    step the run logged models at, are those logged models' metrics too, with the
+    dataset's name and digest; the model and the dataset become run inputs if new."""
+    store = get_store()
+    st = state_of(store, run_id) if run_id is not None else _current()._state
+    explicit = [model_id] if model_id is not None else []
+    if explicit or ds is not None:
+        _inputs.link_metric_inputs(store, st, explicit, ds)
+    name, digest = (ds.dataset.name, ds.dataset.digest) if ds is not None else (None, None)
+    by_model: dict[str, list[tuple[Any, ...]]] = {}
+    for p in points:
+        for mid in explicit or st.outputs.get(p[2], ()):
+            by_model.setdefault(mid, []).append((*p, name, digest))
+    for mid, pts in by_model.items():
+        _active_model.link_metrics(store, mid, st.run_id, pts)
 
 
 def _log_metric_checked(key: str, value: Any, step: Any, timestamp: int | None,
@@ -360,22 +363,20 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
                 synchronous: bool | None = None, run_id: str | None = None,
                 timestamp: int | None = None, model_id: str | None = None,
                 dataset: Any = None) -> None:
-    """Log several metrics at one step (all share the timestamp)."""
+    """Log several metrics at one step (all share the timestamp); ``model_id`` and
+    ``dataset`` link them to logged models as in :func:`log_metric`."""
     if not isinstance(metrics, dict):
         raise InvalidValueError(f"log_metrics needs a dict, got {type(metrics).__name__}")
     ts = _time_ns() // 1_000_000 if timestamp is None else v.timestamp_value(timestamp)
     st = v.step_value(step)
     model_id = model_id or _active_model._active[0]
-    if dataset is not None:
-        _log_dataset_of_metric(run_id, dataset)
-    if model_id is not None:
-        _log_metrics_of_model(metrics, st, ts, run_id, model_id, dataset)
-        return
-    if run_id is not None:
-        _client().log_batch(run_id, metrics=[Metric(k, val, ts, st)
-                                             for k, val in metrics.items()])
+    if model_id is not None or dataset is not None or run_id is not None:
+        _log_metrics_linked(metrics, st, ts, run_id, model_id, dataset)
         return
     run = _current()
+    if run._outputs and st in run._outputs:
+        _log_metrics_linked(metrics, st, ts, run.info.run_id, None, None)
+        return
     if run._state.status is not _RUNNING:
         run._state.check_writable("metrics")
     names = _valid_names
@@ -388,14 +389,17 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
         run._buffer.full()
 
 
-def _log_metrics_of_model(metrics: dict[str, Any], st: int, ts: int, run_id: str | None,
-                          model_id: str, dataset: Any = None) -> None:
+def _log_metrics_linked(metrics: dict[str, Any], st: int, ts: int, run_id: str | None,
+                        model_id: str | None, dataset: Any) -> None:
+    if model_id is not None:
+        _active_model.check_model_id(model_id)
+    ds = _inputs.metric_dataset(dataset)
     run_id = run_id or _current().info.run_id
     points = [Metric(v.check_name("metric", k), v.metric_value(k, val), ts, st)
               for k, val in metrics.items()]
     _client().log_batch(run_id, metrics=points)
-    _link_model_metrics(model_id, run_id, [(p.key, p.value, p.step, p.timestamp)
-                                           for p in points], dataset)
+    _link_to_models(run_id, model_id, ds, [(p.key, p.value, p.step, p.timestamp)
+                                           for p in points])
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:

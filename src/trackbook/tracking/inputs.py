@@ -1,5 +1,6 @@
 """A run's dataset inputs (MLflow's ``log_inputs``): checked and recorded, read back as
-``run.inputs`` (the record and its fold: :mod:`trackbook.store.fold_inputs`)."""
+``run.inputs`` (the record and its fold: :mod:`trackbook.store.fold_inputs`); and its
+logged-model outputs, read back as ``run.outputs``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import InvalidValueError
 from .._text import check_text
-from .entities import Dataset, DatasetInput, InputTag, RunInputs
+from .entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
+    RunInputs,
+    RunOutputs,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -120,11 +129,65 @@ def fetch(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str] | None
         out.setdefault(run_id, RunInputs()).dataset_inputs.append(DatasetInput(
             Dataset(name, digest, source_type, source, schema, profile),
             [InputTag(k, v) for k, v in pairs]))
-    models = con.execute("SELECT run_id, model_id FROM run_model_inputs "  # noqa: S608
-                         f"WHERE {where.format('run_id')} ORDER BY model_id", params).fetchall()
-    if models:
-        from ..models.logged_model import LoggedModelInput
-
-        for run_id, model_id in models:
-            out.setdefault(run_id, RunInputs()).model_inputs.append(LoggedModelInput(model_id))
+    for run_id, model_id in con.execute(
+            "SELECT run_id, model_id FROM run_model_inputs "  # noqa: S608
+            f"WHERE {where.format('run_id')} ORDER BY model_id", params).fetchall():
+        out.setdefault(run_id, RunInputs()).model_inputs.append(LoggedModelInput(model_id))
     return out
+
+
+def fetch_outputs(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str] | None
+                  ) -> dict[str, RunOutputs]:
+    """The MLflow 3 logged models each of ``run_ids`` produced (``run.outputs``), oldest
+    first; None: of the runs in the temp table ``_sel``, as :func:`fetch`. A deleted
+    model stays an output, as in MLflow."""
+    out: dict[str, RunOutputs] = {}
+    if run_ids is not None and not run_ids:
+        return out
+    where, params = (("list_contains(?, o.run_id)", [list(run_ids)]) if run_ids is not None
+                     else ("o.run_id IN (SELECT run_id FROM _sel)", []))
+    for run_id, model_id, step in con.execute(
+            "SELECT o.run_id, o.model_id, o.step FROM run_model_outputs o "  # noqa: S608
+            "LEFT JOIN logged_models lm USING (model_id) "
+            f"WHERE {where} ORDER BY lm.creation_timestamp NULLS LAST, o.model_id",
+            params).fetchall():
+        out.setdefault(run_id, RunOutputs()).model_outputs.append(
+            LoggedModelOutput(model_id, int(step)))
+    return out
+
+
+def metric_dataset(dataset: Any) -> DatasetInput | None:
+    """The run input a metric's ``dataset=`` makes: a ``trackbook.data`` dataset (or an
+    MLflow one) or a ``trackbook.entities.Dataset``; None for None."""
+    if dataset is None:
+        return None
+    if isinstance(dataset, Dataset):
+        return DatasetInput(dataset, [])
+    to_entity = getattr(dataset, "_to_mlflow_entity", None)
+    if to_entity is None:
+        raise InvalidValueError(
+            f"dataset= takes a dataset from trackbook.data (from_pandas, from_numpy, "
+            f"from_polars) or a trackbook.entities.Dataset, got {type(dataset).__name__}")
+    e = to_entity()
+    entity = e if isinstance(e, Dataset) else Dataset(e.name, e.digest, e.source_type,
+                                                      e.source, e.schema, e.profile)
+    return DatasetInput(entity, [])
+
+
+def link_metric_inputs(store: Store, st: RunState, model_ids: Sequence[str],
+                       dataset: DatasetInput | None) -> None:
+    """What MLflow 3 logs with a metric: a model the run neither used nor produced becomes
+    a model input, a dataset the run has not used a dataset input (without tags)."""
+    from .runstate import links_of
+
+    links = links_of(store, st)
+    models = [m for m in dict.fromkeys(model_ids) if ("model", m) not in links]
+    datasets = []
+    if dataset is not None:
+        key = ("dataset", (dataset.dataset.name, dataset.dataset.digest))
+        if key not in links:
+            datasets.append(dataset)
+    if models or datasets:
+        record(store, st, datasets, [LoggedModelInput(m) for m in models])
+        links.update(("model", m) for m in models)
+        links.update(("dataset", (d.dataset.name, d.dataset.digest)) for d in datasets)

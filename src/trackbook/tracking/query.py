@@ -115,9 +115,12 @@ def get_run(store: Store, run_id: str) -> Run | None:
         metrics = dict(con.execute("SELECT key, value FROM latest_metrics WHERE run_id = ?",
                                    [run_id]).fetchall())
         run_inputs = _inputs.fetch(con, [run_id])
+        run_outputs = _inputs.fetch_outputs(con, [run_id])
     run = make_run(row, params, tags, metrics)
     if run_id in run_inputs:
         run.inputs = run_inputs[run_id]
+    if run_id in run_outputs:
+        run.outputs = run_outputs[run_id]
     return run
 
 
@@ -186,10 +189,13 @@ def search_run_objects(store: Store, experiment_ids: Sequence[str] | None,
                     "JOIN _sel USING (run_id)").fetchall():
                 data[run_id][kind][key] = value
         run_inputs = _inputs.fetch(con, None)
+        run_outputs = _inputs.fetch_outputs(con, None)
     runs = [make_run(rows[i], data[i]["p"], data[i]["t"], data[i]["m"]) for i in ids]
     for run in runs:
         if run.info.run_id in run_inputs:
             run.inputs = run_inputs[run.info.run_id]
+        if run.info.run_id in run_outputs:
+            run.outputs = run_outputs[run.info.run_id]
     return runs
 
 

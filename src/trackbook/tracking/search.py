@@ -45,7 +45,7 @@ other input that is not a filter (not a string, a lone surrogate), FilterSyntaxE
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trackbook._errors import FilterSyntaxError
 
@@ -81,6 +81,11 @@ class Target:
     attributes: dict[str, bool]
     tables: dict[str, tuple[str, str]]
     id_column: str
+    #: attribute -> {value as written -> value stored}: e.g. a logged model's status
+    #: compared to MLflow's protobuf number (``status = 2``) matches 'READY'
+    synonyms: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: other names of attributes (e.g. ``creation_time`` for ``creation_timestamp``)
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 RUNS = Target(ATTRIBUTES, _TABLES, "run_id")
@@ -360,6 +365,7 @@ class _Parser:
 
     def attribute(self, name: str, tok: _Tok) -> str:
         attributes = self.target.attributes
+        name = self.target.aliases.get(name.lower(), name)
         if name.lower() in attributes:
             return name.lower()
         raise self.fail(f"unknown attribute {name!r}: expected one of {', '.join(attributes)}",
@@ -471,6 +477,9 @@ class _Parser:
         else:
             args = [v.value if v.kind == "STRING" else v.text for v in values]
             column = f"{a}.{name}" if kind == "attr" else f"{t}.value"
+            if kind == "attr" and name in self.target.synonyms:
+                words = self.target.synonyms[name]
+                args = [words.get(str(x), x) for x in args]
         if op in ("IN", "NOT IN"):
             predicate = f"{column} {op} ({', '.join('?' * len(args))})"
         else:
