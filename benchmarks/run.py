@@ -9,7 +9,8 @@ Usage::
 MLflow is installed once into ``benchmarks/.mlflow-venv``. Every measurement runs in a
 fresh subprocess; the tool order alternates across repetitions; medians are reported.
 Writes ``benchmarks/results/latest.md`` and ``latest.png`` (not with ``--smoke``
-unless ``--out`` is given).
+unless ``--out`` is given). The whole suite also runs the trackbook-only widget and s3
+benchmarks and ``autolog_bench.py`` (autolog overhead, both tools).
 """
 
 from __future__ import annotations
@@ -185,6 +186,15 @@ def main(argv: list[str] | None = None) -> int:
         print("\ns3:// store (SeaweedFS on 127.0.0.1):", flush=True)
         subprocess.run([sys.executable, str(Path(__file__).with_name("s3_bench.py")),
                         *(["--quick"] if args.quick else [])], check=False)
+        # Autolog overhead against plain training (trackbook's and MLflow's, issue 14): it
+        # exits 1 when trackbook's per-iteration overhead misses its target.
+        print("\nautolog overhead (sklearn, xgboost, lightgbm, Lightning):", flush=True)
+        autolog = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("autolog_bench.py")),
+             *(["--quick"] if args.quick else []),
+             *(["--only", "trackbook"] if args.only == "trackbook" else [])], check=False)
+        if autolog.returncode != 0:
+            return 1
     return 1 if failed and any(r.checks for r in rows) else 0
 
 

@@ -110,10 +110,34 @@ _LAZY.update({  # gradient boosting flavors + autolog: tb.xgboost / tb.lightgbm 
     "lightgbm": ("trackbook.lightgbm", ""),
 })
 
+_LAZY.update({
+    "run": ("trackbook.projects.api", "run"),  # mlflow.run = mlflow.projects.run
+    "doctor": ("trackbook._doctor", "doctor"),
+    "ActiveModel": ("trackbook.models.logged_fluent", "ActiveModel"),
+})
+
 __all__ = ["__version__", *sorted(_LAZY)]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+_lazy_getattr, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+
+
+def __getattr__(name: str) -> Any:
+    """A public name (loaded on first use), or, for the MLflow names trackbook does not
+    provide (``_unsupported.py``), a stand-in that raises saying why."""
+    if name in _LAZY:
+        return _lazy_getattr(name)
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _unsupported
+
+    if name in _unsupported.FLUENT:
+        stub = globals()[name] = _unsupported.fluent_stub(name)
+        return stub
+    error = _unsupported.module_error(name)
+    if error is not None:
+        raise error
+    return _lazy_getattr(name)
 
 
 if TYPE_CHECKING:

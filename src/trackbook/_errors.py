@@ -17,6 +17,11 @@ class TrackbookError(Exception):
 
     def __init__(self, *args: object, error_code: str | int | None = None,
                  **details: object) -> None:
+        if not args and "message" in details:  # MlflowException(message="...")
+            args = (details.pop("message"),)
+        if (type(self) is TrackbookError and len(args) == 2 and error_code is None
+                and isinstance(args[1], str | int)):  # MlflowException("...", "CODE")
+            args, error_code = args[:1], args[1]
         super().__init__(*args)
         if error_code is not None:
             self._error_code = error_code if isinstance(error_code, str) else "INTERNAL_ERROR"
@@ -108,3 +113,8 @@ class StoreError(TrackbookError, OSError):
 
 class TagNotFoundError(TrackbookError, LookupError):
     """A tag to delete does not exist (MLflow raises here too)."""
+
+
+class UnsupportedFeatureError(TrackbookError, NotImplementedError):
+    """An MLflow function, method or argument trackbook does not provide; the message
+    names it and says why (the README's "Use it as MLflow" section lists them all)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +18,8 @@ from urllib.parse import unquote, urlparse
 
 from ._errors import ArtifactPathError, InvalidValueError
 from .store.artifacts import FileInfo
+
+_LOGGED_MODEL = re.compile(r"models:/*(?P<id>m-[0-9a-f]{32})(?:/(?P<path>.*))?$")
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -43,6 +46,12 @@ def _which(artifact_uri: str | None, run_id: str | None, artifact_path: str | No
         raise InvalidValueError("artifact_path cannot be given with artifact_uri (put the "
                                 f"path in the URI); got artifact_path={artifact_path!r}")
     uri = os.fspath(artifact_uri)  # type: ignore[arg-type]
+    logged = _LOGGED_MODEL.match(uri)
+    if logged:  # MLflow 3: models:/m-<id>[/<path>], a logged model's own artifacts
+        from .models.uri import _logged_model_dir
+
+        root = _logged_model_dir(logged["id"], uri, tracking_uri)
+        return None, "", root / (logged["path"] or "").strip("/")
     if uri.startswith("models:"):
         from .registry.uri import resolve_model_uri
         from .tracking.uri import get_tracking_uri

@@ -54,6 +54,11 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         except ModuleNotFoundError as exc:
             if exc.name is not None and not target.startswith(exc.name):
                 raise
+            from ._unsupported import module_error
+
+            known = module_error(spec.name[len("mlflow."):])
+            if known is not None:
+                raise known from None
             raise UnsupportedMlflowModuleError(
                 f"{spec.name} is not available: trackbook has no {target} (the README's "
                 "'Use it as MLflow' section lists what is supported and what is not)") from None

@@ -5,12 +5,14 @@ Defined here, above both layers, so ``trackbook.tracking`` never imports the reg
 
 from __future__ import annotations
 
+from ._unsupported import UnsupportedClientMethods
 from .models.logged_client import LoggedModelClientMixin
 from .registry.client import RegistryClientMixin
 from .tracking.client import Client as TrackingClient
 
 
-class Client(RegistryClientMixin, LoggedModelClientMixin, TrackingClient):
+class Client(RegistryClientMixin, LoggedModelClientMixin, TrackingClient,
+             UnsupportedClientMethods):
     """Explicit access to a store: experiments, runs, metrics, artifacts and the model
     registry, with MLflow's ``MlflowClient`` method names.
 
@@ -18,6 +20,10 @@ class Client(RegistryClientMixin, LoggedModelClientMixin, TrackingClient):
     ----------
     tracking_uri
         A store folder or ``file://`` URI; default: the current tracking URI.
+    registry_uri
+        Must name the same store (the registry lives in the tracking store).
+    workspace_store_uri
+        Not supported (MLflow workspaces need a tracking server): raises when given.
 
     Examples
     --------
@@ -26,8 +32,14 @@ class Client(RegistryClientMixin, LoggedModelClientMixin, TrackingClient):
     >>> c.get_model_version_by_alias("churn-model", "champion").run_id
     """
 
-    def __init__(self, tracking_uri: str | None = None,
-                 registry_uri: str | None = None) -> None:
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None,
+                 workspace_store_uri: str | None = None) -> None:
+        if workspace_store_uri is not None:
+            from ._errors import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(
+                "MlflowClient(workspace_store_uri=...) is not supported by trackbook: "
+                "workspaces are an MLflow tracking-server feature")
         super().__init__(tracking_uri)
         if registry_uri is not None:  # the registry always lives in the tracking store
             from .registry.fluent import check_registry_uri

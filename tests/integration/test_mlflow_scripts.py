@@ -46,7 +46,8 @@ TAG_VALUES_DIFFER = {
 # Tags set by only one side, for a reason that is not a difference in what was logged.
 TAGS_ONE_SIDE: set[str] = set()
 # Metrics whose values are not deterministic (timing, machine load): keys and steps only.
-VOLATILE_METRICS = re.compile(r"^system/")
+# (system/*: a background sampler; *_fit_time/*_score_time: a search's measured seconds)
+VOLATILE_METRICS = re.compile(r"^system/|_(fit|score)_time$")
 REL_TOL = 1e-6
 
 
@@ -179,8 +180,11 @@ def _compare_metrics(where: str, ml: dict, tb: dict, diffs: list[str]) -> None:
 
 
 def _compare_tags(where: str, ml: dict, tb: dict, diffs: list[str]) -> None:
+    """Tags in trackbook's own ``trackbook.*`` namespace (python version, package snapshot,
+    dirty flag) are extras MLflow has no name for; every other tag must match."""
     ml = {k: v for k, v in ml.items() if k not in TAGS_ONE_SIDE}
-    tb = {k: v for k, v in tb.items() if k not in TAGS_ONE_SIDE}
+    tb = {k: v for k, v in tb.items()
+          if k not in TAGS_ONE_SIDE and not k.startswith("trackbook.")}
     if sorted(ml) != sorted(tb):
         diffs.append(f"{where} tag keys: mlflow-only {sorted(set(ml) - set(tb))}, "
                      f"trackbook-only {sorted(set(tb) - set(ml))}")

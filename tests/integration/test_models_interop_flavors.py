@@ -24,7 +24,8 @@ X = np.random.default_rng(0).random((6, 4)).astype(np.float32)
 
 def _run_mlflow(script: str, tmp_path: Path, *args: str,
                 env: dict[str, str] | None = None) -> dict:
-    python = mlflow_python(["sklearn", "skops", "torch", "onnx", "onnxruntime", "keras"])
+    python = mlflow_python(["sklearn", "skops", "torch", "onnx", "onnxruntime", "skl2onnx",
+                            "keras"])
     proc = subprocess.run([str(python), "-c", script, str(tmp_path), *args],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env={**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",

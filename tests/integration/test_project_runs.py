@@ -81,7 +81,8 @@ def artifact(run_id: str, path: str) -> str:
 
 def test_local_run_is_a_finished_run_with_params_tags_and_logs(
         tb_store: Path, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    sub = tb.projects.run(project, parameters={"x": 2}, run_name="probe-run")
+    sub = tb.projects.run(project, parameters={"x": 2}, run_name="probe-run",
+                          env_manager="local")
     assert sub.status == "FINISHED"
     assert sub.returncode == 0
     run = tb.get_run(sub.run_id)
@@ -106,14 +107,15 @@ def test_local_run_is_a_finished_run_with_params_tags_and_logs(
 
 def test_failing_entry_point_is_failed_with_the_reason(tb_store: Path, project: Path) -> None:
     with pytest.raises(ExecutionError, match="boom: the data file is empty") as info:
-        tb.projects.run(project, "fail")
+        tb.projects.run(project, "fail", env_manager="local")
     run = tb.get_run(info.value.run_id)  # type: ignore[arg-type]
     assert run.info.status == "FAILED"
     assert "command exited with status 1" in run.data.tags[ERROR_TAG]
     assert "boom: the data file is empty" in run.data.tags[ERROR_TAG]
     assert artifact(run.info.run_id, "logs/stdout.txt") == "loading data\n"
 
-    sub = tb.projects.run(project, "fail", synchronous=False, stream_output=False)
+    sub = tb.projects.run(project, "fail", synchronous=False, stream_output=False,
+                          env_manager="local")
     assert sub.wait() is False
     assert sub.status == "FAILED"
     assert "boom" in (sub.error or "")
@@ -121,11 +123,11 @@ def test_failing_entry_point_is_failed_with_the_reason(tb_store: Path, project: 
 
 def test_bad_parameters_fail_before_anything_runs(tb_store: Path, project: Path) -> None:
     with pytest.raises(ParameterError, match="'x' must be a float, got 'big'"):
-        tb.projects.run(project, parameters={"x": "big"})
+        tb.projects.run(project, parameters={"x": "big"}, env_manager="local")
     with pytest.raises(ParameterError, match=r"'seconds' \(float\) is required"):
-        tb.projects.run(project, "sleep")
+        tb.projects.run(project, "sleep", env_manager="local")
     with pytest.raises(tb.projects.EntryPointNotFoundError, match="choose one of: main, fail"):
-        tb.projects.run(project, "train")
+        tb.projects.run(project, "train", env_manager="local")
     assert tb.search_runs(search_all_experiments=True).empty
 
 
@@ -139,7 +141,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_cancel_kills_the_process_group_and_ends_killed(tb_store: Path, project: Path) -> None:
-    sub = tb.projects.run(project, "sleep", {"seconds": 60}, synchronous=False,
+    sub = tb.projects.run(project, "sleep", parameters={"seconds": 60}, synchronous=False,
+                          env_manager="local",
                           stream_output=False)
     assert tb.get_run(sub.run_id).info.status == "RUNNING"
     deadline = time.monotonic() + 60
@@ -241,7 +244,8 @@ def test_git_source_records_the_commit(tb_store: Path, project: Path, tmp_path: 
     subprocess.run([*git, "commit", "--quiet", "-m", "probe"], check=True)
     commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=True).stdout.strip()
-    sub = tb.projects.run(str(project), version="main", stream_output=False)
+    sub = tb.projects.run(str(project), version="main", stream_output=False,
+                          env_manager="local")
     tags = tb.get_run(sub.run_id).data.tags
     assert tags["mlflow.source.git.commit"] == commit
     assert tags["mlflow.source.git.repoURL"] == str(project)
@@ -273,7 +277,7 @@ def test_virtualenv_run_of_the_example_reuses_the_cached_env(
     assert built.prefix.is_relative_to(cache)
     assert "scikit-learn==" in (built.packages or "")
     monkeypatch.setenv("TRACKBOOK_CACHE_DIR", str(cache))
-    sub = tb.projects.run(EXAMPLE, "train", {"alpha": 0.05, "epochs": 5},
+    sub = tb.projects.run(EXAMPLE, "train", parameters={"alpha": 0.05, "epochs": 5},
                           env_manager="virtualenv", progress=False)
     assert sub.environment.created is False  # the cache hit
     assert sub.environment.prefix == built.prefix

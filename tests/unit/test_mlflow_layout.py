@@ -98,7 +98,7 @@ def test_exec_runs_an_unchanged_script_on_trackbook(tmp_path, real_mlflow_on_pat
     proc = _run(["-m", "trackbook", "exec", "--store", str(store), "--experiment", "exp",
                  "train.py", "a", "b"], tmp_path, {"EXTRA_PATH": real_mlflow_on_path})
     assert proc.returncode == 7, proc.stderr  # the script's exit status
-    assert "IMPORT-ERROR mlflow.tensorflow is not available" in proc.stdout
+    assert "IMPORT-ERROR mlflow.tensorflow is not supported by trackbook" in proc.stdout
     run_id = proc.stdout.split("RUN ")[1].split()[0]
     tb.set_tracking_uri(store)
     run = tb.get_run(run_id)

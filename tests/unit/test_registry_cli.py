@@ -27,6 +27,13 @@ from trackbook.registry import (
 from trackbook.registry._cli import add_parser
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables hide columns that do not fit the terminal; these tests read every column,
+    whatever terminal (or pseudo-terminal, under CI) the suite runs in."""
+    monkeypatch.setenv("COLUMNS", "1000")
+
+
 def registry(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     """Run ``trackbook registry <argv>`` in this process; return what it printed."""
     parser = argparse.ArgumentParser(prog="trackbook")

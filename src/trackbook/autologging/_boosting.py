@@ -115,52 +115,18 @@ def log_early_stopping(stopped: int, best: int, best_metrics: dict[str, float],
 
 def log_importance(flavor: str, importance_type: str, importance: dict[str, Any],
                    indent: int | None = None) -> None:
-    """``feature_importance_<type>.json`` and ``.png`` at the run's artifact root."""
+    """``feature_importance_<type>.json`` now and ``.png`` (drawn on the background worker;
+    the run waits for it before it ends) at the run's artifact root."""
     from ..tracking import fluent
+    from . import _deferred, _plots
 
     name = f"feature_importance_{importance_type}"
     if importance:
-        with _safety.guard(flavor, f"plot {name}.png"):
-            fig = _importance_figure(list(importance), list(importance.values()),
-                                     importance_type)
-            fluent.log_figure(fig, f"{name}.png")
+        run_id = fluent._current().info.run_id
+        _deferred.submit(run_id, flavor, f"plot {name}.png", _plots.save, run_id,
+                         f"{name}.png", _plots.importance, list(importance),
+                         list(importance.values()), importance_type)
     fluent.log_text(json.dumps(importance, indent=indent), f"{name}.json")
-
-
-def _importance_figure(features: list[str], values: list[Any], importance_type: str) -> Any:
-    """A horizontal bar chart, most important feature on top (one bar per class when
-    ``values`` holds one list per feature)."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    matrix = np.asarray(values, dtype=float)
-    if matrix.ndim == 1:
-        matrix = matrix[:, None]
-    order = np.argsort(np.abs(matrix).sum(axis=1))
-    names = np.asarray(features, dtype=object)[order]
-    matrix = matrix[order]
-    n_features, n_classes = matrix.shape
-    height = 4.8 + (0.1 * n_features if n_features > 10 else 0) \
-        + (0.1 * n_classes if n_classes > 1 else 0)
-    fig = Figure(figsize=(6.4, height))
-    ax = fig.subplots()
-    offsets = np.linspace(-0.25, 0.25, n_classes) if n_classes > 1 else np.zeros(1)
-    bar_height = 0.5 / max(n_classes - 1, 1)
-    for k in range(n_classes):
-        ax.barh(np.arange(n_features) + offsets[k], matrix[:, k], height=bar_height,
-                align="center", label=f"Class {k}" if n_classes > 1 else None)
-    ax.set_yticks(np.arange(n_features))
-    ax.set_yticklabels([str(n) for n in names])
-    ax.set_xlabel("Importance")
-    ax.set_title(f"Feature Importance ({importance_type})")
-    if n_classes > 1:
-        ax.legend()
-    # margins from the longest label instead of tight_layout, which draws the figure once
-    # more (the plot is most of what autolog adds to a training call)
-    longest = max((len(str(n)) for n in names), default=1)
-    fig.subplots_adjust(left=min(0.5, 0.05 + 0.011 * longest), right=0.97, top=0.92,
-                        bottom=0.1)
-    return fig
 
 
 def resolve_example(flavor: str, config: _config.AutologConfig, get_example: Callable[[], Any],

@@ -8,6 +8,7 @@ import functools
 from typing import Any
 
 from ._hookguard import HookGuard
+from ._model_metrics import ModelMetrics
 
 FLAVOR = "keras"
 
@@ -27,6 +28,7 @@ def callback_class() -> type:
             self.every_epoch = log_every_epoch
             self.every_n_steps = log_every_n_steps
             self.model_id = model_id  # MLflow 3 links the metrics to the logged model
+            self.metrics = ModelMetrics(model_id)
             self.guard = HookGuard(FLAVOR)
 
         def on_train_begin(self, logs: Any = None) -> None:
@@ -65,8 +67,6 @@ def callback_class() -> type:
                 self._log(logs, iteration)
 
         def _log(self, logs: dict[str, Any], step: int) -> None:
-            from ..tracking import fluent
-
-            fluent.log_metrics(_floats(logs), step=step, model_id=self.model_id)
+            self.metrics.log(_floats(logs), step)
 
     return MetricsCallback

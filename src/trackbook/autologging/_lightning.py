@@ -14,6 +14,7 @@ from typing import Any
 from .._errors import RunStateError
 from ._checkpoints import CheckpointLogger
 from ._hookguard import HookGuard
+from ._model_metrics import ModelMetrics
 
 FLAVOR = "pytorch"
 
@@ -45,6 +46,7 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
                      capture_signature: bool, model_id: str | None = None) -> None:
             self.run_id = run_id
             self.model_id = model_id  # MLflow 3 links the metrics to the logged model
+            self.metrics = ModelMetrics(model_id)
             self.every_epoch = log_every_n_epoch
             self.every_step = log_every_n_step
             self.capture_signature = capture_signature
@@ -85,18 +87,14 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
             fluent.log_params(optimizer_params(trainer))
 
         def _epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            from ..tracking import fluent
-
             metrics = {k: v for k, v in trainer.callback_metrics.items()
                        if k not in self.step_metrics}
             self.epoch_metrics.update(metrics)
             epoch = pl_module.current_epoch
             if (epoch + 1) % self.every_epoch == 0 and not trainer.sanity_checking:
-                fluent.log_metrics(_floats(metrics), step=epoch, model_id=self.model_id)
+                self.metrics.log(_floats(metrics), epoch)
 
         def _batch_end(self, trainer: Any) -> None:
-            from ..tracking import fluent
-
             # Step-only metrics: for a metric logged on step and epoch ('loss' with
             # 'loss_step' and 'loss_epoch') the plain name is left to the epoch log.
             current = trainer.callback_metrics
@@ -106,7 +104,7 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
             step = trainer.global_step
             if ((step // self.steps_per_batch) + 1) % self.every_step == 0 \
                     and not trainer.sanity_checking:
-                fluent.log_metrics(_floats(metrics), step=step, model_id=self.model_id)
+                self.metrics.log(_floats(metrics), step)
 
         def _test_end(self, trainer: Any) -> None:
             from ..tracking import fluent
@@ -115,7 +113,8 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
             active = fluent.active_run()
             if active is not None and active.info.run_id == self.run_id:
                 fluent.set_tags({"Mode": "testing"})
-                fluent.log_metrics(metrics, step=0, model_id=self.model_id)
+                self.metrics.log(metrics, 0)
+                self.metrics.flush()
                 return
             # trainer.test() after the autologged fit ended its run: MLflow logs into the
             # ended run; trackbook writes only to running runs, so resume it for the call
@@ -125,7 +124,8 @@ def callback_classes(pl: ModuleType) -> tuple[type, type]:
                                     "the fit's run only while it or no run is active")
             with fluent.start_run(run_id=self.run_id):
                 fluent.set_tags({"Mode": "testing"})
-                fluent.log_metrics(metrics, step=0, model_id=self.model_id)
+                self.metrics.log(metrics, 0)
+                self.metrics.flush()
 
         # -- the first batch's input and output, for the model signature ------------------
         def _watch_forward(self, module: Any) -> None:

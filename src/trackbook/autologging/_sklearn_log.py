@@ -211,12 +211,14 @@ class FitLog:
         except ImportError as exc:
             _warn(f"matplotlib is not installed ({exc}), so the training plots are not logged")
             return
-        with tempfile.TemporaryDirectory(prefix="trackbook-sklearn-") as tmp:
-            for name, draw in _classifier_plots(self.estimator, self.X, self.y, self.weight):
-                with _safety.guard(FLAVOR, f"draw {PREFIX}{name}.png"):
-                    draw(Path(tmp) / f"{PREFIX}{name}.png")
-            if any(Path(tmp).iterdir()):
-                _sklearn_runs.client().log_artifacts(self.run_id, tmp)
+        from . import _deferred, _plots
+
+        # the predictions are made here: the worker must not touch the estimator, which the
+        # script may refit while the plots are drawn
+        for name, draw, args in _classifier_plots(self.estimator, self.X, self.y, self.weight):
+            artifact = f"{PREFIX}{name}.png"
+            _deferred.submit(self.run_id, FLAVOR, f"draw {artifact}", _plots.save,
+                             self.run_id, artifact, draw, *args)
 
     def _html(self) -> None:
         from sklearn.utils import estimator_html_repr
@@ -357,40 +359,30 @@ def _regressor_metrics(est: Any, X: Any, y: Any, w: Any) -> dict[str, Any]:
     return values
 
 
-def _classifier_plots(est: Any, X: Any, y: Any, w: Any) -> list[tuple[str, Any]]:
-    """(name, draw(path)) for the confusion matrix, plus ROC and precision-recall curves
-    for binary labels. Drawn on their own Figure (no pyplot): the user's figures are left
-    alone."""
-    import matplotlib
-    from matplotlib.figure import Figure
-    from sklearn import metrics as m
+def _classifier_plots(est: Any, X: Any, y: Any, w: Any
+                      ) -> list[tuple[str, Any, tuple[Any, ...]]]:
+    """(name, draw, args) for the confusion matrix, plus ROC and precision-recall curves
+    for binary labels, scored with ``predict_proba`` (else ``decision_function``) as
+    scikit-learn's displays score them; ``draw(*args)`` returns the Figure."""
+    import numpy as np
 
-    style = {"savefig.dpi": 175, "figure.autolayout": True, "font.size": 8}
+    from . import _plots
 
-    def confusion(path: Path) -> None:
-        labels = getattr(est, "classes_", None)
-        n = len(labels) if labels is not None else len(set(y))
-        with matplotlib.rc_context({**style, "font.size": min(8.0, 50.0 / n),
-                                    "axes.labelsize": 8.0, "figure.dpi": 175}):
-            fig = Figure(figsize=(6.0, 4.0))
-            ax = fig.subplots(1, 1)
-            shown = m.ConfusionMatrixDisplay.from_estimator(
-                est, X, y, sample_weight=w, normalize="true", cmap="Blues", ax=ax)
-            shown.ax_.set_title("Normalized confusion matrix")
-            fig.savefig(path, format="png")
-
-    def curve(display: Any, title: str) -> Any:
-        def draw(path: Path) -> None:
-            with matplotlib.rc_context(style):
-                fig = Figure()
-                shown = display.from_estimator(est, X, y, sample_weight=w, ax=fig.subplots())
-                shown.ax_.set_title(title)
-                fig.savefig(path, format="png")
-        return draw
-
-    plots: list[tuple[str, Any]] = [("confusion_matrix", confusion)]
-    if len(set(y)) == 2:
-        plots += [("roc_curve", curve(m.RocCurveDisplay, "ROC curve")),
-                  ("precision_recall_curve", curve(m.PrecisionRecallDisplay,
-                                                   "Precision recall curve"))]
-    return plots
+    y_true = np.asarray(y)
+    weights = None if w is None else np.array(w, copy=True)
+    plots: list[tuple[str, Any, tuple[Any, ...]]] = [
+        ("confusion_matrix", _plots.confusion_matrix,
+         (y_true, np.asarray(est.predict(X)), weights))]
+    classes = getattr(est, "classes_", None)
+    if len(set(y_true.tolist())) != 2 or classes is None or len(classes) != 2:
+        return plots
+    if hasattr(est, "predict_proba"):
+        scores = np.asarray(est.predict_proba(X))[:, 1]
+    elif hasattr(est, "decision_function"):
+        scores = np.asarray(est.decision_function(X))
+    else:
+        return plots
+    pos_label = classes[1]
+    curve_args = (y_true, scores, pos_label, weights)
+    return [*plots, ("roc_curve", _plots.roc_curve, curve_args),
+            ("precision_recall_curve", _plots.precision_recall_curve, curve_args)]

@@ -116,6 +116,9 @@ def _fit(original: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
             if model_id is not None:
                 guard.run("mark the logged model FAILED", _fail_model, model_id)
             raise
+        finally:
+            if callback is not None:
+                guard.run("link the epoch metrics to the logged model", callback.metrics.flush)
         if config.log_models:
             guard.run("log the model", _log_model, model, config, model_id, example)
         return history

@@ -112,6 +112,7 @@ def _fit(pl: ModuleType, original: Any, trainer: Any, *args: Any, **kwargs: Any)
         finally:
             if callback is not None:
                 callback.restore_forward()
+                guard.run("link the epoch metrics to the logged model", callback.metrics.flush)
         if early_stop is not None:
             guard.run("log early stopping metrics", _early_stop_metrics, early_stop, model_id)
         guard.run("log the model summary", _log_summary, pl, trainer)

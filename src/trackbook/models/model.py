@@ -80,6 +80,18 @@ class Model:
         return self.signature.params if self.signature else None
 
     @property
+    def model_id(self) -> str | None:
+        """MLflow 3's logged-model id (``m-<32 hex>``), None for a model saved to a path."""
+        return self.extra.get("model_id")
+
+    @model_id.setter
+    def model_id(self, value: str | None) -> None:
+        if value is None:
+            self.extra.pop("model_id", None)
+        else:
+            self.extra["model_id"] = value
+
+    @property
     def trackbook(self) -> dict[str, Any]:
         """trackbook's own section (version, packaged code, project files, capture notes)."""
         return self.extra.setdefault("trackbook", {})

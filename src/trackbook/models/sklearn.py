@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _code
+from . import _code, _skops_import
 from ._errors import ModelError, ModelLoadError, UnsupportedModelError, UntrustedTypesError
 from .flavor import FlavorSpec, LoadContext, conda_env, default_pip_requirements
 from .model import Model, ModelInfo
@@ -108,7 +108,7 @@ def _skops_bytes(sk_model: Any, trusted: list[str], explicit: bool) -> bytes | N
     """The model as skops bytes, or None (when ``explicit`` is False) where skops cannot
     store it with ``trusted`` and its default types; ``explicit`` raises instead."""
     try:
-        import skops.io
+        skops_io = _skops_import.skops_io()
     except ImportError:
         if explicit:
             raise UnsupportedModelError(
@@ -118,8 +118,8 @@ def _skops_bytes(sk_model: Any, trusted: list[str], explicit: bool) -> bytes | N
                     "runs code when loaded; pip install skops to save in the safe format")
         return None
     try:
-        data: bytes = skops.io.dumps(sk_model)
-        needed = skops.io.get_untrusted_types(data=data)
+        data: bytes = skops_io.dumps(sk_model)
+        needed = skops_io.get_untrusted_types(data=data)
     except Exception as exc:
         if explicit:
             raise UnsupportedModelError(
@@ -227,7 +227,7 @@ def log_model(sk_model: Any, name: str | None = None, *, artifact_path: str | No
 
 def _read_skops(path: Path, conf: dict[str, Any], trusted: list[str] | None) -> Any:
     try:
-        import skops.io
+        skops_io = _skops_import.skops_io()
     except ImportError:
         raise ModelLoadError(
             f"{path} is in the skops format; install skops to load it (pip install skops)"
@@ -235,7 +235,7 @@ def _read_skops(path: Path, conf: dict[str, Any], trusted: list[str] | None) -> 
     if not path.is_file():
         raise ModelLoadError(f"the model file {path} is missing")
     try:
-        needed = skops.io.get_untrusted_types(file=path)
+        needed = skops_io.get_untrusted_types(file=path)
     except Exception as exc:
         raise ModelLoadError(f"{path} is not a readable skops file "
                              f"({type(exc).__name__}: {exc})") from exc
@@ -253,7 +253,7 @@ def _read_skops(path: Path, conf: dict[str, Any], trusted: list[str] | None) -> 
             + " ".join(f"--skops-trusted-type {t}" for t in refused)
             + " (trackbook models serve / predict)", refused)
     try:
-        return skops.io.load(path, trusted=trusted or None)
+        return skops_io.load(path, trusted=trusted or None)
     except Exception as exc:
         raise ModelLoadError(f"skops could not load {path} "
                              f"({type(exc).__name__}: {exc})") from exc

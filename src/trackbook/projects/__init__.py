@@ -1,6 +1,6 @@
 """Projects: reproducible runs of an MLproject folder or git repository, and sweeps.
 
-``tb.projects.run(uri, entry_point, parameters, env_manager=...)`` runs one entry point
+``tb.projects.run(uri, entry_point, parameters=..., env_manager=...)`` runs one entry point
 as a tracked run (MLflow's ``mlflow.projects.run``); ``tb.projects.sweep(...)`` runs it
 over a grid or a random sample of parameters as child runs of one parent. Names load on
 first use, so ``import trackbook.projects`` is cheap.

@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.store:
         set_tracking_uri(args.store)
     params = dict(args.params)
-    sub = run(args.uri, args.entry_point, params, version=args.git_version,
+    sub = run(args.uri, args.entry_point, parameters=params, version=args.git_version,
               env_manager=args.env_manager, synchronous=False,
               experiment_name=args.experiment_name, experiment_id=args.experiment_id,
               run_name=args.run_name, stream_output=not args.quiet)

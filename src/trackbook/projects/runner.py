@@ -259,6 +259,27 @@ def create_run(*, client: Client, experiment_id: str, source: Source, entry: Ent
     return run_id
 
 
+def resume_run(client: Client, run_id: str, environment: Environment, run_name: str | None,
+               tags: dict[str, str] | None) -> None:
+    """Prepare an existing run for a project command to continue (MLflow leaves its params
+    and source tags alone and sets the environment, backend and name tags)."""
+    from ..tracking import fluent
+
+    client.get_run(run_id)  # RunNotFoundError for an unknown id
+    active = fluent.active_run()
+    if active is not None and active.info.run_id == run_id:
+        from .._errors import RunInUseError
+
+        raise RunInUseError(f"run {run_id} is the active run of this process: end it "
+                            "before a project command continues it")
+    extra = {"mlflow.project.env": environment.manager, "mlflow.project.backend": "local",
+             **(tags or {})}
+    if run_name is not None:
+        extra["mlflow.runName"] = run_name
+    client.log_batch(run_id, tags=list(extra.items()))
+    client.store.session.owners.release(run_id)
+
+
 def store_for_commands(client: Client) -> str:
     """What a run's command gets as ``TRACKBOOK_STORE``: an ``s3://`` store's URL, so that a
     command on another machine (a Ray node) logs into the bucket through a replica of its
@@ -292,12 +313,19 @@ def start_failed(client: Client, run_id: str, command: str, what: str,
 def launch(*, client: Client, experiment_id: str, source: Source, entry: EntryPoint,
            params: dict[str, str], command: str, environment: Environment, cwd: Path,
            run_name: str | None = None, tags: dict[str, str] | None = None,
-           parent_run_id: str | None = None, echo: bool = True) -> SubmittedRun:
-    """Create the run, log its params and tags, and start the command (do not wait)."""
-    run_id = create_run(client=client, experiment_id=experiment_id, source=source, entry=entry,
-                        params=params, command=command, environment=environment,
-                        run_name=run_name, tags=tags, parent_run_id=parent_run_id,
-                        backend="local")
+           parent_run_id: str | None = None, echo: bool = True,
+           run_id: str | None = None) -> SubmittedRun:
+    """Create the run, log its params and tags, and start the command (do not wait).
+    With ``run_id``, the command continues that existing run instead (MLflow's
+    ``run(run_id=...)``): only the environment and backend tags, the run name and
+    ``tags`` are set on it."""
+    if run_id is None:
+        run_id = create_run(client=client, experiment_id=experiment_id, source=source,
+                            entry=entry, params=params, command=command,
+                            environment=environment, run_name=run_name, tags=tags,
+                            parent_run_id=parent_run_id, backend="local")
+    else:
+        resume_run(client, run_id, environment, run_name, tags)
     sub = SubmittedRun(run_id, client, command, params, environment, echo)
     try:
         env = environment.child_env(os.environ)

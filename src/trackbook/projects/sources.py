@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..store import durable
-from ..tracking.context import git_info
+from ..tracking.context import git_info, user_name
 from .cache import cache_root, locked
 from .errors import ProjectSourceError
 
@@ -51,7 +51,8 @@ class Source:
 
     def tags(self) -> dict[str, str]:
         """The ``mlflow.source.*`` tags of a run of this project."""
-        tags = {"mlflow.source.name": self.uri, "mlflow.source.type": "PROJECT"}
+        tags = {"mlflow.user": user_name(), "mlflow.source.name": self.uri,
+                "mlflow.source.type": "PROJECT"}
         if self.git_commit:
             tags["mlflow.source.git.commit"] = self.git_commit
         if self.git_repo:

@@ -88,7 +88,7 @@ def _register_logged_model(info: Any, name: str, tags: dict[str, Any] | None = N
     from .api import register_model
 
     if getattr(info, "model_id", None) is None:
-        return register_model(info.model_uri, name, tags)
+        return register_model(info.model_uri, name, tags=tags)
     reg = registry_for(get_store().root)
     reg.create_model(name, exist_ok=True)
     return reg.create_version(name, info.model_uri, info.run_id, tags, None,

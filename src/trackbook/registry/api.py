@@ -11,9 +11,9 @@ from .entities import ModelVersion
 from .errors import InvalidRegistryNameError
 
 
-def register_model(model_uri: str, name: str, tags: dict[str, Any] | None = None, *,
-                   description: str | None = None,
-                   await_registration_for: int | None = None) -> ModelVersion:
+def register_model(model_uri: str, name: str, await_registration_for: int = 300, *,
+                   tags: dict[str, Any] | None = None, description: str | None = None,
+                   env_pack: Any = None) -> ModelVersion:
     """Register the model at ``model_uri`` as a new version of ``name`` (created if needed).
 
     Parameters
@@ -23,12 +23,15 @@ def register_model(model_uri: str, name: str, tags: dict[str, Any] | None = None
         ``file://`` URI or a path.
     name
         The registered model name (no ``/`` or ``@``).
+    await_registration_for
+        Seconds MLflow waits for the version to be READY; registration here is
+        immediate, so there is nothing to wait for.
     tags
         Tags of the new version.
     description
         Description of the new version.
-    await_registration_for
-        Accepted for MLflow compatibility; registration here is immediate.
+    env_pack
+        Databricks Model Serving packing: not supported, raises when given.
 
     Returns
     -------
@@ -42,6 +45,11 @@ def register_model(model_uri: str, name: str, tags: dict[str, Any] | None = None
     1
     """
     del await_registration_for
+    if env_pack is not None:
+        from .._errors import UnsupportedFeatureError
+
+        raise UnsupportedFeatureError("register_model(env_pack=...) is not supported by "
+                                      "trackbook: it packs for Databricks Model Serving")
     return register_model_in_store(get_store(), model_uri, name, tags, description=description)
 
 

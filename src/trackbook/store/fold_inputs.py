@@ -35,13 +35,16 @@ class InputsFold:
         self.datasets: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         self.inputs: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         self.models: set[tuple[str, str]] = set()
+        # Order of the inputs within the batch: records of one millisecond keep the order
+        # they were logged in (a record's own index would tie across records).
+        self._seq = 0
 
     def apply(self, writer_id: str, r: dict[str, Any]) -> None:
         run_id, exp = r.get("run"), r.get("exp")
         if not isinstance(run_id, str) or exp is None:
             return
         exp = str(exp)
-        for i, d in enumerate(r.get("datasets") or ()):
+        for d in r.get("datasets") or ():
             if not (isinstance(d, dict) and isinstance(d.get("name"), str)
                     and isinstance(d.get("digest"), str)):
                 continue  # a hand-edited record: the rest of the batch still folds
@@ -51,8 +54,10 @@ class InputsFold:
             tags = [[str(kv[0]), str(kv[1])] for kv in d.get("tags") or ()
                     if isinstance(kv, list) and len(kv) == 2]
             context = next((v for k, v in tags if k == CONTEXT_TAG), None)
+            self._seq += 1
             self.inputs.setdefault((run_id, d["name"], d["digest"]), (
-                run_id, exp, d["name"], d["digest"], json.dumps(tags), context, r["t"], i))
+                run_id, exp, d["name"], d["digest"], json.dumps(tags), context, r["t"],
+                self._seq))
         for model_id in r.get("models") or ():
             self.models.add((run_id, str(model_id)))
 

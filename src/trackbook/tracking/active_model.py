@@ -39,9 +39,11 @@ _MODEL_ID_RE = re.compile(r"m-[0-9a-f]{32}")
 
 
 def link_metrics(store: Any, model_id: str, run_id: str | None,
-                 points: list[tuple[str, float, int, int]]) -> None:
+                 points: list[tuple[str, float, int, int]], dataset_name: str | None = None,
+                 dataset_digest: str | None = None) -> None:
     """Record metric points (key, value, step, timestamp) as the logged model's metrics
-    (``log_metric(..., model_id=...)``); the caller logs them into the run too."""
+    (``log_metric(..., model_id=...)``), on the dataset named when given; the caller logs
+    them into the run too."""
     from .._errors import InvalidValueError
 
     if not isinstance(model_id, str) or not _MODEL_ID_RE.fullmatch(model_id):
@@ -49,4 +51,5 @@ def link_metrics(store: Any, model_id: str, run_id: str | None,
                                 f"digits, e.g. ModelInfo.model_id), got {model_id!r}")
     store.session.record("model_metrics", model=model_id, run=run_id,
                          id=uuid.uuid4().hex[:12],
-                         points=[[k, val, st, ts, None, None] for k, val, st, ts in points])
+                         points=[[k, val, st, ts, dataset_name, dataset_digest]
+                                 for k, val, st, ts in points])

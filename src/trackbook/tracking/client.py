@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from .._errors import (
 )
 from ..store import artifacts as _artifacts
 from ..store.events import now_ms
-from . import context, query
+from . import context, pending, query
 from . import validation as v
 from .entities import Experiment, Metric, PagedList, Run, RunStatus, ViewType
 from .history import MetricHistory
@@ -62,6 +63,17 @@ class Client:
 
     def __init__(self, tracking_uri: str | None = None) -> None:
         self._store = get_store(tracking_uri)
+        self._tracking_uri = tracking_uri
+
+    @property
+    def tracking_uri(self) -> str:
+        """The store this client reads and writes, as given, else the current tracking URI
+        (MLflow's ``MlflowClient.tracking_uri``)."""
+        if self._tracking_uri is not None:
+            return str(self._tracking_uri)
+        from .uri import get_tracking_uri
+
+        return get_tracking_uri()
 
     @property
     def store(self) -> Any:
@@ -139,7 +151,19 @@ class Client:
     def create_run(self, experiment_id: str, start_time: int | None = None,
                    tags: dict[str, Any] | None = None, run_name: str | None = None,
                    parent_run_id: str | None = None) -> Run:
-        """Start a new RUNNING run in ``experiment_id`` and return it."""
+        """Start a new RUNNING run in ``experiment_id`` and return it.
+
+        As in MLflow, the client sets no ``mlflow.user``/``mlflow.source.*`` tags (``start_run``
+        does); trackbook's own ``trackbook.python`` and ``trackbook.packages`` are added.
+        """
+        return self._create_run(experiment_id, start_time, tags, run_name, parent_run_id,
+                                context_tags={"trackbook.python": platform.python_version()})
+
+    def _create_run(self, experiment_id: str, start_time: int | None,
+                    tags: dict[str, Any] | None, run_name: str | None,
+                    parent_run_id: str | None, *, context_tags: dict[str, str]) -> Run:
+        """create_run with ``context_tags`` gathered from the environment (never refused,
+        made storable) under the caller's ``tags``."""
         experiment_id = str(experiment_id)
         if self._store.experiment_by_id(experiment_id) is None:
             if experiment_id == "0":
@@ -153,14 +177,14 @@ class Client:
         v.check_run_name(run_name)
         start = start_time or now_ms()
         # Gathered from the environment (argv, user, git): never refused, made storable.
-        all_tags = {k: v.storable(val) for k, val in context.system_tags().items()}
+        all_tags = {k: v.storable(val) for k, val in context_tags.items()}
         env_hash = self._store.write_env_snapshot(context.installed_packages())
         all_tags["trackbook.packages"] = f"envs/{env_hash}.txt"
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         all_tags.update(tags)
         all_tags["mlflow.runName"] = run_name
-        user = all_tags.get("mlflow.user")
+        user = all_tags.get("mlflow.user", "unknown")
         run_id = self._store.start_run(experiment_id, run_name, start, user, parent_run_id)
         self._store.session.record("tags", run=run_id, data=all_tags)
         remember(self._store, RunState(run_id, experiment_id, RunStatus.RUNNING))
@@ -202,6 +226,8 @@ class Client:
         if status not in RunStatus.ALL:
             raise InvalidValueError(f"status must be one of {RunStatus.ALL}, got {status!r}")
         st = state_of(self._store, run_id)
+        if st.status == RunStatus.RUNNING:
+            pending.finish(run_id)  # artifacts still being written in the background
         owners = self._store.session.owners
         if not owners.owns(run_id):
             owners.claim(run_id)  # only the run's one writer may end it
@@ -238,15 +264,27 @@ class Client:
     # -- logging ---------------------------------------------------------------------------
 
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None,
-                   step: int | None = None) -> None:
-        """Buffer one metric point (flushed in the background)."""
+                   step: int | None = None, synchronous: bool | None = None,
+                   dataset_name: str | None = None, dataset_digest: str | None = None,
+                   model_id: str | None = None) -> RunOperations | None:
+        """Buffer one metric point (flushed in the background).
+
+        With ``model_id`` the point is also the logged model's metric, on the dataset
+        ``dataset_name``/``dataset_digest`` when given (MLflow keeps those on model
+        metrics only). ``synchronous=False`` returns a ``RunOperations``, as MLflow.
+        """
         st = state_of(self._store, run_id)
         st.check_writable("metrics")
         v.check_name("metric", key)
         val = v.metric_value(key, value)
-        buffer_of(self._store, st).add(key, val, v.step_value(step),
-                                       now_ms() if timestamp is None
-                                       else v.timestamp_value(timestamp))
+        ts = now_ms() if timestamp is None else v.timestamp_value(timestamp)
+        buffer_of(self._store, st).add(key, val, v.step_value(step), ts)
+        if model_id is not None:
+            from .active_model import link_metrics
+
+            link_metrics(self._store, model_id, run_id, [(key, val, v.step_value(step), ts)],
+                         dataset_name, dataset_digest)
+        return ops_for(self._store, synchronous)
 
     def log_param(self, run_id: str, key: str, value: Any,
                   synchronous: bool | None = None) -> Any:

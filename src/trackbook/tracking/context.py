@@ -80,22 +80,30 @@ def git_info(path: str | None = None) -> dict[str, str]:
     info: dict[str, str] = {}
     try:
         out = subprocess.run(
-            ["git", "-C", where, "rev-parse", "HEAD", "--abbrev-ref", "HEAD",
-             "--show-toplevel"],
+            ["git", "-C", where, "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
             capture_output=True, text=True, timeout=5, check=False)
         if out.returncode == 0:
-            commit, branch, top = out.stdout.split("\n")[:3]
+            commit, branch = out.stdout.split("\n")[:2]
             status = subprocess.run(
                 ["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
                 capture_output=True, text=True, timeout=10, check=False)
             info = {"mlflow.source.git.commit": commit,
                     "mlflow.source.git.branch": branch,
-                    "mlflow.source.git.repoURL": top,
                     "trackbook.git.dirty": "true" if status.stdout.strip() else "false"}
+            url = _remote_url(where)
+            if url:  # as MLflow: the repo's remote (origin first), none for a local-only repo
+                info["mlflow.source.git.repoURL"] = url
     except (OSError, subprocess.SubprocessError, ValueError):
         info = {}
     _git_cache[where] = (time.monotonic(), info)
     return info
+
+
+def _remote_url(where: str) -> str | None:
+    out = subprocess.run(["git", "-C", where, "config", "--get-regexp", r"^remote\..*\.url$"],
+                         capture_output=True, text=True, timeout=5, check=False)
+    urls = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    return urls.get("remote.origin.url") or next(iter(urls.values()), None)
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ExperimentNotFoundError, InvalidValueError, RunStateError
 from ..store.events import now_ms
 from . import active_model as _active_model
-from . import query
+from . import context, pending, query
 from . import validation as v
 from .client import Client
 from .entities import Experiment, Metric, Run, RunStatus, ViewType
@@ -79,10 +79,15 @@ def _client() -> Client:
 
 # -- experiments -----------------------------------------------------------------------------
 
-def set_experiment(experiment_name: str | None = None,
-                   experiment_id: str | None = None) -> Experiment:
-    """Make an experiment current, creating it (by name) if it does not exist."""
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None,
+                   trace_location: Any = None) -> Experiment:
+    """Make an experiment current, creating it (by name) if it does not exist.
+
+    ``trace_location`` (a Databricks Unity Catalog location for GenAI traces) is not
+    supported and raises when given.
+    """
     global _experiment_id
+    _no_trace_location("set_experiment", trace_location)
     store = get_store()
     if (experiment_name is None) == (experiment_id is None):
         raise InvalidValueError("set_experiment needs exactly one of experiment_name or "
@@ -123,8 +128,22 @@ def _current_experiment_id() -> str:
 
 
 def create_experiment(name: str, artifact_location: str | None = None,
-                      tags: dict[str, Any] | None = None) -> str:
+                      tags: dict[str, Any] | None = None, trace_location: Any = None) -> str:
+    """Create an experiment; raise if the name is taken. Returns its id.
+
+    ``trace_location`` (GenAI traces in Unity Catalog) is not supported and raises.
+    """
+    _no_trace_location("create_experiment", trace_location)
     return _client().create_experiment(name, artifact_location, tags)
+
+
+def _no_trace_location(function: str, trace_location: Any) -> None:
+    if trace_location is not None:
+        from .._errors import UnsupportedFeatureError
+
+        raise UnsupportedFeatureError(
+            f"{function}(trace_location=...) is not supported by trackbook: GenAI trace "
+            "locations (Databricks Unity Catalog) are out of scope")
 
 
 def get_experiment(experiment_id: str) -> Experiment:
@@ -192,8 +211,8 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None,
             if description:
                 tags["mlflow.note.content"] = description
             exp = str(experiment_id) if experiment_id is not None else _current_experiment_id()
-            run = client.create_run(exp, tags=tags, run_name=run_name,
-                                    parent_run_id=parent_run_id)
+            run = client._create_run(exp, None, tags, run_name, parent_run_id,
+                                     context_tags=context.system_tags())
         active = ActiveRun(run)
         if log_system_metrics or (log_system_metrics is None
                                   and os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING")):
@@ -273,7 +292,8 @@ def log_metric(key: str, value: float, step: int | None = None,
     ``step`` defaults to 0 and ``timestamp`` to now (ms), as in MLflow. NaN and inf are
     accepted. Points are written to disk in the background, at ``end_run`` and at exit.
     """
-    if run_id is None and _stack and model_id is None and _active_model._active[0] is None:
+    if (run_id is None and _stack and model_id is None and dataset is None
+            and _active_model._active[0] is None):
         run = _stack[-1]
         if (run._state.status is _RUNNING and type(key) is str and key in _valid_names
                 and type(value) is float
@@ -292,15 +312,35 @@ def log_metric(key: str, value: float, step: int | None = None,
     _log_metric_checked(key, value, step, timestamp, run_id)
     if model_id is not None:
         _link_model_metrics(model_id, run_id, [(key, v.metric_value(key, value),
-                                                v.step_value(step), timestamp)])
+                                                v.step_value(step), timestamp)], dataset)
+    if dataset is not None:
+        _log_dataset_of_metric(run_id, dataset)
 
 
 def _link_model_metrics(model_id: str, run_id: str | None,
-                        points: list[tuple[str, float, int, int]]) -> None:
+                        points: list[tuple[str, float, int, int]], dataset: Any = None
+                        ) -> None:
     """MLflow 3: metrics logged with ``model_id`` (or while a model is active) are the
-    logged model's metrics too."""
+    logged model's metrics too, with the name and digest of ``dataset`` when given."""
     run_id = run_id or _current().info.run_id
-    _active_model.link_metrics(get_store(), model_id, run_id, points)
+    name = digest = None
+    if dataset is not None:
+        name, digest = getattr(dataset, "name", None), getattr(dataset, "digest", None)
+        if not isinstance(name, str) or not isinstance(digest, str):
+            raise InvalidValueError(f"dataset must be a dataset from trackbook.data (with a "
+                                    f"name and a digest), got {type(dataset).__name__}")
+    _active_model.link_metrics(get_store(), model_id, run_id, points, name, digest)
+
+
+def _log_dataset_of_metric(run_id: str | None, dataset: Any) -> None:
+    """As MLflow: the dataset a metric was computed on becomes an input of the run (no
+    context) unless the run already has it."""
+    run_id = run_id or _current().info.run_id
+    run = _client().get_run(run_id)
+    inputs = run.inputs.dataset_inputs if run.inputs is not None else []
+    if (dataset.name, dataset.digest) not in {(i.dataset.name, i.dataset.digest)
+                                              for i in inputs}:
+        _client().log_inputs(run_id, [_dataset_input(dataset, None, None)])
 
 
 def _log_metric_checked(key: str, value: Any, step: Any, timestamp: int | None,
@@ -326,8 +366,10 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
     ts = _time_ns() // 1_000_000 if timestamp is None else v.timestamp_value(timestamp)
     st = v.step_value(step)
     model_id = model_id or _active_model._active[0]
+    if dataset is not None:
+        _log_dataset_of_metric(run_id, dataset)
     if model_id is not None:
-        _log_metrics_of_model(metrics, st, ts, run_id, model_id)
+        _log_metrics_of_model(metrics, st, ts, run_id, model_id, dataset)
         return
     if run_id is not None:
         _client().log_batch(run_id, metrics=[Metric(k, val, ts, st)
@@ -347,13 +389,13 @@ def log_metrics(metrics: dict[str, float], step: int | None = None,
 
 
 def _log_metrics_of_model(metrics: dict[str, Any], st: int, ts: int, run_id: str | None,
-                          model_id: str) -> None:
+                          model_id: str, dataset: Any = None) -> None:
     run_id = run_id or _current().info.run_id
     points = [Metric(v.check_name("metric", k), v.metric_value(k, val), ts, st)
               for k, val in metrics.items()]
     _client().log_batch(run_id, metrics=points)
     _link_model_metrics(model_id, run_id, [(p.key, p.value, p.step, p.timestamp)
-                                           for p in points])
+                                           for p in points], dataset)
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -428,8 +470,10 @@ def flush() -> None:
     """Write all buffered metric points now (normally done in the background).
 
     Raises :class:`~trackbook.store.durable.DiskWriteError` when the disk refuses them;
-    the points stay buffered and the next flush retries them.
+    the points stay buffered and the next flush retries them. Artifacts still being
+    written in the background (autologging's plots) are finished first.
     """
+    pending.finish(None)
     get_store().session.flush_all(strict=True)
 
 
@@ -637,6 +681,7 @@ def log_inputs(datasets: list[Any] | None = None, contexts: list[str | None] | N
 
 def _end_all_at_exit() -> None:
     status = RunStatus.FAILED if _uncaught_exception else RunStatus.FINISHED
+    pending.finish(None)  # also those of runs that are not on the stack
     while _stack:
         try:
             _end(_stack[-1], status)
