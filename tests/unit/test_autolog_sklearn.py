@@ -112,6 +112,9 @@ def test_estimator_logs_params_metrics_tags_model_and_dataset(autolog, iris):
     assert logged.name == "model"
     assert logged.params["C"] == "0.5"
     assert {m.key for m in logged.metrics} == CLASSIFIER_METRICS
+    # named by the training dataset, as MLflow does (which is the run's one input)
+    assert {(m.dataset_name, m.dataset_digest) for m in logged.metrics} == {
+        (inp.dataset.name, inp.dataset.digest)}
     meta = tb.pyfunc.load_model(f"models:/{logged.model_id}").metadata
     assert meta.signature.inputs.input_names() == list(X.columns)
     assert meta.saved_input_example_info is None  # log_input_examples defaults to False

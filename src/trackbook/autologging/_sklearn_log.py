@@ -256,6 +256,7 @@ class FitLog:
         import pandas as pd
 
         from ..store.events import now_ms
+        from ..tracking import context
         from ..tracking.entities import RunStatus
 
         est = self.estimator
@@ -276,7 +277,8 @@ class FitLog:
             _info(_child_runs_note(max_runs, len(results)))
         c = _sklearn_runs.client()
         start, end = self.run.info.start_time, now_ms()
-        tags = {_runs.AUTOLOG_TAG: FLAVOR, **estimator_tags(seed)}
+        # the parent's lineage tags (user, source, git), as MLflow's context_registry gives
+        tags = {**context.system_tags(), _runs.AUTOLOG_TAG: FLAVOR, **estimator_tags(seed)}
         for _, row in chosen.iterrows():
             child = c.create_run(self.run.info.experiment_id, start_time=start, tags=tags,
                                  parent_run_id=self.run_id)

@@ -86,11 +86,12 @@ def log_metrics(run_id: str, metrics: dict[str, Any], *, model_id: str | None = 
         return
     values = {k: float(v) for k, v in truncated_params(metrics, value_limit=None).items()}
     with writable(run_id):
+        ts = fluent.now_ms()
         if model_id is not None:
-            fluent.log_metrics(values, step=step, run_id=run_id, model_id=model_id,
-                               dataset=dataset)
+            # MLflow's autologging client: a log_batch naming the dataset in the model's
+            # metrics, which (unlike fluent log_metrics) makes it no input of the run
+            fluent._log_metrics_of_model(values, step, ts, run_id, model_id, dataset)
         else:
-            ts = fluent.now_ms()
             client().log_batch(run_id, metrics=[Metric(k, v, ts, step)
                                                 for k, v in values.items()])
 
