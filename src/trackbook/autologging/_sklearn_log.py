@@ -38,6 +38,12 @@ def _info(message: str) -> None:
         log.info(message)
 
 
+def _note(message: str) -> None:
+    config = _config()
+    if config is None or not config.silent:
+        log.warning(message)
+
+
 def _config() -> AutologConfig | None:
     from . import _config as c
 
@@ -112,11 +118,14 @@ class FitLog:
             info = self._log_model(est, "model", signature, example, params,
                                    registered=config.registered_model_name)
             self.model_id = getattr(info, "model_id", None)
+        if self.dataset is None:  # MLflow names it in the metrics even without log_datasets
+            with _safety.guard(FLAVOR, "describe the training dataset"):
+                self.dataset = _sklearn_runs.dataset(self.X, self.y)
         metrics: dict[str, Any] = {}
         with _safety.guard(FLAVOR, "log the training metrics"):
             metrics = self._training_metrics()
         if self.y is None and not metrics:
-            _info("Training metrics will not be recorded because training labels were not "
+            _note("Training metrics will not be recorded because training labels were not "
                   "specified. To automatically record training metrics, provide training "
                   "labels as inputs to the model training function.")
         with _safety.guard(FLAVOR, "log the training plots"):
@@ -155,6 +164,8 @@ class FitLog:
                    params: dict[str, Any], registered: str | None = None) -> Any:
         from ..models import sklearn as sk_flavor
 
+        # a logged model's param keys are limited to 250 characters here (MLflow takes any)
+        params = {_sklearn_runs.truncated_key(k): v for k, v in params.items()}
         with _safety.guard(FLAVOR, f"log the model {name!r}"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the input example/signature notes of log_model
             return sk_flavor.log_model(
@@ -187,7 +198,8 @@ class FitLog:
         return metrics
 
     def _log(self, metrics: dict[str, Any]) -> None:
-        _sklearn_runs.log_metrics(self.run_id, metrics, model_id=self.model_id)
+        _sklearn_runs.log_metrics(self.run_id, metrics, model_id=self.model_id,
+                                  dataset=self.dataset)
 
     def _plots(self) -> None:
         import sklearn.base
@@ -244,6 +256,7 @@ class FitLog:
         import pandas as pd
 
         from ..store.events import now_ms
+        from ..tracking import context
         from ..tracking.entities import RunStatus
 
         est = self.estimator
@@ -264,7 +277,8 @@ class FitLog:
             _info(_child_runs_note(max_runs, len(results)))
         c = _sklearn_runs.client()
         start, end = self.run.info.start_time, now_ms()
-        tags = {_runs.AUTOLOG_TAG: FLAVOR, **estimator_tags(seed)}
+        # the parent's lineage tags (user, source, git), as MLflow's context_registry gives
+        tags = {**context.system_tags(), _runs.AUTOLOG_TAG: FLAVOR, **estimator_tags(seed)}
         for _, row in chosen.iterrows():
             child = c.create_run(self.run.info.experiment_id, start_time=start, tags=tags,
                                  parent_run_id=self.run_id)
@@ -274,7 +288,7 @@ class FitLog:
                        if not str(k).startswith(("param", "split")) and isinstance(v, Number)}
             linked = (best_model_id if best_params
                       and (row.get("params") or {}).items() <= best_params.items() else None)
-            _sklearn_runs.log_metrics(run_id, metrics, model_id=linked)
+            _sklearn_runs.log_metrics(run_id, metrics, model_id=linked, dataset=self.dataset)
             if self.dataset is not None:
                 _sklearn_runs.log_dataset(run_id, self.dataset, "train")
             c.set_terminated(run_id, RunStatus.FINISHED, end_time=end)

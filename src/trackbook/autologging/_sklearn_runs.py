@@ -8,11 +8,13 @@ run, so such a run is reopened for the write and ended again with its status and
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 MAX_PARAM_VALUE = 6000  # MLflow's autologging truncates longer values, ending them in "..."
 MAX_KEY = 250
+log = logging.getLogger("trackbook.autolog")
 
 
 def client() -> Any:
@@ -44,9 +46,29 @@ def _truncated(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def truncated_key(key: Any) -> str:
+    return _truncated(key, MAX_KEY)
+
+
+def truncated_params(params: dict[str, Any], key_limit: int = MAX_KEY,
+                     value_limit: int | None = MAX_PARAM_VALUE) -> dict[str, Any]:
+    """MLflow's ``_truncate_dict``: keys over ``key_limit`` and values over ``value_limit``
+    characters are cut, ending in ``...``, each with a logged warning; keys that become
+    equal keep the last value."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        key = _truncated(k, key_limit)
+        if key != str(k):
+            log.warning("Truncated the key `%s`", key)
+        if value_limit is not None and len(str(v)) > value_limit:
+            v = _truncated(v, value_limit)
+            log.warning("Truncated the value of the key `%s`. Truncated value: `%s`", key, v)
+        out[key] = v
+    return out
+
+
 def log_params(run_id: str, params: dict[str, Any]) -> None:
-    client().log_batch(run_id, params=[(_truncated(k, MAX_KEY), _truncated(v, MAX_PARAM_VALUE))
-                                       for k, v in params.items()])
+    client().log_batch(run_id, params=[(k, str(v)) for k, v in truncated_params(params).items()])
 
 
 def set_tags(run_id: str, tags: dict[str, Any]) -> None:
@@ -54,19 +76,22 @@ def set_tags(run_id: str, tags: dict[str, Any]) -> None:
 
 
 def log_metrics(run_id: str, metrics: dict[str, Any], *, model_id: str | None = None,
-                step: int = 0) -> None:
-    """Log ``metrics`` at ``step`` into ``run_id``, and into the logged model ``model_id``."""
+                step: int = 0, dataset: Any = None) -> None:
+    """Log ``metrics`` at ``step`` into ``run_id``, and into the logged model ``model_id``
+    (MLflow names ``dataset``, the data they were computed on, in the model's metrics)."""
     from ..tracking import fluent
     from ..tracking.entities import Metric
 
     if not metrics:
         return
-    values = {_truncated(k, MAX_KEY): float(v) for k, v in metrics.items()}
+    values = {k: float(v) for k, v in truncated_params(metrics, value_limit=None).items()}
     with writable(run_id):
+        ts = fluent.now_ms()
         if model_id is not None:
-            fluent.log_metrics(values, step=step, run_id=run_id, model_id=model_id)
+            # MLflow's autologging client: a log_batch naming the dataset in the model's
+            # metrics, which (unlike fluent log_metrics) makes it no input of the run
+            fluent._log_metrics_of_model(values, step, ts, run_id, model_id, dataset)
         else:
-            ts = fluent.now_ms()
             client().log_batch(run_id, metrics=[Metric(k, v, ts, step)
                                                 for k, v in values.items()])
 

@@ -113,7 +113,9 @@ def _tensor(array: Any, name: str | None = None) -> TensorSpec:
             f"cannot infer a tensor spec from an object array{f' {name!r}' if name else ''}; "
             "convert it to a numeric dtype or pass a DataFrame")
     shape = (-1, *array.shape[1:]) if array.ndim else ()
-    return TensorSpec(array.dtype.name, shape, name)
+    # MLflow's clean_tensor_type: fixed-width strings drop their width ('<U3' -> 'str')
+    dtype = {"U": "str", "S": "bytes"}.get(array.dtype.char, array.dtype.name)
+    return TensorSpec(dtype, shape, name)
 
 
 def _scalar_type(value: Any) -> str:
