@@ -87,13 +87,12 @@ def log_metrics(run_id: str, metrics: dict[str, Any], *, model_id: str | None = 
     values = {k: float(v) for k, v in truncated_params(metrics, value_limit=None).items()}
     with writable(run_id):
         ts = fluent.now_ms()
-        if model_id is not None:
-            # MLflow's autologging client: a log_batch naming the dataset in the model's
-            # metrics, which (unlike fluent log_metrics) makes it no input of the run
-            fluent._log_metrics_of_model(values, step, ts, run_id, model_id, dataset)
-        else:
-            client().log_batch(run_id, metrics=[Metric(k, v, ts, step)
-                                                for k, v in values.items()])
+        # MLflow's autologging client: a log_batch naming the dataset in the model's
+        # metrics, which (unlike fluent log_metrics) makes it no input of the run
+        name = getattr(dataset, "name", None) if model_id is not None else None
+        digest = getattr(dataset, "digest", None) if model_id is not None else None
+        client().log_batch(run_id, metrics=[Metric(k, v, ts, step, name, digest, run_id,
+                                                   model_id) for k, v in values.items()])
 
 
 def dataset(X: Any, y: Any = None) -> Any:
