@@ -68,7 +68,9 @@ def test_register_the_runs_model_from_the_detail_pane(nb: Any) -> None:
     model.locator("button.tb-register-confirm").click()
 
     versions = poll_kernel(nb, VERSIONS, lambda v: bool(v))
-    assert versions == [[1, run_id, f"runs:/{run_id}/model"]]
+    # MLflow 3: a version of a run's logged model has the model's URI as its source
+    model_id = kernel_value(nb, "tb.last_logged_model().model_id")
+    assert versions == [[1, run_id, f"models:/{model_id}"]]
     lineage = kernel_value(nb, "c.get_model_version_lineage('churn-model', 1)['run_name']")
     assert lineage == "train"
     # the widget shows the version made, and its badge comes back from the store

@@ -484,8 +484,9 @@ def test_mlflow3_logged_models_show_in_the_pane_and_register(runs: list[str]) ->
     reply, _ = table.handle_request({"type": "register", "id": "r2", "run_id": run_id,
                                      "path": "model", "name": "churn"})
     assert reply["ok"], reply
+    # MLflow 3: runs:/<run>/model names the run's logged model, whose URI is the source
     assert reply["registered"] == {"name": "churn", "version": 1, "run_id": run_id,
-                                   "source": f"runs:/{run_id}/model"}
+                                   "source": f"models:/{info.model_id}"}
     mv = client.get_model_version("churn", 1)
     assert mv.model_id == info.model_id  # the logged model behind it, as MLflow records
     assert tb.pyfunc.load_model("models:/churn/1").predict([[3.0]]).tolist() == [1]
