@@ -35,37 +35,32 @@ FRAMEWORKS = ["sklearn", "xgboost", "lightgbm", "torch", "pytorch_lightning", "k
               "polars", "matplotlib", "psutil"]
 JOBS = 2  # scripts at a time per side (the CI machine has 2 cores)
 
-# Scripts that do not match yet, with the reason; strict: a fixed one fails until removed.
 # Scripts that run unchanged but whose logs still differ, each with what differs (README,
 # "Use it as MLflow"). Strict: a script that starts matching fails until it is taken off.
-_MLMODEL_KEYS = ("the MLmodel file lacks MLflow 3's prompts, is_signature_from_type_hint and "
-                 "type_hint_from_example keys")
-_REGISTRY_META = ("MLflow writes a registered_model_meta file into a model folder it loads "
-                  "by models:/<name>/<version>; trackbook does not")
+_REGISTRY_META = ("MLflow writes a registered_model_meta file into the store's model folder "
+                  "when it loads a model by models:/; trackbook does not write on a read")
+_SKOPS_KEY = "autologged sklearn models lack the sklearn flavor's skops_trusted_types key"
 XFAIL: dict[str, str] = {
-    "s04_sklearn_registry.py": f"{_REGISTRY_META}; {_MLMODEL_KEYS}; a registered logged model "
-                               "lacks the mlflow.modelVersions tag and metrics logged before "
-                               "log_model are not linked to it",
+    "s04_sklearn_registry.py": f"{_REGISTRY_META}; a registered logged model lacks the "
+                               "mlflow.modelVersions tag, and metrics logged before log_model "
+                               "are not linked to it",
     "s05_sklearn_autolog.py": "two autologged fits in two runs: MLflow's logged model 'model' "
-                              "is the last fit's (the Pipeline), trackbook keeps the first; "
-                              f"no skops_trusted_types flavor key; {_MLMODEL_KEYS}",
-    "s06_sklearn_gridsearch_autolog.py": "child runs get the training dataset as an input "
-                                         "(MLflow's have none); sklearn flavor keys; "
-                                         "best_estimator's search timings; " + _MLMODEL_KEYS,
+                              f"is the last fit's (the Pipeline), trackbook keeps the first; "
+                              f"{_SKOPS_KEY}",
+    "s06_sklearn_gridsearch_autolog.py": f"{_SKOPS_KEY}; best_estimator's search timings are "
+                                         "compared by value on logged models",
     "s07_xgboost_autolog.py": "the logged model carries the booster params (MLflow's has "
-                              "none) and per-iteration metrics are not linked to it; "
-                              + _MLMODEL_KEYS,
+                              "none) and per-iteration metrics are not linked to it",
     "s08_lightgbm_autolog.py": "the logged model carries the booster params (MLflow's has "
-                               "none) and per-iteration metrics are not linked to it; "
-                               + _MLMODEL_KEYS,
+                               "none) and per-iteration metrics are not linked to it",
     "s09_lightning_autolog.py": "the pytorch flavor packages __main__'s code (code/) and keeps "
-                                "no pickle_module_name/config keys; " + _MLMODEL_KEYS,
-    "s10_keras_autolog.py": "the keras flavor has an extra 'code' key; " + _MLMODEL_KEYS,
-    "s12_logged_models.py": f"{_REGISTRY_META}; {_MLMODEL_KEYS}",
+                                "no pickle_module_name/config keys",
+    "s10_keras_autolog.py": "the keras flavor has an extra 'code' key",
+    "s12_logged_models.py": _REGISTRY_META,
     "s13_evaluate.py": "MLflow's evaluate logs each metric twice at step 0 (the run's and the "
                        "model's point); trackbook once, linked to the model",
     "s16_pyfunc_signature.py": f"{_REGISTRY_META}; the pyfunc flavor packages __main__'s code "
-                               f"and has no 'streamable' key; {_MLMODEL_KEYS}",
+                               "and has no 'streamable' key",
 }
 
 # Tags whose keys both sides set but whose values legitimately differ.

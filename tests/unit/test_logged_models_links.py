@@ -7,6 +7,7 @@ trackbook and must give the same answers."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,7 @@ def test_bad_dataset_and_model_id_fail_before_anything_is_logged(tb_store: Path)
 
 def test_search_limits_and_errors(tb_store: Path) -> None:
     a = tb.initialize_logged_model(name="a")
+    time.sleep(0.005)  # b is newer by its creation time (ms), not by a tie
     b = tb.initialize_logged_model(name="b")
     tb.finalize_logged_model(b.model_id, tb.LoggedModelStatus.FAILED)
     tb.log_metric("x", 1.0, model_id=a.model_id)

@@ -113,6 +113,10 @@ class Model:
             out["saved_input_example_info"] = self.saved_input_example_info
         if self.signature is not None:
             out["signature"] = self.signature.to_dict()
+            # MLflow 3 records whether the signature came from type hints (never, here)
+            out["is_signature_from_type_hint"] = False
+            out["type_hint_from_example"] = False
+        out["prompts"] = None  # MLflow 3's GenAI prompt links: none from trackbook
         out.update(self.extra)
         out["utc_time_created"] = self.utc_time_created
         return out
