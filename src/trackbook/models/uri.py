@@ -99,10 +99,10 @@ def _is_windows_drive(uri: str) -> bool:
     return len(uri) > 2 and uri[1] == ":" and uri[0].isalpha() and uri[2] in "\\/"
 
 
-def _logged_model_dir(model_id: str, uri: str, tracking_uri: str | None = None) -> Path:
+def _logged_model_dir(model_id: str, uri: str) -> Path:
     from ..tracking.uri import get_store
 
-    store = get_store(tracking_uri)
+    store = get_store()
     path = store.logged_model_root(model_id)  # an s3:// store fetches it from the bucket
     if not path.is_dir():
         from ._errors import LoggedModelNotFoundError

@@ -295,19 +295,23 @@ class S3Store(Store):
         local = [p for p in paths if Path(p).parent.name not in stale]
         if not stale:
             return _metrics.points_relation(con, local)
-        try:
+        with self._explained():
             remote = s3arrow.metric_dataset(self.objects, sorted(stale))
+        return _metrics.points_relation(con, local, remote)
+
+    @contextlib.contextmanager
+    def _explained(self) -> Iterator[None]:
+        """Re-raise a bucket's StoreError saying what it means for this store."""
+        try:
+            yield
         except StoreError as exc:
             raise StoreError(explain(exc, self.url) or str(exc)) from exc
-        return _metrics.points_relation(con, local, remote)
 
     def artifact_root(self, run_id: str) -> Path:
         """The run's artifact folder in the replica, with the bucket's files fetched."""
         if not self._written_here(run_id):
-            try:
+            with self._explained():
                 pull.fetch_artifacts(self.layout, self.objects, run_id)
-            except StoreError as exc:
-                raise StoreError(explain(exc, self.url) or str(exc)) from exc
         return super().artifact_root(run_id)
 
     def logged_model_root(self, model_id: str) -> Path:
@@ -317,10 +321,8 @@ class S3Store(Store):
         pusher = session_for(self.layout).pusher
         mine = pusher is not None and model_id in pusher._models
         if not mine and sync.MODEL_ID_RE.fullmatch(model_id) and self._model_ready(model_id):
-            try:
+            with self._explained():
                 pull.fetch_logged_model(self.layout, self.objects, model_id)
-            except StoreError as exc:
-                raise StoreError(explain(exc, self.url) or str(exc)) from exc
         return super().logged_model_root(model_id)
 
     def _model_ready(self, model_id: str) -> bool:
