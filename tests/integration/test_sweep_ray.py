@@ -120,6 +120,39 @@ def test_cancel_stops_the_ray_tasks_and_their_commands(
     assert len(list(project.glob("pid-*.txt"))) == 2  # the third never started
 
 
+def test_the_driver_waits_for_a_cancelled_task_that_still_holds_the_run(tb_store: Path) -> None:
+    """Ray reports a cancel before the interrupted task has recorded the run's end: the
+    driver waits while the task holds the run and leaves the end it records alone (it used
+    to give up at once, and the run read RUNNING until the task got there)."""
+    from trackbook.projects.environments import Environment
+    from trackbook.projects.ray_backend import RaySubmittedRun
+
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
+        import time
+        import trackbook as tb
+        client = tb.Client()
+        run_id = client.create_run("0").info.run_id  # this process holds the run
+        print(run_id, flush=True)
+        time.sleep(1.5)
+        client.set_tag(run_id, {ERROR_TAG!r}, "stopped by the task")
+        client.set_terminated(run_id, "KILLED")
+        time.sleep(60)  # a Ray worker lives on after its task
+        """)], stdout=subprocess.PIPE, text=True, env={**os.environ,
+                                                         "TRACKBOOK_STORE": str(tb_store)})
+    try:
+        run_id = holder.stdout.readline().strip()
+        client = tb.Client(str(tb_store))
+        sub = RaySubmittedRun(run_id, client, "true", {}, Environment("local", sys.executable))
+        sub._record_end(tb.entities.RunStatus.KILLED, "cancelled")
+        assert holder.poll() is None
+        run = client.get_run(run_id)
+        assert run.info.status == "KILLED"
+        assert run.data.tags[ERROR_TAG] == "stopped by the task"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_cancel_reaches_trials_still_waiting_for_ray_resources(
         ray_session: None, tb_store: Path, project: Path) -> None:
     sweep = tb.projects.sweep(project, "train", grid={"x": [1, 2]}, max_parallel=2,

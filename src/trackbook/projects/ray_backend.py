@@ -24,11 +24,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._errors import InvalidValueError, TrackbookError
+from .._errors import InvalidValueError, RunInUseError, TrackbookError
 from ..tracking.client import Client
 from ..tracking.entities import RunStatus
 from .environments import Environment
@@ -181,15 +182,27 @@ class RaySubmittedRun(SubmittedRun):
             self._cond.notify_all()
 
     def _record_end(self, status: str, error: str | None) -> None:
-        try:
-            if self._client.get_run(self.run_id).info.status != RunStatus.RUNNING:
-                return  # the task recorded it before it was interrupted
-            if error:
-                self._client.log_batch(self.run_id, tags=[(ERROR_TAG, error)])
-            self._client.set_terminated(self.run_id, status)
-            publish(self._client)
-        except Exception as exc:
-            log.error("could not record the end of run %s: %s", self.run_id, exc)
+        # Ray reports a cancel before the interrupted task has stopped its command: while
+        # the task (or the command) still holds the run, wait for it to record the end or
+        # exit, then record it here if it did not.
+        deadline = time.monotonic() + _CANCEL_GRACE + 30
+        while True:
+            try:
+                if self._client.get_run(self.run_id).info.status != RunStatus.RUNNING:
+                    return  # the task recorded it before it was interrupted
+                if error:
+                    self._client.log_batch(self.run_id, tags=[(ERROR_TAG, error)])
+                self._client.set_terminated(self.run_id, status)
+                publish(self._client)
+                return
+            except RunInUseError as exc:
+                if time.monotonic() > deadline:
+                    log.error("could not record the end of run %s: %s", self.run_id, exc)
+                    return
+                time.sleep(0.1)
+            except Exception as exc:
+                log.error("could not record the end of run %s: %s", self.run_id, exc)
+                return
 
 
 def _run_trial(run_id: str, store: str, command: str, params: dict[str, str],
