@@ -34,13 +34,15 @@ from s3server import SeaweedS3
 POINTS = 14
 
 READER = """
-import json, sys
+import faulthandler, json, sys, time
+faulthandler.dump_traceback_later(150)  # the stacks go to the log if the reader hangs
 import trackbook as tb
 from trackbook.store import pull
 from trackbook.tracking import query
 pull.PULL_SECONDS = 0.0
 out = {}
 for url in sys.argv[1:]:
+    t0 = time.perf_counter()
     tb.set_tracking_uri(url)
     client = tb.Client()
     from trackbook.tracking.uri import get_store
@@ -63,6 +65,7 @@ for url in sys.argv[1:]:
         res["runs"].append({"status": r.info.status, "steps": steps,
                             "params": dict(r.data.params)})
     out[url] = res
+    print(f"{url} {time.perf_counter() - t0:.2f}s", file=sys.stderr, flush=True)
 print(json.dumps(out))
 """
 
@@ -137,10 +140,18 @@ def test_kill_during_s3_pushes(s3: SeaweedS3, tmp_path: Path,
     env = {k: v for k, v in os.environ.items() if k != "TRACKBOOK_STORE"}
     env.update(TRACKBOOK_CACHE_DIR=str(tmp_path / "reader-machine"),
                TRACKBOOK_HOST="reader-host", TRACKBOOK_STALE_SECONDS="1")
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(READER), *cases],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout)
+    log = tmp_path / "reader.log"  # one line per store read, with its seconds
+    with log.open("w") as err:
+        reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(READER), *cases],
+                                  stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        try:
+            stdout, _ = reader.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            reader.kill()
+            reader.communicate()
+            pytest.fail(f"the reader took over 300 s; its log:\n{log.read_text()[-4000:]}")
+    assert reader.returncode == 0, log.read_text()
+    seen = json.loads(stdout)
     rows: list[tuple[str, ...]] = []
     failures: list[str] = []
     for url, (k, trace) in cases.items():

@@ -35,10 +35,16 @@ with mlflow.start_run() as run:
     c = mlflow.initialize_logged_model(name="c")
     time.sleep(0.01)
     mlflow.finalize_logged_model(a.model_id, "READY")
+    # distinct timestamps: a model's metric to order by is its latest point (by time,
+    # then step), and both tools break a tie within one millisecond arbitrarily
     mlflow.log_metric("x", 0.9, model_id=a.model_id, dataset=ds)
+    time.sleep(0.005)
     mlflow.log_metric("x", 0.1, model_id=a.model_id, dataset=ds2)
+    time.sleep(0.005)
     mlflow.log_metric("x", 0.4, model_id=b.model_id, dataset=ds)
+    time.sleep(0.005)
     mlflow.log_metrics({"x": 0.8, "y": 2.0}, model_id=b.model_id, dataset=ds2)
+    time.sleep(0.005)
     mlflow.log_metric("x", 0.3, model_id=b.model_id, step=1)
     mlflow.log_metric("plain", 1.0, dataset=ds2, step=9)
 with mlflow.start_run() as run2:

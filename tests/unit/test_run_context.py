@@ -136,3 +136,37 @@ def test_training_process_never_opens_duckdb(tb_store: Path) -> None:
     df = tb.search_runs(search_all_experiments=True)
     assert list(df["status"]) == ["FINISHED"]
     assert df["metrics.loss"][0] == 1.0 / 2000
+
+
+def test_logging_models_and_datasets_from_training_never_opens_duckdb(tb_store: Path) -> None:
+    """Design rule 1 with MLflow 3's models and datasets, as autolog logs them: a model
+    initialized then logged into (model_id=), metrics linked to it and to a dataset."""
+    got = fresh_python("""
+        import json, sys
+        import numpy as np
+        import trackbook as tb
+
+        class Echo(tb.pyfunc.PythonModel):
+            def predict(self, context, model_input):
+                return model_input
+
+        data = tb.data.from_numpy(np.arange(6.0).reshape(3, 2), name="train")
+        with tb.start_run():
+            tb.log_input(data, context="training")
+            lm = tb.initialize_logged_model(name="model")
+            for step in range(3):
+                tb.log_metric("loss", 1.0 / (step + 1), step=step, model_id=lm.model_id,
+                              dataset=data)
+            info = tb.pyfunc.log_model(name="model", python_model=Echo(), model_id=lm.model_id)
+            tb.log_metric("acc", 0.9, model_id=info.model_id)
+        print(json.dumps({"modules": [m for m in ("duckdb",) if m in sys.modules],
+                          "id": info.model_id == lm.model_id}))
+    """, tb_store)
+    assert got == {"modules": [], "id": True}
+    assert not (tb_store / "catalog.duckdb").exists()
+    (run,) = tb.search_runs(search_all_experiments=True, output_format="list")
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["train"]
+    model = tb.get_logged_model(run.outputs.model_outputs[0].model_id)
+    assert model.status == "READY"
+    assert sorted((m.key, m.step, m.dataset_name) for m in model.metrics) == [
+        ("acc", 0, None), ("loss", 0, "train"), ("loss", 1, "train"), ("loss", 2, "train")]

@@ -187,7 +187,7 @@ def log_model(save_fn: Callable[..., tuple[Model, _env.Capture]], obj: Any, name
     active = fluent.active_run()
     run_id = active.info.run_id if active is not None else None
     if model_id is not None:
-        lm = logged.get(store, model_id)
+        lm = logged.current(store, model_id)
     else:
         merged = dict(params or {})
         if run_id is not None:

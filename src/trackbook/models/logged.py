@@ -10,9 +10,11 @@ of processes can log models at once, and a damaged log line loses one change of 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import uuid
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +24,15 @@ from .logged_model import LoggedModel, LoggedModelStatus
 
 MODEL_ID_RE = re.compile(r"m-[0-9a-f]{32}")
 IS_EXTERNAL_TAG = "mlflow.model.isExternal"  # MLflow's tag of a model kept outside MLflow
+
+
+# The models this process created, per writer session, kept current by its own records:
+# logging into one of them (autolog's model_id=) reads it from here, not from the catalog.
+_mine: weakref.WeakKeyDictionary[Any, dict[str, LoggedModel]] = weakref.WeakKeyDictionary()
+
+
+def _own(store: Any, model_id: str) -> LoggedModel | None:
+    return _mine.get(store.session, {}).get(model_id)
 
 
 def new_model_id() -> str:
@@ -91,11 +102,14 @@ def create(store: Any, *, experiment_id: str, name: str | None = None,
                          source_run=source_run_id, model_type=model_type,
                          artifact_location=location, status=status.value, tags=tag_d,
                          params=param_d, t=t)
-    return LoggedModel(experiment_id=str(experiment_id), model_id=model_id, name=name,
-                       artifact_location=location, creation_timestamp=t,
-                       last_updated_timestamp=t, model_type=model_type,
-                       source_run_id=source_run_id, status=status, tags=tag_d,
-                       params=param_d, metrics=[])
+    model = LoggedModel(experiment_id=str(experiment_id), model_id=model_id, name=name,
+                        artifact_location=location, creation_timestamp=t,
+                        last_updated_timestamp=t, model_type=model_type,
+                        source_run_id=source_run_id, status=status, tags=tag_d,
+                        params=param_d, metrics=[])
+    _mine.setdefault(store.session, {})[model_id] = dataclasses.replace(
+        model, tags=dict(tag_d), params=dict(param_d))
+    return model
 
 
 def finalize(store: Any, model_id: str, status: Any, message: str | None = None) -> None:
@@ -105,25 +119,34 @@ def finalize(store: Any, model_id: str, status: Any, message: str | None = None)
                                        f"got {st.value}")
     store.session.record("model_status", model=check_model_id(model_id), status=st.value,
                          message=message)
+    if (own := _own(store, model_id)) is not None:
+        own.status, own.status_message = st, message
 
 
 def set_tags(store: Any, model_id: str, tags: Mapping[str, Any]) -> None:
-    store.session.record("model_tags", model=check_model_id(model_id),
-                         data=_strs("tags", tags))
+    data = _strs("tags", tags)
+    store.session.record("model_tags", model=check_model_id(model_id), data=data)
+    if (own := _own(store, model_id)) is not None:
+        own.tags.update(data)
 
 
 def delete_tag(store: Any, model_id: str, key: str) -> None:
-    store.session.record("model_del_tag", model=check_model_id(model_id),
-                         key=v.check_name("tag", key))
+    key = v.check_name("tag", key)
+    store.session.record("model_del_tag", model=check_model_id(model_id), key=key)
+    if (own := _own(store, model_id)) is not None:
+        own.tags.pop(key, None)
 
 
 def log_params(store: Any, model_id: str, params: Mapping[str, Any]) -> None:
-    store.session.record("model_params", model=check_model_id(model_id),
-                         data=_strs("params", params))
+    data = _strs("params", params)
+    store.session.record("model_params", model=check_model_id(model_id), data=data)
+    if (own := _own(store, model_id)) is not None:
+        own.params.update(data)
 
 
 def delete(store: Any, model_id: str) -> None:
     store.session.record("model_delete", model=check_model_id(model_id))
+    _mine.get(store.session, {}).pop(model_id, None)
 
 
 def log_output(store: Any, run_id: str, model_id: str, step: int) -> None:
@@ -144,6 +167,15 @@ def log_output(store: Any, run_id: str, model_id: str, step: int) -> None:
 
 _COLS = ("model_id, experiment_id, name, source_run_id, artifact_location, model_type, "
          "status, status_message, creation_timestamp, last_updated_timestamp")
+
+
+def current(store: Any, model_id: str) -> LoggedModel:
+    """Logged model ``model_id`` without its metrics: from this process's own records when
+    it created the model (a training process never opens the catalog), else :func:`get`."""
+    own = _own(store, check_model_id(model_id))
+    if own is None:
+        return get(store, model_id)
+    return dataclasses.replace(own, tags=dict(own.tags), params=dict(own.params), metrics=[])
 
 
 def get(store: Any, model_id: str) -> LoggedModel:

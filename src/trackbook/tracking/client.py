@@ -187,7 +187,8 @@ class Client:
         user = all_tags.get("mlflow.user", "unknown")
         run_id = self._store.start_run(experiment_id, run_name, start, user, parent_run_id)
         self._store.session.record("tags", run=run_id, data=all_tags)
-        remember(self._store, RunState(run_id, experiment_id, RunStatus.RUNNING))
+        # a new run's links are all logged by this process: none to read from the catalog
+        remember(self._store, RunState(run_id, experiment_id, RunStatus.RUNNING, links=set()))
         cells = context.executed_cells()
         if cells:
             self.log_text(run_id, cells, "notebook/cells.py")

@@ -106,6 +106,9 @@ def record(store: Store, st: RunState, datasets: Sequence[Any] | None,
         return
     store.session.record("inputs", run=st.run_id, exp=st.experiment_id,
                          datasets=list(records.values()), models=model_ids)
+    if st.links is not None:
+        st.links.update(("dataset", key) for key in records)
+        st.links.update(("model", m) for m in model_ids)
 
 
 def fetch(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str] | None
