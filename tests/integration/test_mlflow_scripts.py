@@ -42,16 +42,10 @@ JOBS = 2  # scripts at a time per side (the CI machine has 2 cores)
 # "Use it as MLflow"). Strict: a script that starts matching fails until it is taken off.
 _REGISTRY_META = ("MLflow writes a registered_model_meta file into the store's model folder "
                   "when it loads a model by models:/; trackbook does not write on a read")
-_SKOPS_KEY = "autologged sklearn models lack the sklearn flavor's skops_trusted_types key"
 XFAIL: dict[str, str] = {
     "s04_sklearn_registry.py": f"{_REGISTRY_META}; a registered logged model lacks the "
                                "mlflow.modelVersions tag, and metrics logged before log_model "
                                "are not linked to it",
-    "s05_sklearn_autolog.py": "two autologged fits in two runs: MLflow's logged model 'model' "
-                              f"is the last fit's (the Pipeline), trackbook keeps the first; "
-                              f"{_SKOPS_KEY}",
-    "s06_sklearn_gridsearch_autolog.py": f"{_SKOPS_KEY}; best_estimator's search timings are "
-                                         "compared by value on logged models",
     "s07_xgboost_autolog.py": "the logged model carries the booster params (MLflow's has "
                               "none) and per-iteration metrics are not linked to it",
     "s08_lightgbm_autolog.py": "the logged model carries the booster params (MLflow's has "
@@ -252,10 +246,15 @@ def _compare_runs(ml_runs: list, tb_runs: list, names: set[str], diffs: list[str
 
 
 def _compare_models(ml_models: list, tb_models: list, diffs: list[str]) -> None:
-    tb_by_name = {m["name"]: m for m in tb_models}
+    # Keyed by name and source run: autolog names every run's model 'model', so a name
+    # alone would pair one run's model with another's. Same key: in search order (newest
+    # first on both sides).
+    tb_by_key: dict[tuple, list] = {}
+    for m in tb_models:
+        tb_by_key.setdefault((m["name"], m["run"]), []).append(m)
     for model in ml_models:
-        where = f"logged model {model['name']!r}"
-        other = tb_by_name.pop(model["name"], None)
+        where = f"logged model {model['name']!r} of {model['run']}"
+        other = (tb_by_key.get((model["name"], model["run"])) or [None]).pop(0)
         if other is None:
             diffs.append(f"{where}: not in trackbook")
             continue
@@ -268,11 +267,15 @@ def _compare_models(ml_models: list, tb_models: list, diffs: list[str]) -> None:
         ml_m = [m[:2] + m[3:] for m in model["metrics"]]
         tb_m = [m[:2] + m[3:] for m in other["metrics"]]
         _compare_plain(f"{where} metric keys/steps", ml_m, tb_m, diffs)
-        if ml_m == tb_m and not all(_same_number(a[2], b[2]) for a, b in zip(
-                model["metrics"], other["metrics"], strict=True)):
+        # measured seconds (a search's best_estimator carries its candidate's fit/score
+        # times): keys and steps only, as for run metrics
+        if ml_m == tb_m and not all(VOLATILE_METRICS.match(a[0]) or _same_number(a[2], b[2])
+                                    for a, b in zip(model["metrics"], other["metrics"],
+                                                    strict=True)):
             diffs.append(f"{where} metric values: mlflow {model['metrics']}, "
                          f"trackbook {other['metrics']}")
-    diffs += [f"logged model {name!r}: only in trackbook" for name in tb_by_name]
+    diffs += [f"logged model {name!r} of {run}: only in trackbook"
+              for (name, run), rest in tb_by_key.items() for _ in rest]
 
 
 def compare(script: str, ml: dict, tb: dict) -> list[str]:

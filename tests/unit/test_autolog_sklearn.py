@@ -122,6 +122,47 @@ def test_estimator_logs_params_metrics_tags_model_and_dataset(autolog, iris):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
+def test_model_files_and_sklearn_flavor_are_mlflows(autolog, iris):
+    """MLflow 3.17 autologs with cloudpickle and writes every sklearn flavor key, with
+    skops_trusted_types and code null."""
+    import sklearn
+    import yaml
+
+    X, y = iris
+    autolog(log_datasets=False)
+    with tb.start_run() as run:
+        LogisticRegression(max_iter=300).fit(X, y)
+    (logged,) = _models(run).values()
+    root = Path(logged.artifact_location.removeprefix("file://"))
+    assert (root / "model.pkl").is_file()
+    flavors = yaml.safe_load((root / "MLmodel").read_text())["flavors"]
+    assert flavors["sklearn"] == {"code": None, "pickled_model": "model.pkl",
+                                  "serialization_format": "cloudpickle",
+                                  "sklearn_version": sklearn.__version__,
+                                  "skops_trusted_types": None}
+    assert sorted(flavors["python_function"]) == ["env", "loader_module", "model_path",
+                                                  "predict_fn", "python_version"]
+
+
+def test_two_runs_each_log_their_own_model_newest_first(autolog, iris):
+    """Each run's fit logs a model named 'model'; the search lists the newest first."""
+    X, y = iris
+    autolog(log_datasets=False)
+    with tb.start_run(run_name="plain") as first:
+        LogisticRegression(C=0.5, max_iter=300).fit(X, y)
+    with tb.start_run(run_name="pipe") as second:
+        Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
+    found = tb.search_logged_models(output_format="list")
+    assert [(m.name, m.source_run_id) for m in found] == [
+        ("model", second.info.run_id), ("model", first.info.run_id)]
+    assert found[0].params["clf__C"] == "1.0"
+    assert "C" not in found[0].params
+    assert found[1].params["C"] == "0.5"
+    for run, model in ((first, found[1]), (second, found[0])):
+        outputs = tb.get_run(run.info.run_id).outputs.model_outputs
+        assert [(o.model_id, o.step) for o in outputs] == [(model.model_id, 0)]
+
+
 def test_string_labels_pos_label_input_example_registered_model_extra_tags(autolog, binary):
     X, y = binary
     autolog(log_input_examples=True, pos_label="yes", registered_model_name="sk-reg",

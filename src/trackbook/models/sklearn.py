@@ -200,8 +200,10 @@ def _save_impl(path: str | os.PathLike[str], sk_model: Any, *,
             with open(dest / file, "wb") as f:
                 _code.dump(sk_model, f, fmt,
                            cap.main_code.redirects if cap.main_code else None)
+            # MLflow writes the key for every format (null here: trusted types are refused
+            # above for a pickle)
             flavor = {"pickled_model": file, "serialization_format": fmt,
-                      "sklearn_version": sklearn.__version__}
+                      "sklearn_version": sklearn.__version__, "skops_trusted_types": None}
         pyfunc_conf = {"model_path": file, "predict_fn": pyfunc_predict_fn} \
             if has_predict else None
         return pyfunc_conf, flavor
