@@ -50,14 +50,10 @@ XFAIL: dict[str, str] = {
                               "none) and per-iteration metrics are not linked to it",
     "s08_lightgbm_autolog.py": "the logged model carries the booster params (MLflow's has "
                                "none) and per-iteration metrics are not linked to it",
-    "s09_lightning_autolog.py": "the pytorch flavor packages __main__'s code (code/) and keeps "
-                                "no pickle_module_name/config keys",
-    "s10_keras_autolog.py": "the keras flavor has an extra 'code' key",
     "s12_logged_models.py": _REGISTRY_META,
     "s13_evaluate.py": "MLflow's evaluate logs each metric twice at step 0 (the run's and the "
                        "model's point); trackbook once, linked to the model",
-    "s16_pyfunc_signature.py": f"{_REGISTRY_META}; the pyfunc flavor packages __main__'s code "
-                               "and has no 'streamable' key",
+    "s16_pyfunc_signature.py": _REGISTRY_META,
 }
 
 # Tags whose keys both sides set but whose values legitimately differ.

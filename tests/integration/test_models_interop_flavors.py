@@ -41,7 +41,7 @@ import numpy as np, torch, mlflow.pytorch, mlflow.pyfunc
 out = sys.argv[1]
 X = np.random.default_rng(0).random((6, 4)).astype(np.float32)
 res = {}
-for name in ("tb_pickle", "tb_script", "tb_pt2"):
+for name in ("tb_pickle", "tb_script", "tb_pt2", "tb_main"):
     m = mlflow.pytorch.load_model(f"{out}/{name}")
     res[name] = m(torch.from_numpy(X)).detach().numpy().tolist()
     pf = mlflow.pyfunc.load_model(f"{out}/{name}")
@@ -57,9 +57,40 @@ print("@@" + json.dumps(res))
 """
 
 
+# A module defined in the script that saves it (__main__), as in a notebook or train.py
+MAIN_NET = r"""
+import sys
+import numpy as np, torch
+from torch import nn
+import trackbook as tb
+
+class TinyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return torch.tanh(self.fc(x))
+
+torch.manual_seed(2)
+net = TinyNet()
+tb.pytorch.save_model(net, sys.argv[1])
+X = np.random.default_rng(0).random((6, 4)).astype(np.float32)
+np.save(sys.argv[2], net(torch.from_numpy(X)).detach().numpy())
+"""
+
+
 def test_pytorch_formats_move_between_trackbook_and_mlflow(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
     import torch
 
+    subprocess.run([sys.executable, "-c", MAIN_NET, str(tmp_path / "tb_main"),
+                    str(tmp_path / "main.npy")], check=True, timeout=120, cwd=tmp_path)
+    # MLflow's files: no code/ (the pickle carries TinyNet's source), so MLflow loads it
+    # in a new process that never saw the script
+    assert not (tmp_path / "tb_main" / "code").exists()
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
     tb.pytorch.save_model(net, tmp_path / "tb_pickle")
@@ -72,6 +103,9 @@ def test_pytorch_formats_move_between_trackbook_and_mlflow(tmp_path: Path) -> No
     for name in ("tb_pickle", "tb_script", "tb_pt2"):
         np.testing.assert_allclose(theirs[name], expected, rtol=1e-5, err_msg=name)
         np.testing.assert_allclose(theirs[name + "_pyfunc"], expected, rtol=1e-5, err_msg=name)
+    main_expected = np.load(tmp_path / "main.npy")
+    np.testing.assert_allclose(theirs["tb_main"], main_expected, rtol=1e-5)
+    np.testing.assert_allclose(theirs["tb_main_pyfunc"], main_expected, rtol=1e-5)
     assert (tmp_path / "ml_pt2" / "data" / "model.pt2").is_file()
     for name in ("ml_pt2", "ml_pickle", "ml_script"):
         model = tb.pytorch.load_model(tmp_path / name)

@@ -33,6 +33,11 @@ def test_keras_model_round_trips_in_mlflows_layout(tmp_path: Path) -> None:
     assert (tmp_path / "m" / "data" / "model.keras").is_file()
     assert (tmp_path / "m" / "data" / "keras_module.txt").read_text() == "keras"
     meta = tb.models.Model.load(tmp_path / "m")
+    # MLflow 3.17's keys exactly: its keras flavor has no 'code' entry (no code_paths)
+    assert sorted(meta.flavors["keras"]) == ["data", "keras_backend", "keras_version",
+                                             "save_exported_model"]
+    assert sorted(meta.flavors["python_function"]) == ["env", "loader_module",
+                                                       "python_version"]
     assert meta.flavors["keras"]["keras_backend"] == keras.backend.backend()
     assert meta.flavors["keras"]["save_exported_model"] is False
     assert meta.flavors["python_function"]["loader_module"] == "mlflow.keras"

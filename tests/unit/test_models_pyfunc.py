@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from models_helpers import notebook_fixture
 
 import trackbook as tb
 from trackbook.models import Model, ModelSignature, ParamSchema, ParamSpec
 from trackbook.models import SchemaEnforcementError as SchemaError
 from trackbook.models.loading import load_model
 from trackbook.models.pyfunc import PythonModel, log_model, save_model
+
+notebook = pytest.fixture(notebook_fixture)
 
 
 class Lookup(PythonModel):
@@ -51,6 +54,11 @@ def test_artifacts_config_and_params(table: Path, tmp_path: Path) -> None:
     table.unlink()  # the model keeps its own copy
     conf = Model.load(tmp_path / "m").flavors["python_function"]
     assert conf["loader_module"] == "trackbook.models.pyfunc"
+    # MLflow's keys: model_config under 'config', code for code_paths, streamable
+    assert conf["config"] == {"scale": 10}
+    assert "model_config" not in conf
+    assert conf["code"] == "code"
+    assert conf["streamable"] is False
     assert conf["artifacts"]["table"]["path"] == "artifacts/table/table.csv"
     assert (tmp_path / "m" / "code" / Path(__file__).name).is_file()
     model = load_model(tmp_path / "m")
@@ -96,3 +104,42 @@ def test_log_model_of_a_python_model(tb_store) -> None:
     assert list(load_model(info.model_uri).predict(pd.DataFrame({"x": [1]}))) == [2]
     with pytest.raises(tb.models.ModelError, match=r"must be a trackbook\.pyfunc\.PythonModel"):
         save_model(Path(tb_store) / "x", python_model=3)
+
+
+def test_pyfunc_keys_are_mlflows(notebook, tmp_path: Path) -> None:
+    """A notebook-defined PythonModel: MLflow 3.17's keys and files (no code/)."""
+    ns = notebook("""
+    import trackbook as tb
+
+    class Plain(tb.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    class Streams(Plain):
+        def predict_stream(self, context, model_input, params=None):
+            yield model_input
+    """)
+    save_model(tmp_path / "plain", ns["Plain"]())
+    conf = Model.load(tmp_path / "plain").flavors["python_function"]
+    assert sorted(conf) == ["cloudpickle_version", "code", "env", "loader_module",
+                            "python_model", "python_version", "streamable"]
+    assert conf["code"] is None
+    assert conf["streamable"] is False
+    assert not (tmp_path / "plain" / "code").exists()
+    save_model(tmp_path / "streams", ns["Streams"]())
+    assert Model.load(tmp_path / "streams").flavors["python_function"]["streamable"] is True
+
+
+def test_model_config_of_older_trackbook_models_still_loads(table: Path,
+                                                            tmp_path: Path) -> None:
+    """trackbook before MLflow's key wrote model_config as python_function.model_config."""
+    import yaml
+
+    save_model(tmp_path / "m", Lookup(), artifacts={"table": str(table)},
+               model_config={"scale": 3})
+    raw = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())
+    conf = raw["flavors"]["python_function"]
+    conf["model_config"] = conf.pop("config")
+    (tmp_path / "m" / "MLmodel").write_text(yaml.safe_dump(raw))
+    model = load_model(tmp_path / "m")
+    assert list(model.predict(pd.DataFrame({"k": ["a", "b"]}))) == [3.0, 6.0]

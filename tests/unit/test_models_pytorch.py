@@ -36,7 +36,10 @@ def test_round_trip_and_mlflow_layout(net, tmp_path: Path) -> None:
         "mlflow.pytorch.pickle_module"
     assert meta.flavors["pytorch"] == {"model_data": "data", "code": None,
                                        "pytorch_version": torch.__version__}
-    assert meta.flavors["python_function"]["loader_module"] == "mlflow.pytorch"
+    assert {k: v for k, v in meta.flavors["python_function"].items()
+            if k not in ("env", "python_version")} == {
+        "loader_module": "mlflow.pytorch", "data": "data",
+        "pickle_module_name": "mlflow.pytorch.pickle_module", "config": {"device": None}}
     assert [s.shape for s in meta.signature.inputs] == [(-1, 4)]
     assert any(r.startswith("torch==") for r in read_requirements(tmp_path / "m"))
     want = net(torch.from_numpy(X)).detach().numpy()
@@ -79,8 +82,13 @@ def test_a_notebook_module_loads_in_a_new_process(notebook, tmp_path: Path) -> N
     """)
     torch.manual_seed(1)
     model = ns["TinyNet"]()
-    tb.pytorch.save_model(model, tmp_path / "m")
-    source = next((tmp_path / "m" / "code").glob("tb_main_*.py")).read_text()
+    meta = tb.pytorch.save_model(model, tmp_path / "m")
+    # MLflow's files and keys: no code/ (MLflow writes it for code_paths only); the pickle
+    # carries the source, and MLmodel's trackbook section a readable copy
+    assert not (tmp_path / "m" / "code").exists()
+    assert meta.flavors["pytorch"]["code"] is None
+    assert "code" not in meta.flavors["python_function"]
+    source = meta.trackbook["main_code"]["source"]
     assert "class TinyNet(nn.Module):" in source
     assert "import torch.nn as nn" in source
     x = torch.ones((2, 3))

@@ -2,9 +2,15 @@
 
 A pickle refers to a class by module and name, and ``__main__.MyTransformer`` does not exist
 in a fresh process. So the source of every ``__main__`` class/function the model reaches is
-written into one module under ``code/`` (with the imports, helper functions and literal
-constants it uses), and the pickle refers to that module instead; the loader puts ``code/``
-on ``sys.path`` (MLflow does the same with a flavor's ``code`` entry).
+written as one module (with the imports, helper functions and literal constants it uses),
+and the pickle carries that source: it refers to the class as ``getattr(<module built from
+the source>, name)``, where the module is built at load by ``eval`` of a short bootstrap
+(stdlib only, see :func:`dump`). So the model loads in a fresh process, in trackbook or in
+MLflow, with plain pickle too, and with any Python version the source runs on -- and the
+model's files and MLflow's flavor keys stay what MLflow writes (no ``code/`` entry: MLflow
+writes one only for ``code_paths``). A readable copy of the source is kept in MLmodel's
+``trackbook: main_code`` section. Models saved by trackbook before this refer to a
+``code/tb_main_<hash>.py`` module instead; their loaders still put ``code/`` on ``sys.path``.
 
 The source comes from the notebook's cell history (IPython keeps it in ``linecache``) or the
 script file. When something cannot be written as source (a lambda, a class made inside a
@@ -37,7 +43,8 @@ class MainCode:
     module: str = ""
     source: str = ""
     imported_modules: set[str] = field(default_factory=set)
-    redirects: dict[int, tuple[str, str]] = field(default_factory=dict)
+    #: ``id(object) -> (module, name, source)``: how :func:`dump` writes each packaged object
+    redirects: dict[int, tuple[str, str, str]] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -109,7 +116,7 @@ def package_main(objects: list[Any]) -> MainCode:
     out.source = source
     out.module = "tb_main_" + hashlib.sha1(source.encode()).hexdigest()[:12]
     out.names = [o.__name__ for o, _ in ordered]
-    out.redirects = {id(o): (out.module, o.__name__) for o, _ in ordered}
+    out.redirects = {id(o): (out.module, o.__name__, source) for o, _ in ordered}
     return out
 
 
@@ -329,19 +336,60 @@ def _free(node: ast.AST, bound: frozenset[str]) -> set[str]:
 
 # -- pickling with redirects -------------------------------------------------------------------
 
-class _ModuleRef:
-    """Stands for "import this module" inside a pickle (see :func:`dump`)."""
+#: Attribute of a module built from packaged source (its source), so re-saving a loaded
+#: model packages the same source again instead of referring to a module with no file.
+SOURCE_ATTR = "__trackbook_source__"
 
-    def __init__(self, name: str) -> None:
+# Run by ``eval`` at unpickling, with ``__tb_name__``/``__tb_source__`` in its globals:
+# builds the module once per process (later loads of the same source reuse it, so classes
+# stay identical) and registers the source with linecache, so inspect/tracebacks show it.
+_BOOTSTRAP = f"""
+import linecache, sys, types
+__tb_module__ = sys.modules.get(__tb_name__)
+if __tb_module__ is None:
+    __tb_module__ = types.ModuleType(__tb_name__)
+    __tb_module__.{SOURCE_ATTR} = __tb_source__
+    __tb_file__ = "<trackbook packaged code " + __tb_name__ + ">"
+    linecache.cache[__tb_file__] = (len(__tb_source__), None,
+                                    __tb_source__.splitlines(True), __tb_file__)
+    exec(compile(__tb_source__, __tb_file__, "exec"), __tb_module__.__dict__)
+    sys.modules[__tb_name__] = __tb_module__
+"""
+_BUILD = "exec(__tb_bootstrap__, globals()) or __tb_module__"
+
+
+class _SourceModule:
+    """Stands for "the module built from this source" inside a pickle (see :func:`dump`)."""
+
+    def __init__(self, name: str, source: str) -> None:
         self.name = name
+        self.source = source
+
+    def __reduce__(self) -> tuple[Any, tuple[str, dict[str, str]]]:
+        return eval, (_BUILD, {"__tb_bootstrap__": _BOOTSTRAP, "__tb_name__": self.name,
+                               "__tb_source__": self.source})
+
+
+def packaged_source(value: Any) -> tuple[str, str, str] | None:
+    """``(module, name, source)`` when ``value`` is a class/function of a module built from
+    packaged source (a loaded model's), else None."""
+    module = getattr(value, "__module__", None)
+    if not isinstance(value, (type, types.FunctionType)) or not isinstance(module, str):
+        return None
+    source = getattr(sys.modules.get(module), SOURCE_ATTR, None)
+    name = getattr(value, "__qualname__", "")
+    if not isinstance(source, str) or getattr(sys.modules[module], name, None) is not value:
+        return None
+    return module, name, source
 
 
 def dump(obj: Any, file: IO[bytes], serialization_format: str,
-         redirects: dict[int, tuple[str, str]] | None = None, *,
+         redirects: dict[int, tuple[str, str, str]] | None = None, *,
          persistent_id: Any = None, protocol: int | None = None) -> None:
-    """Pickle ``obj`` (``pickle`` or ``cloudpickle``), writing references to packaged
-    ``__main__`` objects as ``getattr(importlib.import_module(module), name)``, which plain
-    pickle (and so MLflow) can load once ``code/`` is on ``sys.path``."""
+    """Pickle ``obj`` (``pickle`` or ``cloudpickle``), writing each packaged ``__main__``
+    object (``redirects``) as ``getattr(<module built from its source>, name)``: plain
+    pickle (and so MLflow) loads it with no ``code/`` folder. Classes and functions of a
+    module built that way (a loaded model being saved again) are written the same way."""
     if serialization_format == "cloudpickle":
         try:
             import cloudpickle
@@ -356,14 +404,17 @@ def dump(obj: Any, file: IO[bytes], serialization_format: str,
     else:
         base = pickle.Pickler
     table = dict(redirects or {})
+    modules: dict[str, _SourceModule] = {}  # one per module, so the pickle holds it once
 
     class _Pickler(base):  # type: ignore[misc, valid-type]
         def reducer_override(self, value: Any) -> Any:
-            if isinstance(value, _ModuleRef):
-                return importlib.import_module, (value.name,)
             target = table.get(id(value))
+            if target is None and isinstance(value, (type, types.FunctionType)):
+                target = packaged_source(value)
             if target is not None:
-                return getattr, (_ModuleRef(target[0]), target[1])
+                module, name, source = target
+                ref = modules.setdefault(module, _SourceModule(module, source))
+                return getattr, (ref, name)
             parent = getattr(super(), "reducer_override", None)
             return parent(value) if parent is not None else NotImplemented
 
@@ -371,6 +422,17 @@ def dump(obj: Any, file: IO[bytes], serialization_format: str,
     if persistent_id is not None:  # torch.save stores tensors' storages out of band
         pickler.persistent_id = persistent_id
     pickler.dump(obj)
+
+
+def imports_of_source(source: str) -> set[str]:
+    """Modules the top-level import statements of ``source`` import."""
+    out: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.add(node.module)
+    return out
 
 
 def modules_used(obj: Any) -> set[str]:

@@ -1,9 +1,10 @@
 """The steps every flavor's ``save_model`` shares, and ``log_model`` on top of it.
 
-A model directory gets: the flavor's data, ``code/`` (notebook code packaged as source,
-local modules, ``code_paths``), the input example, ``project/`` (lockfiles/pyproject of the
-project), ``requirements.txt`` / ``python_env.yaml`` / ``conda.yaml`` and, last, ``MLmodel``
-(so a directory with an MLmodel file is complete).
+A model directory gets: the flavor's data, ``code/`` (local modules and ``code_paths``;
+notebook code travels as source inside the pickle, see ``_code``), the input example,
+``project/`` (lockfiles/pyproject of the project), ``requirements.txt`` /
+``python_env.yaml`` / ``conda.yaml`` and, last, ``MLmodel`` (so a directory with an MLmodel
+file is complete).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Flavor:
     serialization_format: str | None = None
     extra_modules: list[str] = field(default_factory=list)
     predict: Callable[[Any], Any] | None = None
+    #: whether the flavor's own MLmodel entry has MLflow's ``code`` key (None without
+    #: code); MLflow's keras flavor has none
+    code_key: bool = True
 
 
 def prepare_dir(path: str | os.PathLike[str]) -> Path:
@@ -93,14 +97,14 @@ def _save(dest: Path, flavor: Flavor, signature: Any, input_example: Any,
                        extra_pip_requirements=extra_pip_requirements, code_paths=code_paths)
     tb = trackbook_section()
     code_entries: list[str] = []
-    if cap.main_code is not None or cap.local_code or code_paths:
+    if cap.main_code is not None:
+        # the pickle carries this source (see _code.dump): kept here as a readable copy,
+        # not as a code/ file, so the files and flavor keys are MLflow's
+        tb["main_code"] = {"module": cap.main_code.module, "names": cap.main_code.names,
+                           "source": cap.main_code.source}
+    if cap.local_code or code_paths:
         code_dir = dest / CODE_DIR
         code_dir.mkdir()
-        if cap.main_code is not None:
-            (code_dir / f"{cap.main_code.module}.py").write_text(cap.main_code.source,
-                                                                 encoding="utf-8")
-            code_entries.append(f"{cap.main_code.module}.py")
-            tb["main_code"] = {"module": cap.main_code.module, "names": cap.main_code.names}
         for src in [*cap.local_code, *code_paths]:
             code_entries.append(_copy(src, code_dir))
         tb["code"] = sorted(set(code_entries))
@@ -129,7 +133,9 @@ def _save(dest: Path, flavor: Flavor, signature: Any, input_example: Any,
             conf["code"] = CODE_DIR
         model.add_flavor(PYFUNC, **conf)
     for name, fconf in flavors.items():
-        model.add_flavor(name, **fconf, code=CODE_DIR if code_entries else None)
+        if flavor.code_key:
+            fconf = {**fconf, "code": CODE_DIR if code_entries else None}
+        model.add_flavor(name, **fconf)
     model.model_size_bytes = directory_size(dest)
     model.save(dest)
     return model, cap

@@ -233,6 +233,11 @@ def capture(model: Any, *, serialization_format: str | None = None,
     for c in classes:
         scan.update(b.__module__ for b in c.__mro__ if b.__module__ != _code.MAIN)
     scan.update(f.__module__ for f in funcs if f.__module__ != _code.MAIN)
+    for name in sorted(scan):  # a loaded model's packaged code: packaged again, by dump
+        source = getattr(sys.modules.get(name), _code.SOURCE_ATTR, None)
+        if isinstance(source, str):
+            scan.discard(name)
+            scan |= _code.imports_of_source(source)
     if main_objs:
         main = _code.package_main(sorted(main_objs, key=lambda o: o.__qualname__))
         if main.problems:

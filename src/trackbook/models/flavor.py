@@ -52,7 +52,7 @@ from ._save import Flavor
 from ._save import log_model as _log_model
 from ._save import save as _save
 from .loading import add_code_path, inside
-from .model import MLMODEL_FILE, PYFUNC, Model, ModelInfo
+from .model import MLMODEL_FILE, MODEL_CONFIG, PYFUNC, Model, ModelInfo
 from .uri import local_model_copy
 
 WriteFn = Callable[[Path, Any], tuple[dict[str, Any] | None, dict[str, Any] | None]]
@@ -98,6 +98,9 @@ class FlavorSpec:
         ``(flavor_conf, load kwargs) -> bool``: whether to put the model's ``code/`` on
         ``sys.path`` before reading (default: always, as MLflow; sklearn's skops format
         only when the caller trusts extra types).
+    code_key
+        Whether the flavor's MLmodel entry has MLflow's ``code`` key (``None`` when the
+        model has no ``code/``): every MLflow flavor trackbook writes has it but ``keras``.
     """
 
     name: str
@@ -109,6 +112,7 @@ class FlavorSpec:
     default_data: str | None = None
     extra_pip: tuple[str, ...] = ()
     code_on_path: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None
+    code_key: bool = True
 
     # -- save / log ----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], obj: Any, write: WriteFn, *,
@@ -127,7 +131,7 @@ class FlavorSpec:
 
         modules = [*self.modules, *extra_modules]
         return _save(path, Flavor(obj, _write, serialization_format, extra_modules=modules,
-                                  predict=predict), **common)
+                                  predict=predict, code_key=self.code_key), **common)
 
     @staticmethod
     def log(save_impl: Callable[..., tuple[Model, Any]], obj: Any, name: str | None, *,
@@ -201,7 +205,9 @@ class FlavorSpec:
         self._add_code(model_dir, meta, conf, kwargs)
         native = self.read(self.data_path(model_dir, conf), conf, meta, **kwargs)
         pyfunc_conf = meta.flavors.get(PYFUNC, {})
-        config = {**(pyfunc_conf.get("model_config") or {}), **(model_config or {})}
+        # MLflow's key is "config"; older trackbook models have "model_config"
+        saved = pyfunc_conf.get(MODEL_CONFIG) or pyfunc_conf.get("model_config") or {}
+        config = {**saved, **(model_config or {})}
         return self.wrap(native, LoadContext(model_dir, meta, conf, pyfunc_conf, config))
 
     def pyfunc_loader(self) -> Callable[..., Any]:

@@ -149,7 +149,8 @@ def _wrap(model: Any, ctx: LoadContext) -> _KerasWrapper:
 
 
 SPEC = FlavorSpec(FLAVOR_NAME, loader_module="mlflow.keras", modules=("keras",),
-                  data_key="data", default_data=DATA_DIR, read=_read, wrap=_wrap)
+                  data_key="data", default_data=DATA_DIR, read=_read, wrap=_wrap,
+                  code_key=False)  # MLflow's keras flavor takes no code_paths
 get_default_pip_requirements = SPEC.get_default_pip_requirements
 get_default_conda_env = SPEC.get_default_conda_env
 

@@ -38,6 +38,8 @@ MLMODEL_FILE = "MLmodel"
 #: Who really wrote the file is in ``trackbook.version``.
 MLFLOW_FORMAT_VERSION = "3.17.2"
 PYFUNC = "python_function"
+#: The python_function key holding ``model_config`` (MLflow's ``config``)
+MODEL_CONFIG = "config"
 
 
 class Model:
@@ -135,7 +137,17 @@ class Model:
     def to_yaml(self) -> str:
         import yaml
 
-        return yaml.safe_dump(self.to_dict(), default_flow_style=False, sort_keys=True)
+        class _Dumper(yaml.SafeDumper):
+            pass
+
+        def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+            # multi-line text (the packaged notebook source) as a readable block
+            style = "|" if "\n" in value else None
+            return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+        _Dumper.add_representer(str, _str)
+        return yaml.dump(self.to_dict(), Dumper=_Dumper, default_flow_style=False,
+                         sort_keys=True)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the manifest to ``path`` (a model directory or the MLmodel file itself)."""

@@ -9,7 +9,7 @@
 >>> tb.pyfunc.load_model("add_n").predict(df)
 
 The instance is pickled with cloudpickle (``python_model.pkl``); a class defined in a
-notebook is packaged as source under ``code/`` so it loads in a fresh process. ``artifacts``
+notebook travels as source inside the pickle, so it loads in a fresh process. ``artifacts``
 (files the model needs, e.g. weights) are copied into the model and handed to
 ``load_context`` as local paths.
 
@@ -30,7 +30,7 @@ from . import _code
 from ._errors import ModelError, ModelLoadError
 from .flavor import FlavorSpec, LoadContext
 from .loading import PyFuncModel, inside, load_model
-from .model import PYFUNC, Model, ModelInfo
+from .model import MODEL_CONFIG, PYFUNC, Model, ModelInfo
 from .signature import ModelSignature
 
 LOADER = "trackbook.models.pyfunc"
@@ -162,8 +162,11 @@ def _save_impl(path: str | os.PathLike[str], python_model: Any, *,
         with open(dest / MODEL_FILE, "wb") as f:
             _code.dump(python_model, f, "cloudpickle",
                        cap.main_code.redirects if cap.main_code else None)
+        # MLflow's keys: code is None unless code_paths (set by the save), streamable
+        # says whether the class overrides predict_stream
         conf: dict[str, Any] = {"python_model": MODEL_FILE,
-                                "cloudpickle_version": cloudpickle.__version__}
+                                "cloudpickle_version": cloudpickle.__version__,
+                                "code": None, "streamable": _streamable(python_model)}
         if sources:
             (dest / ARTIFACTS_DIR).mkdir()
             conf["artifacts"] = {}
@@ -178,7 +181,7 @@ def _save_impl(path: str | os.PathLike[str], python_model: Any, *,
                 conf["artifacts"][name] = {"path": target.relative_to(dest).as_posix(),
                                            "uri": str((artifacts or {})[name])}
         if model_config:
-            conf["model_config"] = model_config
+            conf[MODEL_CONFIG] = model_config
         return conf, None
 
     def predict(example: Any) -> Any:
@@ -187,6 +190,12 @@ def _save_impl(path: str | os.PathLike[str], python_model: Any, *,
 
     return SPEC.save(path, python_model, write, serialization_format="cloudpickle",
                      predict=predict, **kwargs)
+
+
+def _streamable(python_model: Any) -> bool:
+    """MLflow's default for ``streamable``: the class defines its own ``predict_stream``."""
+    own = getattr(type(python_model), "predict_stream", None)
+    return own is not None and own is not getattr(PythonModel, "predict_stream", None)
 
 
 def log_model(python_model: PythonModel | None = None, name: str | None = None, *,

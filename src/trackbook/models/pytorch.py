@@ -1,7 +1,7 @@
 """The PyTorch flavor (CPU), stored the way MLflow's ``mlflow.pytorch`` stores it.
 
 ``data/model.pth`` is the whole module saved with ``torch.save`` (cloudpickle-compatible
-pickling, so a class defined in a notebook is packaged under ``code/`` as source);
+pickling; a class defined in a notebook travels as source inside the pickle);
 ``data/pickle_module_info.txt`` names the pickle module as MLflow expects. MLmodel's
 ``pytorch`` flavor records ``model_data`` and ``pytorch_version``; ``python_function`` names
 ``mlflow.pytorch`` as loader, so MLflow loads these models and trackbook loads MLflow's
@@ -28,7 +28,7 @@ from typing import Any
 from . import _code
 from ._errors import ModelError, ModelLoadError, UnsupportedModelError
 from .flavor import FlavorSpec
-from .model import Model, ModelInfo
+from .model import MODEL_CONFIG, Model, ModelInfo
 from .signature import ModelSignature
 
 FLAVOR_NAME = "pytorch"
@@ -178,7 +178,9 @@ def _save_impl(path: str | os.PathLike[str], pytorch_model: Any, *,
                 redirects = cap.main_code.redirects if cap.main_code else {}
                 torch.save(pytorch_model, data / MODEL_FILE,
                            pickle_module=_pickle_module(redirects))
-        pyfunc_conf = {"data": DATA_DIR, "pickle_module_name": module_name}
+        # MLflow's pyfunc conf: the pickle module and model_config's device (None: CPU)
+        pyfunc_conf = {"data": DATA_DIR, "pickle_module_name": module_name,
+                       MODEL_CONFIG: {"device": None}}
         return pyfunc_conf, {"model_data": DATA_DIR, "pytorch_version": str(torch.__version__)}
 
     def predict(example: Any) -> Any:
@@ -192,9 +194,9 @@ def _save_impl(path: str | os.PathLike[str], pytorch_model: Any, *,
                      predict=predict, **kwargs)
 
 
-def _pickle_module(redirects: dict[int, tuple[str, str]]) -> Any:
-    """A ``pickle_module`` for ``torch.save`` whose Pickler writes notebook classes as
-    references to the packaged code (see ``_code.dump``)."""
+def _pickle_module(redirects: dict[int, tuple[str, str, str]]) -> Any:
+    """A ``pickle_module`` for ``torch.save`` whose Pickler writes notebook classes with
+    their packaged source (see ``_code.dump``)."""
     import io
 
     class Pickler:  # torch calls Pickler(file, protocol=...), sets persistent_id, dump(obj)
