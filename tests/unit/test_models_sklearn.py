@@ -45,7 +45,9 @@ def test_saved_directory_has_mlflows_layout_and_manifest(fitted, tmp_path: Path,
     assert re.fullmatch(r"[0-9a-f]{32}", raw["model_uuid"])
     assert raw["mlflow_version"]
     assert raw["trackbook"]["version"] == tb.__version__
-    assert 0 < raw["model_size_bytes"] < 50_000
+    # MLflow's figure: the model's own files, not MLmodel or the environment files
+    own = ["input_example.json", "model.skops", "serving_input_example.json"]
+    assert raw["model_size_bytes"] == sum((tmp_path / "m" / f).stat().st_size for f in own)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+", raw["utc_time_created"])
     assert raw["saved_input_example_info"] == {
         "artifact_path": "input_example.json", "serving_input_path":

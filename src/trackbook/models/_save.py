@@ -115,6 +115,9 @@ def _save(dest: Path, flavor: Flavor, signature: Any, input_example: Any,
     if signature is None and example is not None:
         signature = _infer_from_example(example, flavor.predict)
     example_info = save_example(dest, example) if example is not None else None
+    # MLflow's figure: the model's own files, before MLmodel, the environment files and
+    # trackbook's project copy are written
+    size = directory_size(dest)
     project = _env.find_project_files()
     if project:
         (dest / "project").mkdir()
@@ -136,7 +139,7 @@ def _save(dest: Path, flavor: Flavor, signature: Any, input_example: Any,
         if flavor.code_key:
             fconf = {**fconf, "code": CODE_DIR if code_entries else None}
         model.add_flavor(name, **fconf)
-    model.model_size_bytes = directory_size(dest)
+    model.model_size_bytes = size
     model.save(dest)
     return model, cap
 
