@@ -205,7 +205,7 @@ def log_model(save_fn: Callable[..., tuple[Model, _env.Capture]], obj: Any, name
     try:
         if run_id is not None:
             logged.log_output(store, run_id, lm.model_id, step)
-            _link_run_metrics(store, run_id, lm.model_id, step)
+            _link_run_metrics(store, run_id, lm.model_id, step, lm.metrics)
         with tempfile.TemporaryDirectory(prefix="trackbook-model-") as tmp:
             local = Path(tmp) / "model"
             model, cap = save_fn(local, obj, run_id=run_id, artifact_path=name, **kwargs)
@@ -232,10 +232,13 @@ def log_model(save_fn: Callable[..., tuple[Model, _env.Capture]], obj: Any, name
     return info
 
 
-def _link_run_metrics(store: Any, run_id: str, model_id: str, step: int) -> None:
-    """As MLflow 3's ``log_model``: every point the run logged at ``step`` before the model
-    existed becomes a metric of the model (without a dataset: the run's history keeps
-    none), whichever model it was linked to already."""
+def _link_run_metrics(store: Any, run_id: str, model_id: str, step: int,
+                      linked: list[Any] | None) -> None:
+    """As MLflow 3's ``log_model``: every point the run logged at ``step`` so far becomes a
+    metric of the model (without a dataset: the run's history keeps none), whichever
+    model it was linked to already; a point the model has already (``linked``: same key,
+    timestamp, step and run, e.g. an autologged epoch of an initialized model) is not
+    linked twice, as MLflow's store keeps one row per such point."""
     import pyarrow.compute as pc
 
     from ..tracking import active_model
@@ -245,8 +248,10 @@ def _link_run_metrics(store: Any, run_id: str, model_id: str, step: int) -> None
     if table.num_rows == 0:
         return
     at = table.filter(pc.equal(table["step"], step))
-    points = list(zip(at["key"].to_pylist(), at["value"].to_pylist(),
-                      at["step"].to_pylist(), at["timestamp"].to_pylist(), strict=True))
+    have = {(m.key, m.timestamp, m.step) for m in linked or [] if m.run_id == run_id}
+    points = [p for p in zip(at["key"].to_pylist(), at["value"].to_pylist(),
+                             at["step"].to_pylist(), at["timestamp"].to_pylist(), strict=True)
+              if (p[0], p[3], p[2]) not in have]
     active_model.link_metrics(store, model_id, run_id, points)
 
 
