@@ -155,14 +155,24 @@ def download_artifacts(artifact_uri: str | None = None, run_id: str | None = Non
         try:
             if under == "":  # a registered version whose source is a run's folder
                 src = _client(tracking_uri).download_artifacts(rid, path)
-                return _copy(Path(src), Path(dst))
+                return _models_copy(_copy(Path(src), Path(dst)), artifact_uri)
             return _client(tracking_uri).download_artifacts(rid, path, dst)
         except FileNotFoundError:
             raise ArtifactPathError(f"run {rid} has no artifact {path!r}; "
                                     "list_artifacts(run_id=...) shows what it has") from None
     if not local.exists():
         raise ArtifactPathError(f"no artifact at {artifact_uri!r}")
-    return _copy(local, Path(dst) / (local.name if under is None else under))
+    return _models_copy(_copy(local, Path(dst) / (local.name if under is None else under)),
+                        artifact_uri)
+
+
+def _models_copy(copied: str, artifact_uri: str | None) -> str:
+    """A copy fetched by a ``models:/`` URI gets MLflow's ``registered_model_meta``."""
+    if artifact_uri is not None and os.fspath(artifact_uri).startswith("models:"):
+        from .models.uri import write_registered_model_meta
+
+        write_registered_model_meta(Path(copied), os.fspath(artifact_uri))
+    return copied
 
 
 def _copy(src: Path, dest: Path) -> str:

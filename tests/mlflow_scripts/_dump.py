@@ -150,7 +150,10 @@ def _yaml(path: Path) -> dict:
 def _registered(client: Any, labels: list) -> list[dict]:
     found = []
     for rm in sorted(client.search_registered_models(), key=lambda m: m.name):
-        versions = client.search_model_versions(f"name = '{rm.name}'")
+        # each version read by get_model_version: MLflow's SQL store leaves the aliases out
+        # of search_model_versions' results (its get_model_version has them)
+        versions = [client.get_model_version(rm.name, v.version)
+                    for v in client.search_model_versions(f"name = '{rm.name}'")]
         found.append({
             "name": rm.name, "description": rm.description or "",
             "tags": _tags(rm.tags, labels), "aliases": dict(sorted(

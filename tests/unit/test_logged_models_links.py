@@ -133,7 +133,10 @@ def test_run_outputs_and_metrics_at_the_model_step(tb_store: Path) -> None:
 
     X, y = np.array([[0.0], [1.0], [0.1], [0.9]]), np.array([0, 1, 0, 1])
     with tb.start_run() as run:
-        tb.log_metric("early", 1.0, step=3)  # before the model: not linked (as MLflow)
+        # before the model, at its step: log_model links it (as MLflow 3.17's log_model,
+        # which re-logs the run's points at that step with the new model's id)
+        tb.log_metric("early", 1.0, step=3)
+        tb.log_metric("early_other_step", 1.0, step=2)  # another step: not linked
         first = tb.sklearn.log_model(LogisticRegression().fit(X, y), name="m", step=3)
         second = tb.sklearn.log_model(LogisticRegression().fit(X, y), name="m2")
         tb.log_metric("acc", 0.9, step=3)  # the model logged at step 3
@@ -153,7 +156,8 @@ def test_run_outputs_and_metrics_at_the_model_step(tb_store: Path) -> None:
             {"model_id": first.model_id, "step": 3}, {"model_id": second.model_id, "step": 0}]}
         assert got.inputs.model_inputs == []  # outputs are not inputs
     assert [(m.key, m.step) for m in tb.get_logged_model(first.model_id).metrics] == [
-        ("acc", 3), ("f1", 3), ("g", 3)]
+        ("early", 3), ("acc", 3), ("f1", 3), ("g", 3)]
+    assert len(tb.MlflowClient().get_metric_history(rid, "early")) == 1  # not logged twice
     assert [(m.key, m.step) for m in tb.get_logged_model(second.model_id).metrics] == [
         ("zero", 0)]
     assert len(tb.MlflowClient().get_metric_history(rid, "loss")) == 5
@@ -254,3 +258,41 @@ def test_create_model_version_records_the_logged_model(tb_store: Path) -> None:
         client.create_model_version("r", "/p", model_id="m-" + "0" * 32)
     mv = tb.register_model(f"models:/{lm.model_id}", "r")
     assert mv.model_id == lm.model_id
+
+
+def test_registering_a_logged_model_tags_it_with_its_versions(tb_store: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = np.array([[0.0], [1.0], [0.1], [0.9]]), np.array([0, 1, 0, 1])
+    with tb.start_run():
+        info = tb.sklearn.log_model(LogisticRegression().fit(X, y), name="m",
+                                    registered_model_name="r",
+                                    pip_requirements=["scikit-learn"])
+    tag = "mlflow.modelVersions"
+    assert tb.get_logged_model(info.model_id).tags[tag] == '[{"name": "r", "version": 1}]'
+    tb.register_model(f"models:/{info.model_id}", "other")
+    tb.register_model(f"models:/{info.model_id}", "r")  # MLflow appends, one per version
+    assert json.loads(tb.get_logged_model(info.model_id).tags[tag]) == [
+        {"name": "r", "version": 1}, {"name": "other", "version": 1},
+        {"name": "r", "version": 2}]
+    # the client's create_model_version records model_id but sets no tag (as MLflow's)
+    lm = tb.initialize_logged_model(name="plain")
+    tb.MlflowClient().create_model_version("r", f"models:/{lm.model_id}",
+                                           model_id=lm.model_id)
+    assert tag not in tb.get_logged_model(lm.model_id).tags
+
+
+def test_log_model_into_an_initialized_model_links_a_point_once(tb_store: Path) -> None:
+    """A point already linked to the model (autolog's epochs) is not linked again by
+    log_model(model_id=...); the run's other points at that step are (as MLflow)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = np.array([[0.0], [1.0], [0.1], [0.9]]), np.array([0, 1, 0, 1])
+    with tb.start_run():
+        lm = tb.initialize_logged_model(name="m")
+        tb.log_metric("loss", 0.5, step=0, model_id=lm.model_id)
+        tb.log_metric("plain", 1.0, step=0)
+        tb.sklearn.log_model(LogisticRegression().fit(X, y), name="m", model_id=lm.model_id,
+                             pip_requirements=["scikit-learn"])
+    assert sorted((m.key, m.step) for m in tb.get_logged_model(lm.model_id).metrics) == [
+        ("loss", 0), ("plain", 0)]

@@ -175,9 +175,11 @@ def log_model(save_fn: Callable[..., tuple[Model, _env.Capture]], obj: Any, name
     created in the active run's experiment (or the current one when no run is active: no
     run is started), with ``params`` plus the run's params, ``tags`` plus the source tags,
     and ``model_type``; its files go to ``<store>/models/<model_id>/artifacts``; the run
-    gets it as an output at ``step``; it is READY once its files are in place (FAILED if
-    saving raised). ``model_id`` logs into an existing (e.g. initialized) logged model.
-    ``models:/<model_id>`` and ``runs:/<run_id>/<name>`` both load it.
+    gets it as an output at ``step`` and the run's metric points logged so far at ``step``
+    become the model's metrics too (later ones link as they are logged); it is READY once
+    its files are in place (FAILED if saving raised). ``model_id`` logs into an existing
+    (e.g. initialized) logged model. ``models:/<model_id>`` and ``runs:/<run_id>/<name>``
+    both load it.
     """
     from ..store.artifacts import safe_relpath
     from ..tracking import active_model, fluent
@@ -212,6 +214,8 @@ def log_model(save_fn: Callable[..., tuple[Model, _env.Capture]], obj: Any, name
     try:
         if run_id is not None:
             logged.log_output(store, run_id, lm.model_id, step)
+            _link_run_metrics(store, run_id, lm.model_id, step,
+                              logged.linked_points(store, lm.model_id) if model_id else set())
         with tempfile.TemporaryDirectory(prefix="trackbook-model-") as tmp:
             local = Path(tmp) / "model"
             model, cap = save_fn(local, obj, run_id=run_id, artifact_path=name, **kwargs)
@@ -236,6 +240,28 @@ def log_model(save_fn: Callable[..., tuple[Model, _env.Capture]], obj: Any, name
     if registered_model_name is not None:
         info.registered_model_version = _registry_hook(info, registered_model_name, tags)
     return info
+
+
+def _link_run_metrics(store: Any, run_id: str, model_id: str, step: int,
+                      linked: set[tuple[Any, ...]]) -> None:
+    """As MLflow 3's ``log_model``: every point the run logged at ``step`` so far becomes a
+    metric of the model (without a dataset: the run's history keeps none), whichever
+    model it was linked to already; a point the model has already (``linked``: its
+    (key, timestamp, step, run), e.g. an autologged epoch of an initialized model) is not
+    linked twice, as MLflow's store keeps one row per such point."""
+    import pyarrow.compute as pc
+
+    from ..tracking import active_model
+
+    store.session.flush_all()  # points still buffered in this process
+    table = store.metric_history(run_id)
+    if table.num_rows == 0:
+        return
+    at = table.filter(pc.equal(table["step"], step))
+    points = [p for p in zip(at["key"].to_pylist(), at["value"].to_pylist(),
+                             at["step"].to_pylist(), at["timestamp"].to_pylist(), strict=True)
+              if (p[0], p[3], p[2], run_id) not in linked]
+    active_model.link_metrics(store, model_id, run_id, points)
 
 
 def put_dir(root: Path, local: Path, folder: str) -> None:

@@ -31,8 +31,30 @@ IS_EXTERNAL_TAG = "mlflow.model.isExternal"  # MLflow's tag of a model kept outs
 _mine: weakref.WeakKeyDictionary[Any, dict[str, LoggedModel]] = weakref.WeakKeyDictionary()
 
 
+# (key, timestamp, step, run) of the points this process linked to its own models
+_linked: weakref.WeakKeyDictionary[Any, dict[str, set[tuple[Any, ...]]]] = \
+    weakref.WeakKeyDictionary()
+
+
 def _own(store: Any, model_id: str) -> LoggedModel | None:
     return _mine.get(store.session, {}).get(model_id)
+
+
+def note_linked(store: Any, model_id: str, run_id: str | None,
+                points: list[tuple[Any, ...]]) -> None:
+    """Remember points (key, value, step, timestamp, ...) just linked to ``model_id``, when
+    this process created it (see :func:`linked_points`)."""
+    if _own(store, model_id) is not None:
+        seen = _linked.setdefault(store.session, {}).setdefault(model_id, set())
+        seen.update((p[0], p[3], p[2], run_id) for p in points)
+
+
+def linked_points(store: Any, model_id: str) -> set[tuple[Any, ...]]:
+    """(key, timestamp, step, run) of every point linked to ``model_id``: from this
+    process's own records when it created the model, else from the catalog."""
+    if _own(store, check_model_id(model_id)) is not None:
+        return set(_linked.get(store.session, {}).get(model_id, ()))
+    return {(m.key, m.timestamp, m.step, m.run_id) for m in get(store, model_id).metrics or []}
 
 
 def new_model_id() -> str:
@@ -147,6 +169,7 @@ def log_params(store: Any, model_id: str, params: Mapping[str, Any]) -> None:
 def delete(store: Any, model_id: str) -> None:
     store.session.record("model_delete", model=check_model_id(model_id))
     _mine.get(store.session, {}).pop(model_id, None)
+    _linked.get(store.session, {}).pop(model_id, None)
 
 
 def log_output(store: Any, run_id: str, model_id: str, step: int) -> None:

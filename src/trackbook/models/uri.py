@@ -71,15 +71,51 @@ def local_model_path(model_uri: str | os.PathLike[str]) -> Path:
 
 
 def local_model_copy(model_uri: str | os.PathLike[str], dst_path: str | None) -> Path:
-    """The model's local directory, first copied under ``dst_path`` when one is given."""
+    """The model's local directory, first copied under ``dst_path`` when one is given
+    (a ``models:/`` URI: into ``dst_path`` itself, with ``registered_model_meta``)."""
     local = local_model_path(model_uri)
     if dst_path is None:
         return local
     import shutil
 
-    target = Path(dst_path) / local.name
+    by_models = isinstance(model_uri, str) and model_uri.startswith("models:")
+    # MLflow downloads a models:/ URI into dst_path itself, anything else under its name
+    target = Path(dst_path) if by_models else Path(dst_path) / local.name
     shutil.copytree(local, target, dirs_exist_ok=True)
+    if by_models:
+        write_registered_model_meta(target, str(model_uri))
     return target
+
+
+REGISTERED_MODEL_META = "registered_model_meta"
+
+
+def write_registered_model_meta(copy: Path, uri: str) -> None:
+    """As MLflow's ``models:/`` downloads: a copy of a whole model (a folder holding
+    ``MLmodel``) gets ``registered_model_meta``, the registered name and version it was
+    fetched by (both null for ``models:/<model_id>``). Only copies: trackbook never
+    writes into the store on a read (MLflow's local store gets the file in the model's
+    own folder because no copy is made there)."""
+    import yaml
+
+    if not (copy.is_dir() and (copy / "MLmodel").is_file()):
+        return
+    name: str | None = None
+    version: int | str | None = None
+    if not _LOGGED_RE.fullmatch(uri[len("models:"):].lstrip("/")):
+        import importlib
+
+        registry = importlib.import_module("trackbook.registry.uri")
+        parsed = registry.parse_models_uri(uri)
+        name = parsed.name
+        if parsed.version is not None:
+            version = str(parsed.version)  # MLflow keeps the URI's text
+        elif parsed.alias is not None:
+            version = int(registry.resolve_version(uri).version)
+        else:
+            version = str(registry.resolve_version(uri).version)
+    (copy / REGISTERED_MODEL_META).write_text(yaml.safe_dump(
+        {"model_name": name, "model_version": version}, default_flow_style=False))
 
 
 def _load_registry() -> None:

@@ -81,18 +81,24 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 def _register_logged_model(info: Any, name: str, tags: dict[str, Any] | None = None) -> Any:
     """``log_model(..., registered_model_name=name)`` registers the logged model: source
-    ``models:/<model_id>``, its run and model id on the version (no catalog query: the
-    training process knows them)."""
+    ``models:/<model_id>``, its run and model id on the version, the version in the
+    model's ``mlflow.modelVersions`` tag (no catalog query: the training process knows
+    them)."""
     from ..tracking.uri import get_store
     from ._registry import registry_for
     from .api import register_model
 
     if getattr(info, "model_id", None) is None:
         return register_model(info.model_uri, name, tags=tags)
-    reg = registry_for(get_store().root)
+    from .api import MODEL_VERSIONS_TAG, tag_model_versions
+
+    store = get_store()
+    reg = registry_for(store.root)
     reg.create_model(name, exist_ok=True)
-    return reg.create_version(name, info.model_uri, info.run_id, tags, None,
-                              model_id=info.model_id)
+    mv = reg.create_version(name, info.model_uri, info.run_id, tags, None,
+                            model_id=info.model_id)
+    tag_model_versions(store, info.model_id, (info.tags or {}).get(MODEL_VERSIONS_TAG), mv)
+    return mv
 
 
 def _resolve_models_uri(uri: str) -> str:

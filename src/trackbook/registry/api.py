@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -63,11 +64,12 @@ def register_model_in_store(store: Any, model_uri: str, name: str,
     e.g. the one a run table shows) rather than the current tracking URI's.
 
     A ``models:/m-<id>`` URI (an MLflow 3 logged model) records the model's id and its
-    source run on the version, as MLflow does."""
+    source run on the version, and the version in the logged model's
+    ``mlflow.modelVersions`` tag, as MLflow does."""
     if not isinstance(model_uri, str) or not model_uri:
         raise InvalidRegistryNameError(f"model_uri must be a non-empty string, got {model_uri!r}")
     run_id = run_id_of(model_uri)
-    model_id = None
+    model_id, lm = None, None
     if run_id is not None:
         model_id = _check_run_source(store, model_uri, run_id)
         if model_id is not None:  # MLflow 3 registers the logged model's URI instead
@@ -79,7 +81,29 @@ def register_model_in_store(store: Any, model_uri: str, name: str,
         model_id, run_id = lm.model_id, lm.source_run_id
     reg = registry_for(store.root)
     reg.create_model(name, exist_ok=True)
-    return reg.create_version(name, model_uri, run_id, tags, description, model_id=model_id)
+    mv = reg.create_version(name, model_uri, run_id, tags, description, model_id=model_id)
+    if model_id is not None:
+        from ..models import logged
+
+        lm = lm if lm is not None else logged.get(store, model_id)
+        tag_model_versions(store, model_id, lm.tags.get(MODEL_VERSIONS_TAG), mv)
+    return mv
+
+
+#: MLflow's tag on a logged model: the registered versions made from it, as JSON
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+
+
+def tag_model_versions(store: Any, model_id: str, existing: str | None,
+                       mv: ModelVersion) -> None:
+    """Append ``mv`` to logged model ``model_id``'s ``mlflow.modelVersions`` tag (its value
+    ``existing`` so far), as MLflow's ``register_model`` does: a JSON list of
+    ``{"name": ..., "version": <int>}``, one entry per registration."""
+    from ..models import logged
+
+    value = json.loads(existing) if existing else []
+    value.append({"name": mv.name, "version": int(mv.version)})
+    logged.set_tags(store, model_id, {MODEL_VERSIONS_TAG: json.dumps(value)})
 
 
 def _logged_model_of(store: Any, model_uri: str) -> Any:

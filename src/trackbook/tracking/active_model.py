@@ -64,6 +64,9 @@ def link_metrics(store: Any, model_id: str, run_id: str | None,
     check_model_id(model_id)
     if not points:
         return
+    from ..models import logged
+
     store.session.record("model_metrics", model=model_id, run=run_id,
                          id=_record_id(),
                          points=[[*p[:4], *[*p[4:6], None, None][:2]] for p in points])
+    logged.note_linked(store, model_id, run_id, points)

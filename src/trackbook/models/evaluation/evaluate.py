@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _compute, _inputs, _plots
+from . import _compute, _hash, _inputs, _link, _plots
 from . import result as r
 from ._errors import EvaluationError
 from ._log import RunArtifacts, custom_artifact, table_json
@@ -108,6 +108,7 @@ def evaluate(model: Any = None, data: Any = None, *, model_type: str | None = No
         if config.get(key):
             raise EvaluationError(f"evaluator_config {{{key!r}: {config[key]!r}}}: {why}. "
                                   f"Remove the key (or set it to False).")
+    model_id = _link.model_id_of(model, model_id)
     model = _resolve_model(model, model_config)
     bad = [m for m in extra_metrics or [] if not isinstance(m, EvaluationMetric)]
     if bad:
@@ -129,11 +130,23 @@ def evaluate(model: Any = None, data: Any = None, *, model_type: str | None = No
     started = fluent.active_run() is None
     run = fluent.start_run() if started else fluent.active_run()
     try:
-        _log_dataset(data, split, targets, predictions if model is None else None,
-                     config.get("metric_prefix") or None)
-        return _Evaluation(run.info.run_id, model, split, model_type, config,
-                           predictions if model is not None else None, model_id).run(
-            list(extra_metrics or []), list(custom_artifacts or []))
+        with _link.active(model_id):
+            dataset = _log_dataset(data, split, targets, predictions if model is None else None,
+                                   config.get("metric_prefix") or None, model_id)
+            evaluation = _Evaluation(run.info.run_id, model, split, model_type, config,
+                                     predictions if model is not None else None, model_id)
+            evaluation.dataset = dataset
+            uuid = getattr(getattr(model, "metadata", None), "model_uuid", None)
+            if uuid is not None and dataset is not None:
+                _link.tag_dataset(run.info.run_id, dataset.name, _hash.split_hash(split),
+                                  uuid, dataset_path)
+            result = evaluation.run(list(extra_metrics or []), list(custom_artifacts or []))
+            if model_id is not None:  # MLflow logs them to the run and the model once more
+                from ...tracking import fluent
+
+                fluent.log_metrics(result.metrics, run_id=run.info.run_id,
+                                   model_id=model_id, dataset=dataset)
+            return result
     finally:
         if started:
             fluent.end_run()
@@ -235,15 +248,16 @@ class _FunctionModel:
 
 
 def _log_dataset(data: Any, split: _inputs.EvalData, targets: Any,
-                 predictions: Any, context: str | None) -> None:
+                 predictions: Any, context: str | None, model_id: str | None) -> Any:
     """Log the evaluation data as the run's input, as MLflow does (name ``dataset``; the
-    ``metric_prefix`` as its context), when ``trackbook.data`` is available."""
+    ``metric_prefix`` as its context; the evaluated model as a model input), when
+    ``trackbook.data`` is available. Returns the dataset (None when not logged)."""
     from ...tracking import fluent
 
     log_input = getattr(fluent, "log_input", None)
     if log_input is None:
         log.debug("no log_input in this trackbook: the evaluation dataset is not logged")
-        return
+        return None
     if not _inputs.is_dataset(data):
         import importlib
 
@@ -253,13 +267,19 @@ def _log_dataset(data: Any, split: _inputs.EvalData, targets: Any,
             tbdata = importlib.import_module("trackbook.data")
         except ImportError:
             log.debug("no trackbook.data: the evaluation dataset is not logged")
-            return
+            return None
 
         if isinstance(data, pd.DataFrame):
             data = tbdata.from_pandas(data, targets=targets, predictions=predictions)
         else:
             data = tbdata.from_numpy(split.features.to_numpy(), targets=split.labels)
-    log_input(data, context=context)
+    if model_id is None:
+        log_input(data, context=context)
+    else:
+        from ...tracking.entities import LoggedModelInput
+
+        log_input(data, context=context, model=LoggedModelInput(model_id))
+    return data
 
 
 class _Evaluation:
@@ -276,6 +296,7 @@ class _Evaluation:
         self.predictor = _inputs.predictor(model)
         self.predictions_col = predictions_col
         self.model_id = model_id
+        self.dataset: Any = None  # the logged dataset: the metrics carry its name/digest
         self.values: dict[str, MetricValue] = {}
         self.artifacts: dict[str, r.EvaluationArtifact] = {}
         self.taken: set[str] = set()
@@ -300,10 +321,8 @@ class _Evaluation:
         self._custom(custom, eval_df)
         self._prefix_values()
         metrics = self._aggregates()
-        from ...tracking import fluent
-
-        fluent.log_metrics({k: float(v) for k, v in metrics.items()},
-                           run_id=self.out.run_id, model_id=self.model_id)
+        _link.log_batch(self.out.run_id, {k: float(v) for k, v in metrics.items()},
+                        self.model_id, self.dataset)
         self._eval_table(y_pred)
         if labels is not None:
             self._classifier_plots(y_true, y_pred, y_proba, labels)
