@@ -143,3 +143,31 @@ def test_model_config_of_older_trackbook_models_still_loads(table: Path,
     (tmp_path / "m" / "MLmodel").write_text(yaml.safe_dump(raw))
     model = load_model(tmp_path / "m")
     assert list(model.predict(pd.DataFrame({"k": ["a", "b"]}))) == [3.0, 6.0]
+
+
+class Words(PythonModel):
+    """Streams its input's words (MLflow's predict_stream)."""
+
+    def predict(self, model_input, params=None):
+        return [" ".join(model_input)]
+
+    def predict_stream(self, model_input, params=None):
+        for word in str(model_input).split():
+            yield word.upper() if (params or {}).get("upper") else word
+
+
+def test_predict_stream_of_a_streamable_python_model(tmp_path: Path) -> None:
+    sig = ModelSignature(params=ParamSchema([ParamSpec("upper", "boolean", False)]))
+    save_model(tmp_path / "words", python_model=Words(), signature=sig)
+    assert Model.load(tmp_path / "words").flavors["python_function"]["streamable"] is True
+    model = load_model(tmp_path / "words")
+    stream = model.predict_stream("a b c")
+    assert not isinstance(stream, list)  # an iterator, consumed lazily
+    assert list(stream) == ["a", "b", "c"]
+    assert list(model.predict_stream(["x y"], params={"upper": True})) == ["X", "Y"]
+    with pytest.raises(SchemaError, match="single input, got 2"):
+        model.predict_stream(["x", "y"])
+    save_model(tmp_path / "plain", python_model=NewStyle())
+    assert Model.load(tmp_path / "plain").flavors["python_function"]["streamable"] is False
+    with pytest.raises(tb.TrackbookError, match="does not support predict_stream"):
+        load_model(tmp_path / "plain").predict_stream("a")

@@ -20,7 +20,7 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,29 @@ class PyFuncModel:
         if self._takes_params:
             return self._predict(data, params=params)
         return self._predict(data)
+
+    def predict_stream(self, data: Any, params: dict[str, Any] | None = None) -> Iterator[Any]:
+        """Stream the prediction for one input (MLflow's ``predict_stream``): an iterator of
+        the chunks the model yields. Only a custom ``PythonModel`` that implements
+        ``predict_stream`` supports it; ``data`` is checked against the signature first and
+        must be a single input (one row)."""
+        stream = getattr(self._impl, "predict_stream", None)
+        if stream is None or not getattr(self._impl, "streamable", False):
+            raise UnsupportedModelError(
+                f"this model does not support predict_stream ({self.loader_module} model); "
+                "a custom PythonModel that implements predict_stream does")
+        if self._input_schema is not None:
+            data = enforce_schema(data, self._input_schema)
+        if self._params_schema is not None:
+            params = self._params_schema.enforce(params)
+        if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a one-row DataFrame
+            data = data.to_dict(orient="records")
+        if isinstance(data, list):
+            if len(data) != 1:
+                raise SchemaEnforcementError(
+                    f"predict_stream takes a single input, got {len(data)}")
+            data = data[0]
+        return stream(data, params=params)
 
     def predict_conformed(self, data: Any) -> Any:
         """``predict`` for input that already has the signature's exact columns and

@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +71,24 @@ class PythonModel:
         raise NotImplementedError(f"{type(self).__name__} must implement predict("
                                   "self, context, model_input, params=None)")
 
+    def predict_stream(self, context: PythonModelContext, model_input: Any,
+                       params: dict[str, Any] | None = None) -> Iterator[Any]:
+        """Override to stream a prediction (an iterator of chunks) for one input; the
+        model is then saved ``streamable`` and ``PyFuncModel.predict_stream`` calls it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement predict_stream")
+
 
 def _call_predict(model: PythonModel, context: PythonModelContext, data: Any,
-                  params: dict[str, Any] | None) -> Any:
-    sig = inspect.signature(model.predict)
+                  params: dict[str, Any] | None, method: str = "predict") -> Any:
+    fn = getattr(model, method)
+    sig = inspect.signature(fn)
     required = [p for p in sig.parameters.values() if p.default is p.empty
                 and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     takes_context = list(sig.parameters)[:1] == ["context"] or len(required) >= 2
     args = (context, data) if takes_context else (data,)
     if "params" in sig.parameters:
-        return model.predict(*args, params=params)
-    return model.predict(*args)
+        return fn(*args, params=params)
+    return fn(*args)
 
 
 class _PythonModelWrapper:
@@ -94,6 +101,13 @@ class _PythonModelWrapper:
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         return _call_predict(self.python_model, self.context, data, params)
+
+    @property
+    def streamable(self) -> bool:
+        return _streamable(self.python_model)
+
+    def predict_stream(self, data: Any, params: dict[str, Any] | None = None) -> Iterator[Any]:
+        return _call_predict(self.python_model, self.context, data, params, "predict_stream")
 
 
 def _resolve_artifact(uri: str) -> Path:
