@@ -52,10 +52,6 @@ XFAIL: dict[str, str] = {
                               f"{_SKOPS_KEY}",
     "s06_sklearn_gridsearch_autolog.py": f"{_SKOPS_KEY}; best_estimator's search timings are "
                                          "compared by value on logged models",
-    "s07_xgboost_autolog.py": "the logged model carries the booster params (MLflow's has "
-                              "none) and per-iteration metrics are not linked to it",
-    "s08_lightgbm_autolog.py": "the logged model carries the booster params (MLflow's has "
-                               "none) and per-iteration metrics are not linked to it",
     "s09_lightning_autolog.py": "the pytorch flavor packages __main__'s code (code/) and keeps "
                                 "no pickle_module_name/config keys",
     "s10_keras_autolog.py": "the keras flavor has an extra 'code' key",

@@ -186,8 +186,8 @@ def log_model(save_fn: Callable[..., tuple[Model, _env.Capture]], obj: Any, name
     store = get_store()
     active = fluent.active_run()
     run_id = active.info.run_id if active is not None else None
-    if model_id is not None:
-        lm = logged.get(store, model_id)
+    if model_id is not None:  # one this process just initialized needs no catalog read
+        lm = logged.created(store, model_id) or logged.get(store, model_id)
     else:
         merged = dict(params or {})
         if run_id is not None:

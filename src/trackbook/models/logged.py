@@ -10,6 +10,7 @@ of processes can log models at once, and a damaged log line loses one change of 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import uuid
@@ -68,6 +69,28 @@ def context_tags() -> dict[str, str]:
     return tags
 
 
+# The models this process created and nothing changed since (PENDING ones, until a
+# log_model or finalize completes them): log_model(model_id=...) after an autologged
+# training reads one here, as a training process never opens the catalog.
+_created: dict[tuple[str, str], LoggedModel] = {}
+
+
+def created(store: Any, model_id: str) -> LoggedModel | None:
+    """The model ``model_id`` as this process created it in ``store``, if nothing changed
+    it since (else None: read it with :func:`get`)."""
+    found = _created.get((str(store.root), model_id))
+    return None if found is None else _copy(found)
+
+
+def _copy(model: LoggedModel) -> LoggedModel:
+    return dataclasses.replace(model, tags=dict(model.tags), params=dict(model.params),
+                               metrics=[])
+
+
+def _changed(store: Any, model_id: str) -> None:
+    _created.pop((str(store.root), model_id), None)
+
+
 def create(store: Any, *, experiment_id: str, name: str | None = None,
            source_run_id: str | None = None, tags: Mapping[str, Any] | None = None,
            params: Mapping[str, Any] | None = None, model_type: str | None = None,
@@ -91,11 +114,13 @@ def create(store: Any, *, experiment_id: str, name: str | None = None,
                          source_run=source_run_id, model_type=model_type,
                          artifact_location=location, status=status.value, tags=tag_d,
                          params=param_d, t=t)
-    return LoggedModel(experiment_id=str(experiment_id), model_id=model_id, name=name,
-                       artifact_location=location, creation_timestamp=t,
-                       last_updated_timestamp=t, model_type=model_type,
-                       source_run_id=source_run_id, status=status, tags=tag_d,
-                       params=param_d, metrics=[])
+    model = LoggedModel(experiment_id=str(experiment_id), model_id=model_id, name=name,
+                        artifact_location=location, creation_timestamp=t,
+                        last_updated_timestamp=t, model_type=model_type,
+                        source_run_id=source_run_id, status=status, tags=tag_d,
+                        params=param_d, metrics=[])
+    _created[(str(store.root), model_id)] = _copy(model)  # the caller's may change
+    return model
 
 
 def finalize(store: Any, model_id: str, status: Any, message: str | None = None) -> None:
@@ -103,26 +128,31 @@ def finalize(store: Any, model_id: str, status: Any, message: str | None = None)
     if st not in (LoggedModelStatus.READY, LoggedModelStatus.FAILED):
         raise UnsupportedArgumentError(f"a logged model is finalized as READY or FAILED, "
                                        f"got {st.value}")
+    _changed(store, model_id)
     store.session.record("model_status", model=check_model_id(model_id), status=st.value,
                          message=message)
 
 
 def set_tags(store: Any, model_id: str, tags: Mapping[str, Any]) -> None:
+    _changed(store, model_id)
     store.session.record("model_tags", model=check_model_id(model_id),
                          data=_strs("tags", tags))
 
 
 def delete_tag(store: Any, model_id: str, key: str) -> None:
+    _changed(store, model_id)
     store.session.record("model_del_tag", model=check_model_id(model_id),
                          key=v.check_name("tag", key))
 
 
 def log_params(store: Any, model_id: str, params: Mapping[str, Any]) -> None:
+    _changed(store, model_id)
     store.session.record("model_params", model=check_model_id(model_id),
                          data=_strs("params", params))
 
 
 def delete(store: Any, model_id: str) -> None:
+    _changed(store, model_id)
     store.session.record("model_delete", model=check_model_id(model_id))
 
 
