@@ -5,7 +5,8 @@
 unnamed sets are ``valid_0``...), with early stopping (``model.best_iteration > 0``) the
 ``stopped_iteration``/``best_iteration`` metrics and the best iteration's metrics one step
 after the last, ``feature_importance_split``/``_gain`` ``.json`` and ``.png``, and the
-Booster as the ``model``. The scikit-learn wrappers' ``fit`` (``LGBMClassifier``...) log
+Booster as the ``model``: a logged model started before training, with no params, that
+every metric above is linked to. The scikit-learn wrappers' ``fit`` (``LGBMClassifier``...) log
 the same through their inner ``train`` call and log the wrapper itself as the model.
 MLflow's LightGBM autolog has no ``importance_types`` or ``model_format``; neither has this.
 """

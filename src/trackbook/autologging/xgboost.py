@@ -4,7 +4,8 @@
 ``evals`` metric at each iteration as ``<eval name>-<metric>`` (step = iteration), with
 ``early_stopping_rounds`` the ``stopped_iteration``/``best_iteration`` metrics and the
 best iteration's metrics one step after the last, ``feature_importance_<type>.json`` and
-``.png`` per importance type, and the Booster as the ``model`` (xgboost flavor). The
+``.png`` per importance type, and the Booster as the ``model`` (xgboost flavor): a logged
+model started before training, with no params, that every metric above is linked to. The
 scikit-learn wrappers' ``fit`` (``XGBClassifier``...) log the same through their inner
 ``train`` call and log the wrapper itself as the model.
 """
