@@ -40,12 +40,7 @@ JOBS = 2  # scripts at a time per side (the CI machine has 2 cores)
 
 # Scripts that run unchanged but whose logs still differ, each with what differs (README,
 # "Use it as MLflow"). Strict: a script that starts matching fails until it is taken off.
-XFAIL: dict[str, str] = {
-    "s07_xgboost_autolog.py": "the logged model carries the booster params (MLflow's has "
-                              "none) and per-iteration metrics are not linked to it",
-    "s08_lightgbm_autolog.py": "the logged model carries the booster params (MLflow's has "
-                               "none) and per-iteration metrics are not linked to it",
-}
+XFAIL: dict[str, str] = {}
 
 # Files in a logged model's folder that the script did not log. MLflow's
 # ModelsArtifactRepository writes registered_model_meta (the registered name and version it

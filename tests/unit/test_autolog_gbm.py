@@ -15,6 +15,8 @@ lgb = pytest.importorskip("lightgbm")
 
 import trackbook as tb  # noqa: E402
 from trackbook.autologging import AutologWarning, _config, _patch  # noqa: E402
+from trackbook.store.catalog import Catalog  # noqa: E402
+from trackbook.store.store import Store  # noqa: E402
 
 # checked against MLflow 3.17.2: per-iteration metrics, early stopping, artifacts
 XGB_METRICS = {"train-auc", "train-logloss", "validation-auc", "validation-logloss",
@@ -62,6 +64,16 @@ def _models(run):
             if m.source_run_id == run.info.run_id]
 
 
+def _run_points(run):
+    """Every metric point of the run: (key, step, value)."""
+    return sorted((m.key, m.step, m.value) for k in run.data.metrics
+                  for m in tb.Client().get_metric_history(run.info.run_id, k))
+
+
+def _model_points(model):
+    return sorted((m.key, m.step, m.value) for m in model.metrics)
+
+
 def _model_uri(run):
     (model,) = _models(run)
     return f"models:/{model.model_id}"
@@ -71,10 +83,10 @@ def _artifacts(run):
     return sorted(f.path for f in tb.Client().list_artifacts(run.info.run_id))
 
 
-def _xgb_train(X, y, **kwargs):
+def _xgb_train(X, y, num_boost_round=20, **kwargs):
     dtr, dva = xgb.DMatrix(X[:150], label=y[:150]), xgb.DMatrix(X[150:], label=y[150:])
     return xgb.train({"objective": "binary:logistic", "max_depth": 2,
-                      "eval_metric": ["logloss", "auc"]}, dtr, num_boost_round=20,
+                      "eval_metric": ["logloss", "auc"]}, dtr, num_boost_round=num_boost_round,
                      evals=[(dtr, "train"), (dva, "validation")], **kwargs)
 
 
@@ -111,6 +123,51 @@ def test_xgboost_train_logs_what_mlflow_logs(autolog, data) -> None:
     loaded = tb.xgboost.load_model(_model_uri(run))
     np.testing.assert_allclose(loaded.predict(xgb.DMatrix(X)),
                                booster.predict(xgb.DMatrix(X)))
+
+
+def test_xgboost_model_is_started_before_training_and_holds_its_metrics(
+        autolog, data, monkeypatch) -> None:
+    X, y = data
+    tb.xgboost.autolog()
+    opened: list[str] = []
+    with monkeypatch.context() as m:  # a training process never opens the catalog
+        for cls in (Store, Catalog):
+            def connect(self, *a, _cls=cls, _o=cls.connect, **k):
+                opened.append(_cls.__name__)
+                return _o(self, *a, **k)
+            m.setattr(cls, "connect", connect)
+        _xgb_train(X, y, early_stopping_rounds=3, verbose_eval=False)
+    assert opened == []
+    run = _run()
+    (model,) = _models(run)
+    # MLflow 3.17.2: _initialize_logged_model before training, then log_model(model_id=):
+    # no params; every per-iteration point (and the early-stopping ones) linked to it
+    assert model.params == {}
+    assert model.status == tb.LoggedModelStatus.READY
+    assert _model_points(model) == _run_points(run)
+    assert model.creation_timestamp <= min(m.timestamp for m in model.metrics)
+    assert [(o.model_id, o.step) for o in run.outputs.model_outputs] == [(model.model_id, 0)]
+    # MLflow 3.17.2: the early-stopping points name the training dataset, the others none
+    (train,) = [d.dataset for d in run.inputs.dataset_inputs
+                if [t.value for t in d.tags] == ["train"]]
+    named = {(m.key, m.step): (m.dataset_name, m.dataset_digest) for m in model.metrics}
+    assert named[("best_iteration", 0)] == named[("stopped_iteration", 0)] == \
+        named[("validation-auc", 11)] == ("dataset", train.digest)
+    assert named[("validation-auc", 10)] == named[("train-logloss", 0)] == (None, None)
+
+
+def test_xgboost_metrics_link_to_the_active_model_without_a_logged_one(autolog, data) -> None:
+    X, y = data
+    tb.xgboost.autolog(log_models=False, log_datasets=False)
+    active = tb.set_active_model(name="am")
+    try:
+        _xgb_train(X, y, num_boost_round=3, verbose_eval=False)
+    finally:
+        tb.clear_active_model()
+    run = _run()
+    assert _models(run) == []
+    # MLflow 3.17.2: its client log_batch links the points to the active model
+    assert _model_points(tb.get_logged_model(active.model_id)) == _run_points(run)
 
 
 def test_xgboost_keywords(autolog, data) -> None:
@@ -177,6 +234,8 @@ def test_failed_training_ends_the_run_failed(autolog, data) -> None:
         xgb.train({"objective": "no-such-objective"}, xgb.DMatrix(X, label=y), 2)
     assert _run().info.status == "FAILED"
     assert tb.active_run() is None
+    # the model started before training (MLflow 3.17.2 leaves it PENDING; README)
+    assert [m.status for m in _models(_run())] == [tb.LoggedModelStatus.FAILED]
 
 
 @pytest.mark.filterwarnings("ignore:.*are not used:UserWarning")
@@ -214,6 +273,13 @@ def test_lightgbm_train_logs_what_mlflow_logs(autolog, data) -> None:
     assert sorted(_inputs(run)) == [("dataset", "code", ["train"]),  # as MLflow 3.17.2
                                     ("train", "code", ["eval"]), ("valid", "code", ["eval"])]
     assert isinstance(tb.lightgbm.load_model(_model_uri(run)), lgb.Booster)
+    # MLflow 3.17.2: the model started before training has no params and every point
+    # (per-iteration and early-stopping, no dataset named) linked to it
+    (model,) = _models(run)
+    assert model.params == {}
+    assert _model_points(model) == _run_points(run)
+    assert {m.dataset_name for m in model.metrics} == {None}
+    assert model.creation_timestamp <= min(m.timestamp for m in model.metrics)
     text = tb.Client().download_artifacts(run.info.run_id, "feature_importance_split.json")
     assert set(pd.read_json(text, typ="series").index) == set("abcd")
 

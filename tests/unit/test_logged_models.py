@@ -199,3 +199,20 @@ def test_initialize_finalize_tags_params_and_external_models(tb_store: Path) -> 
     assert failed.status == tb.LoggedModelStatus.FAILED
     with pytest.raises(tb.TrackbookError, match="READY or FAILED"):
         tb.finalize_logged_model(ext.model_id, "PENDING")
+
+
+def test_log_model_into_an_initialized_model_sees_its_changes(tb_store: Path) -> None:
+    """log_model(model_id=) of a model this process initialized reads it without the
+    catalog; a change made to it since (or to the returned object) is not lost."""
+    model, _ = _fit()
+    tb.start_run()
+    pending = tb.initialize_logged_model(name="m", params={"p": "1"}, tags={"t": "a"})
+    pending.tags["local"] = "only"  # the caller's object, not the model
+    info = tb.sklearn.log_model(model, name="m", model_id=pending.model_id)
+    assert (info.params, info.tags.get("t"), "local" in info.tags) == ({"p": "1"}, "a", False)
+    changed = tb.initialize_logged_model(name="c", params={"p": "1"})
+    tb.set_logged_model_tags(changed.model_id, {"t": "b"})
+    tb.log_model_params({"q": 2}, model_id=changed.model_id)
+    info = tb.sklearn.log_model(model, name="c", model_id=changed.model_id)
+    assert (info.params, info.tags["t"]) == ({"p": "1", "q": "2"}, "b")
+    tb.end_run()

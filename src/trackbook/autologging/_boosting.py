@@ -1,6 +1,7 @@
-"""What XGBoost's and LightGBM's autologging share: the training call's params, per-iteration
-metrics (one ``log_metrics`` per iteration), early-stopping metrics, feature importance
-artifacts, the input example captured from the dataset and the model logged at the end."""
+"""What XGBoost's and LightGBM's autologging share: the training call's params, the logged
+model started before training (as MLflow 3), per-iteration metrics (one batch per iteration,
+linked to that model), early-stopping metrics, feature importance artifacts, the input
+example captured from the dataset and the model completed at the end."""
 
 from __future__ import annotations
 
@@ -80,11 +81,16 @@ def sanitize(metrics: dict[str, float]) -> dict[str, float]:
 
 class Recorder:
     """Per-iteration evaluation results: kept (for the best-iteration metrics) and logged
-    as one ``log_metrics`` call per iteration at ``step=iteration``."""
+    at ``step=iteration``, one batch per iteration, as MLflow's ``BatchMetricsLogger``:
+    linked to the logged model ``model_id`` started before training (when models are
+    logged), to no other model. :meth:`close` writes the links still held."""
 
-    def __init__(self, flavor: str) -> None:
+    def __init__(self, flavor: str, model_id: str | None = None) -> None:
+        from ._model_metrics import ModelMetrics
+
         self.flavor = flavor
         self.results: list[dict[str, float]] = []
+        self.metrics = ModelMetrics(model_id, link_outputs=False)
         self._failed = False
 
     def record(self, metrics: dict[str, float], step: int) -> None:
@@ -93,24 +99,62 @@ class Recorder:
         if self._failed or not metrics:
             return
         try:
-            from ..tracking import fluent
-
-            fluent.log_metrics(metrics, step=step)
+            self.metrics.log(metrics, step)
         except Exception as exc:
             self._failed = True  # warn once, not once per iteration
             _safety.warn(self.flavor, f"could not log per-iteration metrics ({type(exc).__name__}"
                                       f": {exc}); training is unaffected")
 
+    def close(self) -> None:
+        with _safety.guard(self.flavor, "link the per-iteration metrics to the logged model"):
+            self.metrics.flush()
+
+
+@contextlib.contextmanager
+def training(flavor: str, model_id: str | None) -> Iterator[Recorder]:
+    """A :class:`Recorder` for one training call; its model links are written when the
+    call ends, and the model ``model_id`` is marked FAILED if training raises."""
+    from ._model_metrics import fail_model
+
+    recorder = Recorder(flavor, model_id)
+    try:
+        yield recorder
+    except BaseException:
+        recorder.close()
+        if model_id is not None:
+            with _safety.guard(flavor, "mark the logged model FAILED"):
+                fail_model(model_id)
+        raise
+    recorder.close()
+
+
+def start_model(flavor: str, log_models: bool) -> str | None:
+    """The logged model the training's metrics link to (MLflow 3 creates it before
+    training, without params), or None when no model is logged."""
+    if not log_models:
+        return None
+    from ._model_metrics import start_model as start
+
+    return _safety.call_safely(flavor, "start the logged model", start)
+
 
 def log_early_stopping(stopped: int, best: int, best_metrics: dict[str, float],
-                       extra_step: int) -> None:
-    """MLflow's ``stopped_iteration``/``best_iteration`` metrics, then the best iteration's
-    metrics again at the step after the last iteration."""
-    from ..tracking import fluent
+                       extra_step: int, model_id: str | None = None,
+                       dataset: Any = None) -> None:
+    """MLflow's ``stopped_iteration``/``best_iteration`` metrics (step 0), then the best
+    iteration's metrics again at the step after the last; as MLflow's autologging client
+    logs them: a client ``log_batch`` linking them to ``model_id`` (else the active model)
+    with ``dataset``'s name and digest, and to no other model."""
+    from ..tracking import active_model, fluent
+    from . import _sklearn_runs
 
-    fluent.log_metrics({"stopped_iteration": stopped, "best_iteration": best})
+    run_id = fluent._current().info.run_id
+    model_id = model_id or active_model.get_active_model_id()
+    _sklearn_runs.log_metrics(run_id, {"stopped_iteration": stopped, "best_iteration": best},
+                              model_id=model_id, dataset=dataset)
     if best_metrics:
-        fluent.log_metrics(best_metrics, step=extra_step)
+        _sklearn_runs.log_metrics(run_id, best_metrics, model_id=model_id, step=extra_step,
+                                  dataset=dataset)
 
 
 def log_importance(flavor: str, importance_type: str, importance: dict[str, Any],

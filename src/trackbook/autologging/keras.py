@@ -24,6 +24,7 @@ from typing import Any
 from .._errors import InvalidValueError
 from . import _enable, _patch, _runs, _safety
 from ._hookguard import HookGuard
+from ._model_metrics import fail_model, start_model
 
 FLAVOR = "keras"
 SUPPORTED = ("3.7.0", "3.15.1")  # MLflow 3.17's tested Keras range
@@ -102,7 +103,7 @@ def _fit(original: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
         if call is None:
             return original(model, *args, **kwargs)
         guard.run("log fit's params", _log_params, model, call)
-        model_id = guard.run("start the logged model", _start_model) if config.log_models \
+        model_id = guard.run("start the logged model", start_model) if config.log_models \
             else None
         if config.log_datasets:
             guard.run("log the datasets", _log_datasets, call)
@@ -114,7 +115,7 @@ def _fit(original: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
             history = original(*call.args, **call.kwargs)
         except BaseException:
             if model_id is not None:
-                guard.run("mark the logged model FAILED", _fail_model, model_id)
+                guard.run("mark the logged model FAILED", fail_model, model_id)
             raise
         finally:
             if callback is not None:
@@ -171,18 +172,6 @@ def _batch_size(model: Any, call: inspect.BoundArguments) -> Any:
         return len(first[0]) if single_input else len(first[0][0])
     return None
 
-
-def _start_model() -> str:
-    """MLflow 3 creates the logged model before training, so epoch metrics link to it."""
-    from ..models.logged_fluent import initialize_logged_model
-
-    return initialize_logged_model(name="model").model_id
-
-
-def _fail_model(model_id: str) -> None:
-    from ..models.logged_fluent import finalize_logged_model
-
-    finalize_logged_model(model_id, "FAILED")
 
 
 def _log_datasets(call: inspect.BoundArguments) -> None:

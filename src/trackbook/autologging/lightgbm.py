@@ -5,7 +5,8 @@
 unnamed sets are ``valid_0``...), with early stopping (``model.best_iteration > 0``) the
 ``stopped_iteration``/``best_iteration`` metrics and the best iteration's metrics one step
 after the last, ``feature_importance_split``/``_gain`` ``.json`` and ``.png``, and the
-Booster as the ``model``. The scikit-learn wrappers' ``fit`` (``LGBMClassifier``...) log
+Booster as the ``model``: a logged model started before training, with no params, that
+every metric above is linked to. The scikit-learn wrappers' ``fit`` (``LGBMClassifier``...) log
 the same through their inner ``train`` call and log the wrapper itself as the model.
 MLflow's LightGBM autolog has no ``importance_types`` or ``model_format``; neither has this.
 """
@@ -112,16 +113,17 @@ def _train_logged(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     if config.log_datasets and train_set is not None:
         with _safety.guard(FLAVOR, "log datasets"):
             _log_datasets(train_set, arguments.get("valid_sets"), arguments.get("valid_names"))
-    recorder = _boosting.Recorder(FLAVOR)
-    arguments["callbacks"] = [*(arguments.get("callbacks") or []), _callback(recorder)]
-    model = original(*bound.args, **bound.kwargs)
+    model_id = _boosting.start_model(FLAVOR, log_models)
+    with _boosting.training(FLAVOR, model_id) as recorder:
+        arguments["callbacks"] = [*(arguments.get("callbacks") or []), _callback(recorder)]
+        model = original(*bound.args, **bound.kwargs)
     best = int(getattr(model, "best_iteration", 0) or 0)
     if best > 0:
         with _safety.guard(FLAVOR, "log the early stopping metrics"):
             results = recorder.results
             _boosting.log_early_stopping(len(results), best,
                                          results[best - 1] if best <= len(results) else {},
-                                         len(results))
+                                         len(results), model_id)
     for importance_type in IMPORTANCE_TYPES:
         with _safety.guard(FLAVOR, f"log the {importance_type} feature importance"):
             values = model.feature_importance(importance_type=importance_type).tolist()
@@ -129,16 +131,18 @@ def _train_logged(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                                      dict(zip(model.feature_name(), values, strict=True)), indent=2)
     if log_models:
         with _safety.guard(FLAVOR, "log the model"):
-            _log_model(model, lambda: _boosting.example_of(train_set), config)
+            _log_model(model, lambda: _boosting.example_of(train_set), config, model_id)
     return model
 
 
-def _log_model(model: Any, get_example: Any, config: _config.AutologConfig) -> None:
+def _log_model(model: Any, get_example: Any, config: _config.AutologConfig,
+               model_id: str | None = None) -> None:
     from ..models import lightgbm as flavor
 
     example, signature = _boosting.resolve_example(FLAVOR, config, get_example, model.predict)
-    flavor.log_model(model, name="model", signature=signature, input_example=example,
-                     registered_model_name=config.registered_model_name)
+    # with model_id: the model started before training (MLflow's has no params)
+    flavor.log_model(model, name="model", model_id=model_id, signature=signature,
+                     input_example=example, registered_model_name=config.registered_model_name)
 
 
 def _fit(original: Any, self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 from .._errors import InvalidValueError
 from . import _checkpoints, _enable, _patch, _runs
 from ._hookguard import HookGuard
+from ._model_metrics import fail_model, start_model
 
 FLAVOR = "pytorch"
 FRAMEWORKS = ("pytorch_lightning", "lightning.pytorch")
@@ -98,7 +99,7 @@ def _fit(pl: ModuleType, original: Any, trainer: Any, *args: Any, **kwargs: Any)
         if run is None or config is None:
             return original(trainer, *args, **kwargs)
         guard = HookGuard(FLAVOR)
-        model_id = guard.run("start the logged model", _start_model) if config.log_models \
+        model_id = guard.run("start the logged model", start_model) if config.log_models \
             else None
         early_stop = guard.run("log early stopping params", _early_stop_params, pl, trainer)
         callback = guard.run("add the logging callbacks", _add_callbacks, pl, trainer,
@@ -107,7 +108,7 @@ def _fit(pl: ModuleType, original: Any, trainer: Any, *args: Any, **kwargs: Any)
             result = original(trainer, *args, **kwargs)
         except BaseException:
             if model_id is not None:
-                guard.run("mark the logged model FAILED", _fail_model, model_id)
+                guard.run("mark the logged model FAILED", fail_model, model_id)
             raise
         finally:
             if callback is not None:
@@ -121,18 +122,6 @@ def _fit(pl: ModuleType, original: Any, trainer: Any, *args: Any, **kwargs: Any)
                       model_id)
         return result
 
-
-def _start_model() -> str:
-    """MLflow 3 creates the logged model before training, so epoch metrics link to it."""
-    from ..models.logged_fluent import initialize_logged_model
-
-    return initialize_logged_model(name="model").model_id
-
-
-def _fail_model(model_id: str) -> None:
-    from ..models.logged_fluent import finalize_logged_model
-
-    finalize_logged_model(model_id, "FAILED")
 
 
 def _early_stop_params(pl: ModuleType, trainer: Any) -> Any:

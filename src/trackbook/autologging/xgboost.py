@@ -4,7 +4,8 @@
 ``evals`` metric at each iteration as ``<eval name>-<metric>`` (step = iteration), with
 ``early_stopping_rounds`` the ``stopped_iteration``/``best_iteration`` metrics and the
 best iteration's metrics one step after the last, ``feature_importance_<type>.json`` and
-``.png`` per importance type, and the Booster as the ``model`` (xgboost flavor). The
+``.png`` per importance type, and the Booster as the ``model`` (xgboost flavor): a logged
+model started before training, with no params, that every metric above is linked to. The
 scikit-learn wrappers' ``fit`` (``XGBClassifier``...) log the same through their inner
 ``train`` call and log the wrapper itself as the model.
 """
@@ -132,23 +133,25 @@ def _train_logged(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
         _boosting.log_params(arguments.get("params"),
                              _boosting.call_params(bound, _UNLOGGED))
     dtrain = arguments.get("dtrain")
+    dataset = None
     if config.log_datasets and dtrain is not None:
         with _safety.guard(FLAVOR, "log datasets"):
-            _log_datasets(dtrain, arguments.get("evals"))
-    recorder = _boosting.Recorder(FLAVOR)
-    arguments["callbacks"] = [*(arguments.get("callbacks") or []),
-                              _callback(xgboost, recorder)]
-    model = original(*bound.args, **bound.kwargs)
+            dataset = _log_datasets(dtrain, arguments.get("evals"))
+    model_id = _boosting.start_model(FLAVOR, log_models)
+    with _boosting.training(FLAVOR, model_id) as recorder:
+        arguments["callbacks"] = [*(arguments.get("callbacks") or []),
+                                  _callback(xgboost, recorder)]
+        model = original(*bound.args, **bound.kwargs)
     if log_models:
         with _safety.guard(FLAVOR, "log the model"):
-            _log_booster(model, dtrain, config)
+            _log_booster(model, dtrain, config, model_id)
     if arguments.get("early_stopping_rounds"):
         with _safety.guard(FLAVOR, "log the early stopping metrics"):
             results = recorder.results
             best = int(model.best_iteration)
             _boosting.log_early_stopping(len(results) - 1, best,
                                          results[best] if best < len(results) else {},
-                                         len(results))
+                                         len(results), model_id, dataset)
     for importance_type in config.option("importance_types", ["weight"]):
         with _safety.guard(FLAVOR, f"log the {importance_type} feature importance"):
             _boosting.log_importance(FLAVOR, importance_type,
@@ -156,7 +159,8 @@ def _train_logged(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     return model
 
 
-def _log_booster(model: Any, dtrain: Any, config: _config.AutologConfig) -> None:
+def _log_booster(model: Any, dtrain: Any, config: _config.AutologConfig,
+                 model_id: str | None) -> None:
     import xgboost
 
     from ..models import xgboost as flavor
@@ -164,8 +168,10 @@ def _log_booster(model: Any, dtrain: Any, config: _config.AutologConfig) -> None
     example, signature = _boosting.resolve_example(
         FLAVOR, config, lambda: _boosting.example_of(dtrain),
         lambda x: model.predict(xgboost.DMatrix(x)))
-    flavor.log_model(model, name="model", signature=signature, input_example=example,
-                     registered_model_name=config.registered_model_name,
+    # into the model started before training: MLflow's has no params (log_model(params=)
+    # is ignored for an existing model) and already holds the per-iteration metrics
+    flavor.log_model(model, name="model", model_id=model_id, signature=signature,
+                     input_example=example, registered_model_name=config.registered_model_name,
                      model_format=config.option("model_format", "ubj"))
 
 
@@ -198,10 +204,11 @@ def _log_wrapper(model: Any, example: Any, error: Exception | None,
                      model_format=config.option("model_format", "ubj"))
 
 
-def _log_datasets(dtrain: Any, evals: Any) -> None:
-    """The training and ``evals`` datasets as run inputs (context ``train`` / ``eval``)."""
+def _log_datasets(dtrain: Any, evals: Any) -> Any:
+    """The training and ``evals`` datasets as run inputs (context ``train`` / ``eval``);
+    returns the training dataset (the early-stopping metrics name it)."""
     if not _boosting.datasets_available():
-        return  # this build has no trackbook.data: nothing to log them with
+        return None  # this build has no trackbook.data: nothing to log them with
     from .. import data as tb_data
     from ..data.dataset_source import code_source
     from ..tracking import fluent
@@ -213,6 +220,8 @@ def _log_datasets(dtrain: Any, evals: Any) -> None:
             features = features.toarray()
         return tb_data.from_numpy(features, source=code_source(), **kw)
 
-    fluent.log_input(dataset(dtrain, None), context="train")
+    train = dataset(dtrain, None)
+    fluent.log_input(train, context="train")
     for d, name in evals or []:
         fluent.log_input(dataset(d, name), context="eval")
+    return train

@@ -31,7 +31,7 @@ IS_EXTERNAL_TAG = "mlflow.model.isExternal"  # MLflow's tag of a model kept outs
 _mine: weakref.WeakKeyDictionary[Any, dict[str, LoggedModel]] = weakref.WeakKeyDictionary()
 
 
-# (key, timestamp, step, run) of the points this process linked to its own models
+# model id -> (key, timestamp, step, run) of the points this process linked to its own models
 _linked: weakref.WeakKeyDictionary[Any, dict[str, set[tuple[Any, ...]]]] = \
     weakref.WeakKeyDictionary()
 
