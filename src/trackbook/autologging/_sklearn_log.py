@@ -93,6 +93,9 @@ class FitLog:
         self.X, self.y, self.weight = data
         self.model_id: str | None = None
         self.dataset: Any = None
+        # the fit's metrics, logged when it is done (as MLflow's queueing autolog client):
+        # so a model logged after them (best_estimator) is not given them as its metrics
+        self._queued: list[tuple[dict[str, Any], str | None, Any, int]] = []
 
     # -- before training ------------------------------------------------------------------
     def before(self) -> None:
@@ -134,6 +137,8 @@ class FitLog:
             self._html()
         if is_search(est):
             self._search(signature, example)
+        with _safety.guard(FLAVOR, "log the training metrics"):
+            self._flush()
 
     def _example_and_signature(self) -> tuple[Any, Any]:
         from ..models.signature import infer_signature
@@ -198,8 +203,16 @@ class FitLog:
         return metrics
 
     def _log(self, metrics: dict[str, Any]) -> None:
-        _sklearn_runs.log_metrics(self.run_id, metrics, model_id=self.model_id,
-                                  dataset=self.dataset)
+        from ..tracking import fluent
+
+        if metrics:
+            self._queued.append((dict(metrics), self.model_id, self.dataset, fluent.now_ms()))
+
+    def _flush(self) -> None:
+        queued, self._queued = self._queued, []
+        for metrics, model_id, dataset, ts in queued:
+            _sklearn_runs.log_metrics(self.run_id, metrics, model_id=model_id,
+                                      dataset=dataset, timestamp=ts)
 
     def _plots(self) -> None:
         import sklearn.base

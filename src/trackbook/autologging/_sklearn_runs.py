@@ -76,9 +76,10 @@ def set_tags(run_id: str, tags: dict[str, Any]) -> None:
 
 
 def log_metrics(run_id: str, metrics: dict[str, Any], *, model_id: str | None = None,
-                step: int = 0, dataset: Any = None) -> None:
+                step: int = 0, dataset: Any = None, timestamp: int | None = None) -> None:
     """Log ``metrics`` at ``step`` into ``run_id``, and into the logged model ``model_id``
-    (MLflow names ``dataset``, the data they were computed on, in the model's metrics)."""
+    (MLflow names ``dataset``, the data they were computed on, in the model's metrics),
+    stamped ``timestamp`` (default: now)."""
     from ..tracking import fluent
     from ..tracking.entities import Metric
 
@@ -86,7 +87,7 @@ def log_metrics(run_id: str, metrics: dict[str, Any], *, model_id: str | None = 
         return
     values = {k: float(v) for k, v in truncated_params(metrics, value_limit=None).items()}
     with writable(run_id):
-        ts = fluent.now_ms()
+        ts = fluent.now_ms() if timestamp is None else timestamp
         # MLflow's autologging client: a log_batch naming the dataset in the model's
         # metrics, which (unlike fluent log_metrics) makes it no input of the run
         name = getattr(dataset, "name", None) if model_id is not None else None
