@@ -210,7 +210,15 @@ def _compare_plain(where: str, ml, tb, diffs: list[str]) -> None:
                      f"trackbook {json.dumps(tb, default=str)[:600]}")
 
 
-def _compare_runs(ml_runs: list, tb_runs: list, names: set[str], diffs: list[str]) -> None:
+# MLflow's own race: its autolog client flushes the child runs of a parameter search in
+# parallel, and two inserting the same dataset at once fail one run's log_inputs
+# ("Encountered unexpected error during sklearn autologging ... UNIQUE constraint failed:
+# datasets..."); that child then has no dataset input in MLflow's store.
+MLFLOW_DATASET_RACE = "UNIQUE constraint failed: datasets"
+
+
+def _compare_runs(ml_runs: list, tb_runs: list, names: set[str], diffs: list[str],
+                  mlflow_lost_inputs: bool = False) -> None:
     tb_by_key: dict[tuple, list] = {}
     for run in tb_runs:
         tb_by_key.setdefault(_run_key(run, names), []).append(run)
@@ -223,6 +231,9 @@ def _compare_runs(ml_runs: list, tb_runs: list, names: set[str], diffs: list[str
         other = tb_by_key[key].pop(0)
         for field in ("status", "lifecycle_stage", "params", "artifacts", "inputs",
                       "model_outputs"):
+            if field == "inputs" and mlflow_lost_inputs and run[field] == [] and \
+                    key[2]:  # a child run MLflow's race left without its input
+                continue
             _compare_plain(f"{where} {field}", run[field], other[field], diffs)
         _compare_metrics(where, run["metrics"], other["metrics"], diffs)
         if key[1] == "~auto":  # a name neither side chose: both random
@@ -280,7 +291,7 @@ def _without_unstored_model_ids(ml: list, tb: list) -> list:
         for v in m["versions"]]} for m in tb]
 
 
-def compare(script: str, ml: dict, tb: dict) -> list[str]:
+def compare(script: str, ml: dict, tb: dict, mlflow_lost_inputs: bool = False) -> list[str]:
     """Every difference between what MLflow and trackbook logged for ``script``."""
     names = _script_names(script)
     ml, tb = _normalize(ml, names), _normalize(tb, names)
@@ -293,7 +304,7 @@ def compare(script: str, ml: dict, tb: dict) -> list[str]:
                                  if not t.startswith("mlflow.")}}
                for k, v in tb["experiments"].items()}
     _compare_plain("experiments", ml_exps, tb_exps, diffs)
-    _compare_runs(ml["runs"], tb["runs"], names, diffs)
+    _compare_runs(ml["runs"], tb["runs"], names, diffs, mlflow_lost_inputs)
     _compare_models(ml["logged_models"], tb["logged_models"], diffs)
     _compare_plain("registered models", ml["registered_models"],
                    _without_unstored_model_ids(ml["registered_models"],
@@ -307,7 +318,7 @@ def _outcome(script: str, logs: dict) -> list[str]:
         return [f"the script fails under MLflow itself:\n{ml_res['stderr'][-2500:]}"]
     if tb_res["rc"] != 0:
         return [f"the script fails under trackbook:\n{tb_res['stderr'][-2500:]}"]
-    return compare(script, ml_dump, tb_dump)
+    return compare(script, ml_dump, tb_dump, MLFLOW_DATASET_RACE in ml_res["stderr"])
 
 
 @pytest.mark.slow
