@@ -51,7 +51,13 @@ with mlflow.start_run() as run2:
     mlflow.log_metric("ext", 0.5, model_id=a.model_id)  # a model this run did not produce
     active = mlflow.set_active_model(name="act")
     mlflow.log_metric("while_active", 2.0, step=1)
+    # the client links model-less points to the active model too (MLflow 3.17)
+    cl = mlflow.MlflowClient()
+    cl.log_metric(run2.info.run_id, "client_active", 3.0)
+    cl.log_batch(run2.info.run_id, metrics=[mlflow.entities.Metric("batch_active", 4.0,
+                                                          int(time.time() * 1000) + 5, 2)])
     mlflow.clear_active_model()
+    cl.log_metric(run2.info.run_id, "client_after", 5.0)
 names = {a.model_id: "a", b.model_id: "b", c.model_id: "c", active.model_id: "act",
          run.info.run_id: "run", run2.info.run_id: "run2"}
 def q(**kw):

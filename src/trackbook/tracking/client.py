@@ -268,9 +268,20 @@ class Client:
                    step: int | None = None, synchronous: bool | None = None,
                    dataset_name: str | None = None, dataset_digest: str | None = None,
                    model_id: str | None = None) -> RunOperations | None:
-        """Buffer one metric point (flushed in the background); with ``model_id`` it is
-        that MLflow 3 logged model's metric too, on the dataset ``dataset_name`` /
-        ``dataset_digest`` (as MLflow's client: no run input is logged)."""
+        """Buffer one metric point (flushed in the background); with ``model_id`` (default:
+        the active model, :func:`~trackbook.set_active_model`) it is that MLflow 3 logged
+        model's metric too, on the dataset ``dataset_name`` / ``dataset_digest`` (as
+        MLflow's client: no run input is logged)."""
+        from . import active_model
+
+        return self._log_metric(run_id, key, value, timestamp, step, synchronous,
+                                dataset_name, dataset_digest,
+                                model_id or active_model.get_active_model_id())
+
+    def _log_metric(self, run_id: str, key: str, value: float, timestamp: int | None,
+                    step: int | None, synchronous: bool | None, dataset_name: str | None,
+                    dataset_digest: str | None, model_id: str | None
+                    ) -> RunOperations | None:
         from . import active_model
 
         st = state_of(self._store, run_id)
@@ -308,7 +319,17 @@ class Client:
         tuples) at once. Everything is validated before anything is written.
 
         With ``synchronous=False`` returns a ``RunOperations`` (``.wait()``), as MLflow;
-        ``True`` writes the metric points before returning."""
+        ``True`` writes the metric points before returning. A ``Metric`` without a
+        ``model_id`` is the active model's metric too (:func:`~trackbook.set_active_model`),
+        as in MLflow 3."""
+        from . import active_model
+
+        return self._log_batch(run_id, metrics, params, tags, synchronous,
+                               active_model.get_active_model_id())
+
+    def _log_batch(self, run_id: str, metrics: Sequence[Any], params: Sequence[Any],
+                   tags: Sequence[Any], synchronous: bool | None,
+                   default_model: str | None = None) -> RunOperations | None:
         st = state_of(self._store, run_id)
         points = []
         by_model: dict[str, list[tuple[int, str | None, str | None]]] = {}
@@ -318,7 +339,7 @@ class Client:
                 ts, step = ([*rest, None, None])[:2]
             else:
                 key, value, ts, step = m.key, m.value, m.timestamp, m.step
-                model_id = getattr(m, "model_id", None)
+                model_id = getattr(m, "model_id", None) or default_model
                 if model_id is not None:  # MLflow 3: a logged model's metric too
                     from . import active_model
 
@@ -348,7 +369,7 @@ class Client:
             st.check_writable("metrics" if points else "params")
         if new_params and not self._store.session.owners.owns(run_id):
             own(self._store, st)  # the previous writer's params count too
-            return self.log_batch(run_id, metrics, params, tags, synchronous)
+            return self._log_batch(run_id, metrics, params, tags, synchronous, default_model)
         if new_params:
             self._store.session.record("params", run=run_id, data=new_params)
             st.params.update(new_params)

@@ -350,7 +350,8 @@ def _log_metric_checked(key: str, value: Any, step: Any, timestamp: int | None,
                         run_id: str | None) -> None:
     """The general path: validates everything, may start a run, may target any run."""
     if run_id is not None:
-        _client().log_metric(run_id, key, value, timestamp, step)
+        # no model here: the caller links the point (to the active model too)
+        _client()._log_metric(run_id, key, value, timestamp, step, None, None, None, None)
         return
     run = _current()
     run._state.check_writable("metrics")
@@ -397,7 +398,7 @@ def _log_metrics_linked(metrics: dict[str, Any], st: int, ts: int, run_id: str |
     run_id = run_id or _current().info.run_id
     points = [Metric(v.check_name("metric", k), v.metric_value(k, val), ts, st)
               for k, val in metrics.items()]
-    _client().log_batch(run_id, metrics=points)
+    _client()._log_batch(run_id, points, (), (), None)  # linked below, once
     _link_to_models(run_id, model_id, ds, [(p.key, p.value, p.step, p.timestamp)
                                            for p in points])
 
