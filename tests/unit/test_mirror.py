@@ -156,3 +156,31 @@ def test_queries_that_never_pause_get_the_copy_too(root: Path) -> None:
         time.sleep(mirror_mod.BUILD_AFTER_IDLE_SECONDS / 10)
     assert time.monotonic() - t0 >= mirror_mod.BUILD_AT_LATEST_SECONDS * 0.9
     store.mirror.close()
+
+
+def test_a_query_inside_a_turn_on_the_catalog_does_not_wait_for_the_build(root: Path) -> None:
+    """A thread holding a catalog turn (``store.catalog.connect()``) that queries the store
+    must not wait for a build that is waiting for that very turn."""
+    import threading
+
+    store = Store(root)
+    names(store)
+    names(store)  # the build starts, then waits for a pause in the queries
+    got: list[set[str]] = []
+
+    def query_inside_a_turn() -> None:
+        with store.catalog.connect():
+            deadline = time.monotonic() + 30
+            while not store.mirror._reading:  # the build now waits for our turn
+                assert time.monotonic() < deadline, "the build never started reading"
+                time.sleep(0.01)
+            got.append(names(store))
+
+    worker = threading.Thread(target=query_inside_a_turn, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "deadlock: the query waited for the build, the build for it"
+    assert got == [{"first"}]
+    wait_for_replica(store)
+    assert names(store) == {"first"}
+    store.mirror.close()

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 LOCK_TIMEOUT_SECONDS = 60.0
 _process_turn = threading.RLock()
 _held: dict[str, int] = {}
+_turn_here = threading.local()  # how deep this thread is in catalog turns
 SLOW_QUERY_SECONDS = 0.5
 
 
@@ -81,6 +82,12 @@ def _host() -> duckdb.DuckDBPyConnection:
         _host_con, _host_pid = duckdb.connect(), os.getpid()
         _attached.clear()
     return _host_con
+
+
+def holds_a_turn() -> bool:
+    """Whether this thread is inside a catalog's turn (which blocks every other thread of
+    the process from taking one, on any catalog)."""
+    return getattr(_turn_here, "depth", 0) > 0
 
 
 def _is_damage_error(exc: Exception) -> bool:
@@ -150,22 +157,32 @@ class Catalog:
         """
         path = str(self.layout.root / "catalog.lock")
         with _process_turn:
-            if _held.get(path):
-                _held[path] += 1
-                try:
+            _turn_here.depth = getattr(_turn_here, "depth", 0) + 1
+            try:
+                with self._file_turn(path):
                     yield
-                finally:
-                    _held[path] -= 1
-                return
-            self.layout.ensure()
-            with durable.fast_lock(path, LOCK_TIMEOUT_SECONDS, poll=0.002, busy=(
-                    f"waited {LOCK_TIMEOUT_SECONDS:.0f} s for the catalog of "
-                    f"{self.layout.root}: another process keeps it busy")):
-                _held[path] = 1
-                try:
-                    yield
-                finally:
-                    _held[path] = 0
+            finally:
+                _turn_here.depth -= 1
+
+    @contextlib.contextmanager
+    def _file_turn(self, path: str) -> Iterator[None]:
+        """The other processes' side of the turn (the caller holds the process's)."""
+        if _held.get(path):
+            _held[path] += 1
+            try:
+                yield
+            finally:
+                _held[path] -= 1
+            return
+        self.layout.ensure()
+        with durable.fast_lock(path, LOCK_TIMEOUT_SECONDS, poll=0.002, busy=(
+                f"waited {LOCK_TIMEOUT_SECONDS:.0f} s for the catalog of "
+                f"{self.layout.root}: another process keeps it busy")):
+            _held[path] = 1
+            try:
+                yield
+            finally:
+                _held[path] = 0
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         import duckdb

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .catalog import Catalog
+from .catalog import Catalog, holds_a_turn
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,8 @@ class Mirror:
     def _borrowable(self) -> duckdb.DuckDBPyConnection | None:
         """The build's connection to the file while it reads it (waiting for the build to
         open it first); None outside that time, or in a forked child."""
-        if getattr(self._local, "on_file", 0):
-            return None  # nested in this thread's own query on the file: it holds the turn
+        if getattr(self._local, "on_file", 0) or holds_a_turn():
+            return None  # this thread holds a turn the build would wait for: use the file
         build = self._building
         while self._reading and self._disk is None and build is not None and build.is_alive():
             self._returned.wait(0.05)
