@@ -65,11 +65,25 @@ def run_metric_paths(objects: S3Objects, fs: pafs.S3FileSystem, run_id: str) -> 
     return [_path(objects, f"runs/{run_id}/{n}") for n in ([newest] if newest else []) + chunks]
 
 
-def metric_dataset(objects: S3Objects, run_ids: list[str]) -> ds.Dataset:
-    """The points of ``run_ids``, read in place from the bucket."""
+def metric_dataset(objects: S3Objects, run_ids: list[str],
+                   listed: dict[str, list[str]] | None = None) -> ds.Dataset:
+    """The points of ``run_ids``, read in place from the bucket.
+
+    ``listed`` (run id -> file names) are the files the catalog lists: those are read, so
+    that the points agree with the catalog's summaries (a dead writer's chunk whose record
+    never reached the bucket is not counted here either). When one of them is gone (a live
+    writer's compaction replaced it since), the reading rule over the bucket is used.
+    """
     import pyarrow.dataset as ds
 
     fs = filesystem(objects)
+    if listed and set(listed) == set(run_ids):
+        named = [_path(objects, f"runs/{r}/{n}") for r in run_ids for n in sorted(listed[r])]
+        try:
+            return ds.dataset(named, schema=_metrics._schema(), format="parquet",
+                              filesystem=fs)
+        except FileNotFoundError:
+            pass
     with ThreadPoolExecutor(min(_PARALLEL, max(1, len(run_ids)))) as pool:
         paths = [p for found in pool.map(lambda r: run_metric_paths(objects, fs, r), run_ids)
                  for p in found]

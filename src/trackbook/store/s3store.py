@@ -295,8 +295,12 @@ class S3Store(Store):
         local = [p for p in paths if Path(p).parent.name not in stale]
         if not stale:
             return _metrics.points_relation(con, local)
+        listed: dict[str, list[str]] = {}
+        for p in paths:
+            if Path(p).parent.name in stale:
+                listed.setdefault(Path(p).parent.name, []).append(Path(p).name)
         with self._explained():
-            remote = s3arrow.metric_dataset(self.objects, sorted(stale))
+            remote = s3arrow.metric_dataset(self.objects, sorted(stale), listed)
         return _metrics.points_relation(con, local, remote)
 
     @contextlib.contextmanager

@@ -95,3 +95,29 @@ def test_points_of_runs_from_another_machine_are_exact_at_once(
         assert {p.parent.name for p in store.layout.runs_dir.glob("*/*.parquet")} \
             == {ids[0], ids[2]}
         sql_reads_every_point(ids)
+
+
+def test_sql_in_place_counts_what_the_catalog_lists(
+        s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer killed between a chunk's PUT and its log's PUT leaves a chunk no record
+    names: SQL read in place must count the points the catalog summarises (its
+    ``latest_metrics`` count), not that chunk too, as a reindexed catalog does."""
+    machines = Machines(tmp_path)
+    try:
+        ids = finish(machines.start("writer", WRITER, s3_url,
+                                    TRACKBOOK_FLUSH_POINTS="300")).split()
+    finally:
+        machines.close()
+    monkeypatch.setenv("TRACKBOOK_S3_PREFETCH", "0")
+    bucket = S3Objects(s3_url)
+    chunks = sorted(o.key for o in bucket.list(f"runs/{ids[3]}/c-"))
+    last = chunks[-1]
+    stem, seq = last[:-len(".parquet")].rsplit("-", 1)
+    bucket.put(f"{stem}-{int(seq) + 1:06d}.parquet", bucket.get(last))  # no record names it
+    with reader(s3_url, tmp_path / "notebook", monkeypatch):
+        run = tb.get_run(ids[3])
+        (count,) = tb.sql("SELECT count(*) AS n FROM metrics WHERE run_id = ?",
+                          [ids[3]])["n"].tolist()
+        assert not list(get_store().layout.runs_dir.glob(f"{ids[3]}/*.parquet"))
+        assert count == STEPS
+        assert run.data.metrics["loss"] == 3000 + STEPS - 1
