@@ -16,7 +16,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "worker.py"
 MLFLOW_VENV = HERE / ".mlflow-venv"
-MLFLOW_SPEC = "mlflow>=3,<4"
+MLFLOW_SPEC = "mlflow==3.17.2"  # as tests/mlflow_env.py: the MLflow compared with
 MARKER = "BENCH_RESULT "
 
 
@@ -45,10 +45,14 @@ def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def _has_mlflow(python: Path) -> bool:
+def _has_mlflow(python: Path, spec: str = MLFLOW_SPEC) -> bool:
+    """Whether ``python`` imports MLflow (at the pinned version, when ``spec`` pins one)."""
     if not python.exists():
         return False
-    probe = subprocess.run([str(python), "-c", "import mlflow, sqlalchemy"],
+    code = "import mlflow, sqlalchemy"
+    if "==" in spec:
+        code += f"; assert mlflow.__version__ == {spec.split('==', 1)[1]!r}"
+    probe = subprocess.run([str(python), "-c", code],
                            capture_output=True, env=child_env(), check=False)
     return probe.returncode == 0
 
@@ -56,7 +60,7 @@ def _has_mlflow(python: Path) -> bool:
 def ensure_mlflow(spec: str = MLFLOW_SPEC, venv: Path = MLFLOW_VENV) -> Path:
     """Python of a virtualenv holding MLflow, creating it (with progress) if missing."""
     python = _venv_python(venv)
-    if _has_mlflow(python):
+    if _has_mlflow(python, spec):
         return python
     print(f"[setup] installing {spec} into {venv} (once; a few minutes) ...", flush=True)
     t0 = time.perf_counter()
@@ -75,7 +79,7 @@ def ensure_mlflow(spec: str = MLFLOW_SPEC, venv: Path = MLFLOW_VENV) -> Path:
                 print(f"[setup]   {line}  ({collected} packages so far)", flush=True)
         elif line.startswith(("Installing", "Successfully", "ERROR")):
             print(f"[setup]   {line}", flush=True)
-    if proc.wait() != 0 or not _has_mlflow(python):
+    if proc.wait() != 0 or not _has_mlflow(python, spec):
         raise BenchError(f"installing {spec} into {venv} failed (see the pip output above)")
     print(f"[setup] MLflow ready in {time.perf_counter() - t0:.0f} s", flush=True)
     return python

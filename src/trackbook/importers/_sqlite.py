@@ -31,7 +31,7 @@ from ._source import (
     SourceVersion,
 )
 
-# MLflow's alembic revisions, oldest first (mlflow/store/db_migrations/versions, 1.x-3.17).
+# MLflow's alembic revisions, oldest first (mlflow/store/db_migrations/versions, 1.x-3.18).
 KNOWN_REVISIONS = (
     "451aebb31d03", "90e64c465722", "181f10493468", "df50e92ffc5e", "7ac759974ad8",
     "89d4b8295536", "2b4d017a5e9b", "cfd24bdc0731", "0a8213491aaa", "728d730b5ebd",
@@ -47,6 +47,8 @@ KNOWN_REVISIONS = (
     "da6fb0208061", "89d3d66ed43f", "b7e4c1a90f23", "a8b9c0d1e2f3", "c1d2e3f4a5b6",
     "c3d9e7f1a2b4", "6f8d9c3b2a1e", "1971f2d9a75b", "17e22815139b", "b7e2c1a4d9f3",
     "75868b020152", "dc11669786a5",
+    # MLflow 3.18: skill registry, issue contract, MCP server versions (no tracking table)
+    "e7d1f4b2a9c6", "8b6ad64cb8f5", "f4a9b2c7d1e6",
 )
 # MLflow stores +-inf as +-DBL_MAX (SQL has no infinity): read them back as infinities.
 DBL_MAX = 1.7976931348623157e308
@@ -138,7 +140,7 @@ class SqliteSource:
             raise UnknownSchemaError(
                 f"{path} has MLflow database schema version {self.schema_version!r} "
                 f"(table alembic_version), which this trackbook does not know. Known: the "
-                f"{len(KNOWN_REVISIONS)} revisions of MLflow 1.x to 3.17 (newest "
+                f"{len(KNOWN_REVISIONS)} revisions of MLflow 1.x to 3.18 (newest "
                 f"{KNOWN_REVISIONS[-1]}). If a newer MLflow wrote it, upgrade trackbook; if "
                 "it is older, run `mlflow db upgrade sqlite:///<file>` first")
         self.tables = tables
