@@ -17,7 +17,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +105,9 @@ class Catalog:
         self.layout = layout
         digest = hashlib.sha1(str(layout.catalog_file).encode()).hexdigest()[:16]
         self.alias = f"tb_catalog_{digest}"  # its name where it is attached
+        # Brings runs' metric files into this layout's folders before a dead writer's runs
+        # are checked against them (set by a replica's store; see reconcile.settle).
+        self.fetch_runs: Callable[[list[str]], None] | None = None
 
     @contextlib.contextmanager
     def connect(self, refresh: bool = True,
@@ -401,7 +404,7 @@ class Catalog:
                 settled = {w for (w,) in con.execute(
                     "SELECT writer_id FROM writers "
                     "WHERE settled = 1 AND list_contains(?, writer_id)", [sorted(dead)]).fetchall()}
-                reconcile.settle(con, self.layout, dead - settled)
+                reconcile.settle(con, self.layout, dead - settled, self.fetch_runs)
                 self._mark_killed(con, dead)
             con.execute("COMMIT")
         except BaseException as exc:

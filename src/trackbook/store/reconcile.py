@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import metrics as _metrics
@@ -29,8 +30,13 @@ def unsettled(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {w for (w,) in con.execute("SELECT writer_id FROM writers WHERE settled = 0").fetchall()}
 
 
-def settle(con: duckdb.DuckDBPyConnection, layout: Layout, dead: set[str]) -> None:
-    """Check the runs of the ``dead`` writers against their folders, then mark them settled."""
+def settle(con: duckdb.DuckDBPyConnection, layout: Layout, dead: set[str],
+           fetch: Callable[[list[str]], None] | None = None) -> None:
+    """Check the runs of the ``dead`` writers against their folders, then mark them settled.
+
+    ``fetch`` first brings the runs' metric files into their folders, where the folders
+    are a replica's copy (an ``s3://`` store: the bucket, not the copy, is the truth).
+    """
     if not dead:
         return
     known: dict[str, set[str]] = {}
@@ -42,6 +48,12 @@ def settle(con: duckdb.DuckDBPyConnection, layout: Layout, dead: set[str]) -> No
         files = known.setdefault(run_id, set())
         if file is not None:
             files.add(file)
+    if fetch is not None and known:
+        try:
+            fetch(sorted(known))
+        except Exception as exc:  # the bucket is unreachable: check them on a later refresh
+            log.warning("cannot fetch the metric files of a dead writer's runs: %s", exc)
+            return
     for run_id in sorted(known):
         reconcile_run(con, layout, run_id, known[run_id])
     bulk_upsert(con, "writers", ["writer_id", "settled"], [(w, 1) for w in sorted(dead)])

@@ -78,12 +78,16 @@ def metric_dataset(objects: S3Objects, run_ids: list[str],
 
     fs = filesystem(objects)
     if listed and set(listed) == set(run_ids):
+        import pyarrow.fs as pafs
+
         named = [_path(objects, f"runs/{r}/{n}") for r in run_ids for n in sorted(listed[r])]
-        try:
+        # (a dataset of named files with a schema reads nothing until it is scanned: a gone
+        # file would fail the query, not this call)
+        with ThreadPoolExecutor(min(_PARALLEL, max(1, len(named)))) as pool:
+            kinds = [i.type for i in pool.map(fs.get_file_info, named)]
+        if all(k == pafs.FileType.File for k in kinds):
             return ds.dataset(named, schema=_metrics._schema(), format="parquet",
                               filesystem=fs)
-        except FileNotFoundError:
-            pass
     with ThreadPoolExecutor(min(_PARALLEL, max(1, len(run_ids)))) as pool:
         paths = [p for found in pool.map(lambda r: run_metric_paths(objects, fs, r), run_ids)
                  for p in found]

@@ -164,6 +164,8 @@ class S3Store(Store):
             durable.write_atomic(remote, json.dumps({"url": self.url}).encode(),
                                  what="the replica's bucket address", level=durable.FLUSH)
         self.puller = pull.Puller(self.layout, self.objects)
+        # A killed writer's unrecorded files are judged by the bucket's copy of its runs.
+        self.catalog.fetch_runs = self.fetch_metrics
         if prefetch is None:
             prefetch = os.environ.get("TRACKBOOK_S3_PREFETCH", "1").lower() not in (
                 "0", "false", "no", "off")

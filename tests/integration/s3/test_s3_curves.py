@@ -121,3 +121,28 @@ def test_sql_in_place_counts_what_the_catalog_lists(
         assert not list(get_store().layout.runs_dir.glob(f"{ids[3]}/*.parquet"))
         assert count == STEPS
         assert run.data.metrics["loss"] == 3000 + STEPS - 1
+
+
+def test_sql_in_place_reads_the_bucket_when_a_listed_file_is_gone(
+        s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listed chunk that left the bucket since (a live writer's compaction replaced it)
+    makes SQL in place follow the bucket's reading rule instead of failing the query."""
+    import pyarrow.parquet as pq
+
+    machines = Machines(tmp_path)
+    try:
+        ids = finish(machines.start("writer", WRITER, s3_url,
+                                    TRACKBOOK_FLUSH_POINTS="300")).split()
+    finally:
+        machines.close()
+    monkeypatch.setenv("TRACKBOOK_S3_PREFETCH", "0")
+    bucket = S3Objects(s3_url)
+    first = sorted(o.key for o in bucket.list(f"runs/{ids[3]}/c-"))[0]
+    gone = pq.read_table(pa.BufferReader(bucket.get(first))).num_rows
+    with reader(s3_url, tmp_path / "notebook", monkeypatch):
+        tb.get_run(ids[3])  # the catalog lists the chunk
+        bucket.delete(first)
+        (count,) = tb.sql("SELECT count(*) AS n FROM metrics WHERE run_id = ?",
+                          [ids[3]])["n"].tolist()
+        assert 0 < gone < STEPS
+        assert count == STEPS - gone
