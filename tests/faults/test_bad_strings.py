@@ -152,6 +152,28 @@ def test_hand_written_log_line_with_escaped_surrogate(store: Path) -> None:
     assert params == {"keep": "me", "hand": "data-\ufffd.csv"}
 
 
+def test_hand_written_log_line_with_raw_surrogate_bytes(store: Path) -> None:
+    """Raw bytes ED B3 BF (what "surrogatepass" encodes U+DCFF as) in a log line decode to a
+    lone surrogate too (json.loads reads bytes with "surrogatepass"): folded with U+FFFD and
+    a warning naming the log, like an escaped one."""
+    with tb.start_run() as run:
+        tb.log_param("keep", "me")
+    rid = run.info.run_id
+    log_file = max((store / "log").glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+    line = json.dumps({"op": "params", "run": rid, "t": 1, "data": {"hand": BAD}},
+                      ensure_ascii=False).encode("utf-8", "surrogatepass")
+    assert b"\xed\xb3\xbf" in line
+    with open(log_file, "ab") as f:
+        f.write(line + b"\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        params = tb.get_run(rid).data.params
+        assert_store_readable(store, rid)
+    assert params == {"keep": "me", "hand": "data-\ufffd.csv"}
+    texts = [str(w.message) for w in caught if issubclass(w.category, TrackbookWarning)]
+    assert any(".jsonl" in t and rid in t for t in texts), texts
+
+
 def test_experiment_file_with_a_surrogate_name_is_indexed(store: Path) -> None:
     tb.set_experiment("fine")
     exp_dir = store / "experiments"
