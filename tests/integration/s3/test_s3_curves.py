@@ -97,11 +97,10 @@ def test_points_of_runs_from_another_machine_are_exact_at_once(
         sql_reads_every_point(ids)
 
 
-def test_sql_in_place_counts_what_the_catalog_lists(
-        s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A writer killed between a chunk's PUT and its log's PUT leaves a chunk no record
-    names: SQL read in place must count the points the catalog summarises (its
-    ``latest_metrics`` count), not that chunk too, as a reindexed catalog does."""
+def _uncompacted_run(s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                     ) -> tuple[str, S3Objects, list[str]]:
+    """WRITER's fourth run (chunks only, its writer gone without a goodbye), the bucket,
+    and the run's chunk keys; the replica's download of metric files turned off."""
     machines = Machines(tmp_path)
     try:
         ids = finish(machines.start("writer", WRITER, s3_url,
@@ -110,15 +109,22 @@ def test_sql_in_place_counts_what_the_catalog_lists(
         machines.close()
     monkeypatch.setenv("TRACKBOOK_S3_PREFETCH", "0")
     bucket = S3Objects(s3_url)
-    chunks = sorted(o.key for o in bucket.list(f"runs/{ids[3]}/c-"))
-    last = chunks[-1]
-    stem, seq = last[:-len(".parquet")].rsplit("-", 1)
-    bucket.put(f"{stem}-{int(seq) + 1:06d}.parquet", bucket.get(last))  # no record names it
+    return ids[3], bucket, sorted(o.key for o in bucket.list(f"runs/{ids[3]}/c-"))
+
+
+def test_sql_in_place_counts_what_the_catalog_lists(
+        s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer killed between a chunk's PUT and its log's PUT leaves a chunk no record
+    names: until its heartbeat is stale, SQL read in place must count the points the
+    catalog summarises (its ``latest_metrics`` count), not that chunk too."""
+    run_id, bucket, chunks = _uncompacted_run(s3_url, tmp_path, monkeypatch)
+    stem, seq = chunks[-1][:-len(".parquet")].rsplit("-", 1)
+    bucket.put(f"{stem}-{int(seq) + 1:06d}.parquet", bucket.get(chunks[-1]))  # no record
     with reader(s3_url, tmp_path / "notebook", monkeypatch):
-        run = tb.get_run(ids[3])
+        run = tb.get_run(run_id)
         (count,) = tb.sql("SELECT count(*) AS n FROM metrics WHERE run_id = ?",
-                          [ids[3]])["n"].tolist()
-        assert not list(get_store().layout.runs_dir.glob(f"{ids[3]}/*.parquet"))
+                          [run_id])["n"].tolist()
+        assert not list(get_store().layout.runs_dir.glob(f"{run_id}/*.parquet"))
         assert count == STEPS
         assert run.data.metrics["loss"] == 3000 + STEPS - 1
 
@@ -129,20 +135,12 @@ def test_sql_in_place_reads_the_bucket_when_a_listed_file_is_gone(
     makes SQL in place follow the bucket's reading rule instead of failing the query."""
     import pyarrow.parquet as pq
 
-    machines = Machines(tmp_path)
-    try:
-        ids = finish(machines.start("writer", WRITER, s3_url,
-                                    TRACKBOOK_FLUSH_POINTS="300")).split()
-    finally:
-        machines.close()
-    monkeypatch.setenv("TRACKBOOK_S3_PREFETCH", "0")
-    bucket = S3Objects(s3_url)
-    first = sorted(o.key for o in bucket.list(f"runs/{ids[3]}/c-"))[0]
-    gone = pq.read_table(pa.BufferReader(bucket.get(first))).num_rows
+    run_id, bucket, chunks = _uncompacted_run(s3_url, tmp_path, monkeypatch)
+    gone = pq.read_table(pa.BufferReader(bucket.get(chunks[0]))).num_rows
     with reader(s3_url, tmp_path / "notebook", monkeypatch):
-        tb.get_run(ids[3])  # the catalog lists the chunk
-        bucket.delete(first)
+        tb.get_run(run_id)  # the catalog lists the chunk
+        bucket.delete(chunks[0])
         (count,) = tb.sql("SELECT count(*) AS n FROM metrics WHERE run_id = ?",
-                          [ids[3]])["n"].tolist()
+                          [run_id])["n"].tolist()
         assert 0 < gone < STEPS
         assert count == STEPS - gone
