@@ -70,9 +70,10 @@ def metric_dataset(objects: S3Objects, run_ids: list[str],
     """The points of ``run_ids``, read in place from the bucket.
 
     ``listed`` (run id -> file names) are the files the catalog lists: those are read, so
-    that the points agree with the catalog's summaries (a dead writer's chunk whose record
-    never reached the bucket is not counted here either). When one of them is gone (a live
-    writer's compaction replaced it since), the reading rule over the bucket is used.
+    that the points agree with the catalog's summaries (a chunk whose record has not
+    reached the bucket, of a writer not yet found dead, is not counted here either). When
+    one of them is gone (a live writer's compaction replaced it since), the reading rule
+    over the bucket is used.
     """
     import pyarrow.dataset as ds
 

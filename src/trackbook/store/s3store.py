@@ -292,17 +292,16 @@ class S3Store(Store):
         from the bucket through pyarrow's S3 filesystem (nothing is downloaded)."""
         from . import s3arrow
 
-        paths = self.metric_file_paths(con)
-        stale = {Path(p).parent.name for p in paths if not os.path.exists(p)}
-        local = [p for p in paths if Path(p).parent.name not in stale]
+        by_run: dict[str, list[Path]] = {}
+        for p in map(Path, self.metric_file_paths(con)):
+            by_run.setdefault(p.parent.name, []).append(p)
+        stale = {r: [p.name for p in ps] for r, ps in by_run.items()
+                 if not all(p.exists() for p in ps)}
+        local = [str(p) for r, ps in by_run.items() if r not in stale for p in ps]
         if not stale:
             return _metrics.points_relation(con, local)
-        listed: dict[str, list[str]] = {}
-        for p in paths:
-            if Path(p).parent.name in stale:
-                listed.setdefault(Path(p).parent.name, []).append(Path(p).name)
         with self._explained():
-            remote = s3arrow.metric_dataset(self.objects, sorted(stale), listed)
+            remote = s3arrow.metric_dataset(self.objects, sorted(stale), stale)
         return _metrics.points_relation(con, local, remote)
 
     @contextlib.contextmanager
