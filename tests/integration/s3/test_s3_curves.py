@@ -52,16 +52,23 @@ def sql_reads_every_point(ids: list[str]) -> None:
     assert len(frame) == len(ids) * STEPS
 
 
-def test_points_of_runs_from_another_machine_are_exact_at_once(
-        s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _written(s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of WRITER's four runs, written on another machine in small chunks (each run
+    is several chunk files, compacted at its end, but the fourth); the replica's download
+    of metric files turned off."""
     machines = Machines(tmp_path)
     try:
-        # small chunks: each run is several chunk files, compacted at its end
         ids = finish(machines.start("writer", WRITER, s3_url,
                                     TRACKBOOK_FLUSH_POINTS="300")).split()
     finally:
         machines.close()
     monkeypatch.setenv("TRACKBOOK_S3_PREFETCH", "0")
+    return ids
+
+
+def test_points_of_runs_from_another_machine_are_exact_at_once(
+        s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _written(s3_url, tmp_path, monkeypatch)
     names = [o.key.rsplit("/", 1)[1] for o in S3Objects(s3_url).list(f"runs/{ids[3]}/")]
     assert len(names) > 1
     assert all(n.startswith("c-") for n in names)  # chunks only: no compaction ran
@@ -100,16 +107,10 @@ def test_points_of_runs_from_another_machine_are_exact_at_once(
 def _uncompacted_run(s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                      ) -> tuple[str, S3Objects, list[str]]:
     """WRITER's fourth run (chunks only, its writer gone without a goodbye), the bucket,
-    and the run's chunk keys; the replica's download of metric files turned off."""
-    machines = Machines(tmp_path)
-    try:
-        ids = finish(machines.start("writer", WRITER, s3_url,
-                                    TRACKBOOK_FLUSH_POINTS="300")).split()
-    finally:
-        machines.close()
-    monkeypatch.setenv("TRACKBOOK_S3_PREFETCH", "0")
+    and the run's chunk keys."""
+    run_id = _written(s3_url, tmp_path, monkeypatch)[3]
     bucket = S3Objects(s3_url)
-    return ids[3], bucket, sorted(o.key for o in bucket.list(f"runs/{ids[3]}/c-"))
+    return run_id, bucket, sorted(o.key for o in bucket.list(f"runs/{run_id}/c-"))
 
 
 def test_sql_in_place_counts_what_the_catalog_lists(
